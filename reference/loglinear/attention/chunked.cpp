@@ -1,0 +1,150 @@
+// Chunked form, SPEC.md §5: orchestrates the four stages of chunked_stages.cpp per
+// (batch, head), forward and backward. Cost O(T C (K+V) + T log(T/C) K V); memory O(N K V)
+// per head in flight (the chunk summaries U_z and one level's Hin).
+#include <loglinear/attention/chunked.hpp>
+#include <loglinear/attention/chunked_stages.hpp>
+#include <loglinear/core/checks.hpp>
+#include <loglinear/core/fenwick.hpp>
+#include <loglinear/core/parallel.hpp>
+
+namespace loglinear {
+
+namespace {
+
+template <class Scalar>
+HeadInputs<Scalar> head_inputs(const AttentionInputs<Scalar>& in, const AttentionDims& d, Index b,
+                               Index h) {
+  return {slice_bt(in.q, b, d.group_of(h)), slice_bt(in.k, b, d.group_of(h)),
+          slice_bt(in.v, b, h), slice_bt(in.lam, b, h), slice_bt(in.g, b, h)};
+}
+
+// Level slices of head (b, h) of an exported state (empty if there is none).
+template <class Scalar>
+std::vector<RowMatrix<Scalar>> initial_levels(const StateIO<Scalar>& io, Index b, Index h) {
+  std::vector<RowMatrix<Scalar>> S0;
+  if (!io.initial) return S0;
+  const auto& s = io.initial->S.shape();
+  for (Index l = 0; l < s[2]; ++l)
+    S0.push_back(Eigen::Map<const RowMatrix<Scalar>>(&io.initial->S(b, h, l, 0, 0), s[3], s[4]));
+  return S0;
+}
+
+template <class Scalar>
+void chunked_forward_head(const HeadInputs<Scalar>& x, const ChunkLayout& lay,
+                          const std::vector<int>& lut, const std::vector<RowMatrix<Scalar>>& S0,
+                          MatrixMap<Scalar> o) {
+  const Vector<Scalar> gamma = chunk_local_cumsum(x.g, lay);
+  stage1_intra_forward(x, gamma, lay, lut, o);
+  const auto U = stage2_chunk_summaries(x, gamma, lay);
+  for (int e = 0; e < lay.chunk_levels(); ++e) {
+    const auto Hin = stage3_level_states(U, gamma, lay, e);
+    stage4_level_output(x, gamma, Hin, lay, e, o);
+  }
+  if (!S0.empty()) initial_state_output(x, S0, lay.t0, o);
+}
+
+// One head of the backward. The forward is replayed here (o is needed by the dg identity) and
+// each level's Hin is shared by its Stage 4 output and its backward scan.
+template <class Scalar>
+void chunked_backward_head(const HeadInputs<Scalar>& x, const ChunkLayout& lay,
+                           const std::vector<int>& lut, const std::vector<RowMatrix<Scalar>>& S0,
+                           const std::vector<RowMatrix<Scalar>>& dF,
+                           const ConstMatrixMap<Scalar>& dout, HeadGrads<Scalar>& gr,
+                           VectorMap<Scalar> dg, std::vector<RowMatrix<Scalar>>& dS0) {
+  const Vector<Scalar> gamma = chunk_local_cumsum(x.g, lay);
+  RowMatrix<Scalar> o_store(lay.T, x.v.cols());
+  MatrixMap<Scalar> o(o_store.data(), lay.T, x.v.cols(), Eigen::OuterStride<>(x.v.cols()));
+  stage1_intra_forward(x, gamma, lay, lut, o);
+  stage1_intra_backward(x, gamma, lay, lut, dout, gr);
+  const auto U = stage2_chunk_summaries(x, gamma, lay);
+  for (int e = 0; e < lay.chunk_levels(); ++e) {
+    const auto Hin = stage3_level_states(U, gamma, lay, e);
+    stage4_level_output(x, gamma, Hin, lay, e, o);
+    stage234_level_backward(x, gamma, Hin, lay, e, dout, gr);
+  }
+  if (!S0.empty()) {
+    initial_state_output(x, S0, lay.t0, o);
+    initial_state_output_backward(x, S0, lay.t0, dout, gr, dS0);
+  }
+  const Scalar dG_last = dF.empty() ? Scalar(0) : final_state_backward(x, S0, lay.t0, dF, gr, dS0);
+  decay_gradient(dout, o_store, x.v, gr.dv, dG_last, lay.t0 == 0, dg);
+}
+
+}  // namespace
+
+template <class Scalar>
+void chunked_forward(const AttentionInputs<Scalar>& in, const ChunkedOptions& opts,
+                     TensorView<Scalar, 4> o, const StateIO<Scalar>& io) {
+  check_chunk_size(opts.chunk_size);
+  const Index t0 = check_initial_state(io.initial, in.v.shape[0], in.v.shape[2], in.q.shape[3],
+                                       in.v.shape[3]);
+  const AttentionDims d = check_inputs(in, t0);
+  check_shape<4>("o", o.shape, {d.B, d.T, d.H, d.V}, " = [B,T,H,V]");
+  const ChunkLayout lay(d.T, t0, opts.chunk_size);
+  const std::vector<int> lut = level_table(opts.chunk_size);
+  if (io.final) {
+    io.final->tokens = t0 + d.T;
+    io.final->S = Tensor<Scalar, 5>({d.B, d.H, num_levels(t0 + d.T), d.K, d.V});
+  }
+  for_each_head(d, [&](Index b, Index h) {
+    const HeadInputs<Scalar> x = head_inputs(in, d, b, h);
+    const auto S0 = initial_levels(io, b, h);
+    chunked_forward_head(x, lay, lut, S0, slice_bt(o, b, h));
+    if (io.final) {
+      const auto S = final_state(x, S0, t0);
+      for (size_t l = 0; l < S.size(); ++l)
+        Eigen::Map<RowMatrix<Scalar>>(&io.final->S(b, h, l, 0, 0), d.K, d.V) = S[l];
+    }
+  });
+}
+
+template <class Scalar>
+void chunked_backward(const AttentionInputs<Scalar>& in, const ChunkedOptions& opts,
+                      ConstTensorView<Scalar, 4> dout, const AttentionGrads<Scalar>& grads,
+                      const StateIO<Scalar>& io, const Tensor<Scalar, 5>* d_final,
+                      Tensor<Scalar, 5>* d_initial) {
+  check_chunk_size(opts.chunk_size);
+  const Index t0 = check_initial_state(io.initial, in.v.shape[0], in.v.shape[2], in.q.shape[3],
+                                       in.v.shape[3]);
+  const AttentionDims d = check_inputs(in, t0);
+  check_shape<4>("dout", dout.shape, {d.B, d.T, d.H, d.V}, " = [B,T,H,V]");
+  check_finite<Scalar, 4>("dout", dout);
+  check_grads(grads, d);
+  const Index L1 = num_levels(t0 + d.T), L0 = t0 == 0 ? 0 : num_levels(t0);
+  if (d_final) {
+    check_shape<5>("d_final", d_final->shape(), {d.B, d.H, L1, d.K, d.V},
+                   " = [B,H,num_levels(t0+T),K,V]");
+    check_finite<Scalar, 5>("d_final", d_final->view());
+  }
+  if (d_initial) *d_initial = Tensor<Scalar, 5>({d.B, d.H, L0, d.K, d.V});
+  for (auto* p : {&grads.dq, &grads.dk, &grads.dv, &grads.dlam})
+    std::fill(p->data, p->data + p->size(), Scalar(0));
+
+  const ChunkLayout lay(d.T, t0, opts.chunk_size);
+  const std::vector<int> lut = level_table(opts.chunk_size);
+  for_each_head(d, [&](Index b, Index h) {
+    const HeadInputs<Scalar> x = head_inputs(in, d, b, h);
+    const auto S0 = initial_levels(io, b, h);
+    std::vector<RowMatrix<Scalar>> dF, dS0(S0.size(), RowMatrix<Scalar>::Zero(d.K, d.V));
+    for (Index l = 0; d_final && l < L1; ++l)
+      dF.push_back(Eigen::Map<const RowMatrix<Scalar>>(&(*d_final)(b, h, l, 0, 0), d.K, d.V));
+    HeadGrads<Scalar> gr{slice_bt(grads.dq, b, d.group_of(h)), slice_bt(grads.dk, b, d.group_of(h)),
+                         slice_bt(grads.dv, b, h), slice_bt(grads.dlam, b, h)};
+    chunked_backward_head(x, lay, lut, S0, dF, slice_bt(dout, b, h), gr, slice_bt(grads.dg, b, h),
+                          dS0);
+    for (Index l = 0; d_initial && l < L0; ++l)
+      Eigen::Map<RowMatrix<Scalar>>(&(*d_initial)(b, h, l, 0, 0), d.K, d.V) = dS0[l];
+  });
+}
+
+#define LOGLINEAR_INSTANTIATE(Scalar)                                                          \
+  template void chunked_forward<Scalar>(const AttentionInputs<Scalar>&, const ChunkedOptions&, \
+                                        TensorView<Scalar, 4>, const StateIO<Scalar>&);      \
+  template void chunked_backward<Scalar>(                                                      \
+      const AttentionInputs<Scalar>&, const ChunkedOptions&, ConstTensorView<Scalar, 4>,       \
+      const AttentionGrads<Scalar>&, const StateIO<Scalar>&, const Tensor<Scalar, 5>*,         \
+      Tensor<Scalar, 5>*);
+LOGLINEAR_INSTANTIATE(float)
+LOGLINEAR_INSTANTIATE(double)
+
+}  // namespace loglinear

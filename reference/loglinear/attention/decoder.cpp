@@ -1,0 +1,106 @@
+// Streaming decoder (SPEC.md §4): B x H FenwickHeadState objects stepped in lock step.
+// recurrent.cpp steps the same objects over a whole sequence.
+#include <loglinear/attention/decoder.hpp>
+#include <loglinear/core/checks.hpp>
+#include <loglinear/core/fenwick.hpp>
+
+namespace loglinear {
+
+template <class Scalar>
+Decoder<Scalar>::Decoder(Index B, Index H, Index G, Index K, Index V)
+    : B_(B), H_(H), G_(G), K_(K), V_(V) {
+  if (B < 1 || H < 1 || G < 1 || K < 1 || V < 1) {
+    throw std::invalid_argument("Decoder: expected B, H, G, K, V >= 1, got B=" +
+                                std::to_string(B) + " H=" + std::to_string(H) + " G=" +
+                                std::to_string(G) + " K=" + std::to_string(K) + " V=" +
+                                std::to_string(V));
+  }
+  if (H % G != 0) {
+    throw std::invalid_argument("Decoder: expected G to divide H = " + std::to_string(H) +
+                                ", got G = " + std::to_string(G));
+  }
+  heads_.assign(B * H, FenwickHeadState<Scalar>(K, V));
+}
+
+template <class Scalar>
+Decoder<Scalar>::Decoder(const FenwickState<Scalar>& state, Index G)
+    : Decoder(state.S.dim(0), state.S.dim(1), G, state.S.dim(3), state.S.dim(4)) {
+  const Index L0 = state.tokens == 0 ? 0 : num_levels(state.tokens);
+  check_shape<5>("state.S", state.S.shape(), {B_, H_, L0, K_, V_},
+                 " = [B,H,num_levels(tokens),K,V]");
+  tokens_ = state.tokens;
+  for (Index b = 0; b < B_; ++b)
+    for (Index h = 0; h < H_; ++h) {
+      std::vector<RowMatrix<Scalar>> levels;
+      for (Index l = 0; l < L0; ++l)
+        levels.push_back(Eigen::Map<const RowMatrix<Scalar>>(&state.S(b, h, l, 0, 0), K_, V_));
+      heads_[b * H_ + h].assign(tokens_, std::move(levels));
+    }
+}
+
+template <class Scalar>
+void Decoder<Scalar>::step(ConstTensorView<Scalar, 3> q_t, ConstTensorView<Scalar, 3> k_t,
+                           ConstTensorView<Scalar, 3> v_t, ConstTensorView<Scalar, 2> g_t,
+                           ConstTensorView<Scalar, 3> lam_t, TensorView<Scalar, 3> o_t) {
+  const int levels = num_levels(tokens_ + 1);
+  check_shape<3>("q_t", q_t.shape, {B_, G_, K_}, " = [B,G,K]");
+  check_shape<3>("k_t", k_t.shape, {B_, G_, K_}, " = [B,G,K]");
+  check_shape<3>("v_t", v_t.shape, {B_, H_, V_}, " = [B,H,V]");
+  check_shape<2>("g_t", g_t.shape, {B_, H_}, " = [B,H]");
+  if (lam_t.shape[0] != B_ || lam_t.shape[1] != H_ || lam_t.shape[2] < levels) {
+    throw std::invalid_argument("lam_t: expected shape [B,H,L] = [" + std::to_string(B_) + "," +
+                                std::to_string(H_) + ",L] with L >= num_levels(" +
+                                std::to_string(tokens_ + 1) + ") = " + std::to_string(levels) +
+                                ", got " + shape_string<3>(lam_t.shape));
+  }
+  check_shape<3>("o_t", o_t.shape, {B_, H_, V_}, " = [B,H,V]");
+  check_finite<Scalar, 3>("q_t", q_t);
+  check_finite<Scalar, 3>("k_t", k_t);
+  check_finite<Scalar, 3>("v_t", v_t);
+  check_finite<Scalar, 2>("g_t", g_t);
+  check_finite<Scalar, 3>("lam_t", lam_t);
+  for (Index i = 0; i < g_t.size(); ++i) {
+    if (g_t.data[i] > 0) {
+      throw std::invalid_argument("g_t: expected log-decay values <= 0, got " +
+                                  std::to_string(g_t.data[i]));
+    }
+  }
+  using ConstVec = Eigen::Map<const Vector<Scalar>>;
+  const Index L = lam_t.shape[2];
+  for (Index b = 0; b < B_; ++b) {
+    for (Index h = 0; h < H_; ++h) {
+      const Index gr = h / (H_ / G_);
+      auto& head = heads_[b * H_ + h];
+      head.insert(ConstVec(&k_t(b, gr, 0), K_), ConstVec(&v_t(b, h, 0), V_), g_t(b, h));
+      Eigen::Map<Vector<Scalar>>(&o_t(b, h, 0), V_) =
+          head.read(ConstVec(&q_t(b, gr, 0), K_), ConstVec(&lam_t(b, h, 0), L));
+    }
+  }
+  ++tokens_;
+}
+
+template <class Scalar>
+FenwickState<Scalar> Decoder<Scalar>::state() const {
+  FenwickState<Scalar> out;
+  out.tokens = tokens_;
+  const Index L0 = tokens_ == 0 ? 0 : num_levels(tokens_);
+  out.S = Tensor<Scalar, 5>({B_, H_, L0, K_, V_});
+  for (Index b = 0; b < B_; ++b)
+    for (Index h = 0; h < H_; ++h)
+      for (Index l = 0; l < L0; ++l)
+        Eigen::Map<RowMatrix<Scalar>>(&out.S(b, h, l, 0, 0), K_, V_) =
+            heads_[b * H_ + h].S(static_cast<int>(l));
+  return out;
+}
+
+template <class Scalar>
+Index Decoder<Scalar>::state_bytes() const {
+  Index bytes = 0;
+  for (const auto& head : heads_) bytes += head.levels() * K_ * V_ * Index(sizeof(Scalar));
+  return bytes;
+}
+
+template class Decoder<float>;
+template class Decoder<double>;
+
+}  // namespace loglinear

@@ -1,0 +1,125 @@
+// Naive masked form, O(T^2) per head (SPEC.md §3) and its backward (§3.1, docs/backward.md
+// eqs. 1-9). Readable by design: build W, form M = (Q K^T) ⊙ W, multiply by V.
+// The recurrent and chunked forms (recurrent.cpp, chunked.cpp) are tested against this file.
+#include <loglinear/attention/naive.hpp>
+#include <loglinear/core/checks.hpp>
+#include <loglinear/core/fenwick.hpp>
+#include <loglinear/core/parallel.hpp>
+
+#include <cmath>
+
+namespace loglinear {
+
+template <class Scalar>
+RowMatrix<Scalar> decay_mask(const ConstVectorMap<Scalar>& g, const ConstMatrixMap<Scalar>& lam) {
+  const Index T = g.size();
+  RowMatrix<Scalar> W = RowMatrix<Scalar>::Zero(T, T);
+  for (Index t = 0; t < T; ++t) {
+    // log_decay = sum_{r=s+1..t} g_r, grown from the diagonal outwards (SPEC.md §10): every
+    // partial sum is <= 0, so exp never overflows and a masked entry is never touched.
+    Scalar log_decay = 0;
+    for (Index s = t; s >= 0; --s) {
+      W(t, s) = lam(t, level(t, s)) * std::exp(log_decay);
+      log_decay += g(s);
+    }
+  }
+  return W;
+}
+
+namespace {
+
+// One (batch, head) of the forward: o_bh = ((q_bh k_bh^T) ⊙ W) v_bh.
+template <class Scalar>
+void naive_forward_head(const AttentionInputs<Scalar>& in, const AttentionDims& d, Index b,
+                        Index h, TensorView<Scalar, 4> o) {
+  const auto q = slice_bt(in.q, b, d.group_of(h));
+  const auto k = slice_bt(in.k, b, d.group_of(h));
+  const RowMatrix<Scalar> M = (q * k.transpose()).cwiseProduct(
+      decay_mask(slice_bt(in.g, b, h), slice_bt(in.lam, b, h)));
+  slice_bt(o, b, h).noalias() = M * slice_bt(in.v, b, h);
+}
+
+// One (batch, head) of the backward; adds into dq, dk (shared by the heads of a group) and
+// overwrites dv, dg, dlam of this head. Equation numbers refer to docs/backward.md.
+template <class Scalar>
+void naive_backward_head(const AttentionInputs<Scalar>& in, const AttentionDims& d, Index b,
+                         Index h, ConstTensorView<Scalar, 4> dout_all,
+                         const AttentionGrads<Scalar>& gr) {
+  const Index T = d.T, gi = d.group_of(h);
+  const auto q = slice_bt(in.q, b, gi);
+  const auto k = slice_bt(in.k, b, gi);
+  const auto v = slice_bt(in.v, b, h);
+  const auto lam = slice_bt(in.lam, b, h);
+  const auto dout = slice_bt(dout_all, b, h);
+
+  const RowMatrix<Scalar> S = q * k.transpose();
+  const RowMatrix<Scalar> W = decay_mask(slice_bt(in.g, b, h), lam);
+  const RowMatrix<Scalar> M = S.cwiseProduct(W);
+
+  // (1) forward o = M v, hence dM = dout v^T (only s <= t matters: W is zero above).
+  const RowMatrix<Scalar> dM = (dout * v.transpose()).template triangularView<Eigen::Lower>();
+  // (2) dv = M^T dout.
+  slice_bt(gr.dv, b, h).noalias() = M.transpose() * dout;
+  // (3) M = S ⊙ W, hence dS = dM ⊙ W; (4) S = q k^T, hence dq = dS k and dk = dS^T q.
+  const RowMatrix<Scalar> dS = dM.cwiseProduct(W);
+  slice_bt(gr.dq, b, gi).noalias() += dS * k;
+  slice_bt(gr.dk, b, gi).noalias() += dS.transpose() * q;
+
+  // (5) W_ts = lam_t[ell] D_ts, hence dlam_t[l] = sum_{s: ell(t,s)=l} S_ts D_ts dM_ts, where
+  // S_ts D_ts dM_ts = M_ts dM_ts / lam_t[ell] is recomputed as P_ts / lam unless lam is zero.
+  const RowMatrix<Scalar> P = M.cwiseProduct(dM);  // (6) P = M ⊙ dM
+  auto dlam = slice_bt(gr.dlam, b, h);
+  dlam.setZero();
+  const auto g = slice_bt(in.g, b, h);
+  for (Index t = 0; t < T; ++t) {
+    Scalar log_decay = 0;
+    for (Index s = t; s >= 0; --s) {
+      dlam(t, level(t, s)) += S(t, s) * std::exp(log_decay) * dM(t, s);
+      log_decay += g(s);
+    }
+  }
+  // (7) dG_t = rowsum_t(P) - colsum_t(P): G_t enters W_t* with + and W_*t with -.
+  // (8) g_t enters every G_u with u >= t, hence dg_t = sum_{u >= t} dG_u (g_0 cancels: dg_0 = 0).
+  const Vector<Scalar> dG = P.rowwise().sum() - P.colwise().sum().transpose();
+  auto dg = slice_bt(gr.dg, b, h);
+  Scalar acc = 0;
+  for (Index t = T - 1; t >= 0; --t) {
+    acc += dG(t);
+    dg(t) = acc;
+  }
+  // dg_0 is exactly zero in exact arithmetic; the sum above leaves rounding noise, so state it.
+  dg(0) = 0;
+}
+
+}  // namespace
+
+template <class Scalar>
+void naive_forward(const AttentionInputs<Scalar>& in, TensorView<Scalar, 4> o) {
+  const AttentionDims d = check_inputs(in);
+  check_shape<4>("o", o.shape, {d.B, d.T, d.H, d.V}, " = [B,T,H,V]");
+  for_each_head(d, [&](Index b, Index h) { naive_forward_head(in, d, b, h, o); });
+}
+
+template <class Scalar>
+void naive_backward(const AttentionInputs<Scalar>& in, ConstTensorView<Scalar, 4> dout,
+                    const AttentionGrads<Scalar>& grads) {
+  const AttentionDims d = check_inputs(in);
+  check_shape<4>("dout", dout.shape, {d.B, d.T, d.H, d.V}, " = [B,T,H,V]");
+  check_finite<Scalar, 4>("dout", dout);
+  check_grads(grads, d);
+  std::fill(grads.dq.data, grads.dq.data + grads.dq.size(), Scalar(0));
+  std::fill(grads.dk.data, grads.dk.data + grads.dk.size(), Scalar(0));
+  std::fill(grads.dlam.data, grads.dlam.data + grads.dlam.size(), Scalar(0));
+  for_each_head(d, [&](Index b, Index h) { naive_backward_head(in, d, b, h, dout, grads); });
+}
+
+#define LOGLINEAR_INSTANTIATE(Scalar)                                                          \
+  template RowMatrix<Scalar> decay_mask<Scalar>(const ConstVectorMap<Scalar>&,                 \
+                                                const ConstMatrixMap<Scalar>&);                \
+  template void naive_forward<Scalar>(const AttentionInputs<Scalar>&, TensorView<Scalar, 4>);  \
+  template void naive_backward<Scalar>(const AttentionInputs<Scalar>&,                         \
+                                       ConstTensorView<Scalar, 4>, const AttentionGrads<Scalar>&);
+LOGLINEAR_INSTANTIATE(float)
+LOGLINEAR_INSTANTIATE(double)
+
+}  // namespace loglinear

@@ -1,0 +1,39 @@
+// Naive masked form of log-linear attention, O(T^2) per head (SPEC.md §3): the definition every
+// other form must match. Faster siblings: recurrent.hpp (O(T log T), step by step) and
+// chunked.hpp (O(T log T), blockwise).
+#pragma once
+
+#include <loglinear/attention/inputs.hpp>
+
+namespace loglinear {
+
+/// The T x T weight matrix W of one head ("H matrix" of the sources), SPEC.md §3:
+/// W[t,s] = lam_t[ell(t, s)] * exp(G_t - G_s) for s <= t, 0 above the diagonal.
+///
+/// The decay exponent sum_{r=s+1..t} g_r is accumulated per row from the diagonal outwards
+/// rather than as a difference of prefix sums, so it is exact to rounding however long the
+/// sequence and however strong the decay (no overflow, no cancellation, no NaN).
+/// @param g    [T] log-decay of one head (<= 0)
+/// @param lam  [T, L] level weights of one head
+/// @return     W, [T, T]
+template <class Scalar>
+RowMatrix<Scalar> decay_mask(const ConstVectorMap<Scalar>& g, const ConstMatrixMap<Scalar>& lam);
+
+/// Naive forward: o = ((Q K^T) ⊙ W) V per (batch, head), SPEC.md §3.
+///
+/// @param in  q, k [B,T,G,K]; v [B,T,H,V]; g [B,T,H] (<= 0); lam [B,T,H,L], L >= num_levels(T)
+/// @param o   output [B,T,H,V], overwritten
+/// Cost O(B H T^2 (K+V)) time, O(T^2) memory per head in flight.
+/// @throws std::invalid_argument on bad shapes or values (see check_inputs) or a wrong o shape.
+template <class Scalar>
+void naive_forward(const AttentionInputs<Scalar>& in, TensorView<Scalar, 4> o);
+
+/// Naive backward (SPEC.md §3.1, docs/backward.md eqs. 1-9): from dout [B,T,H,V] computes
+/// dq, dk (summed over the heads of each group), dv, dg and dlam; overwrites `grads`.
+/// Recomputes S, W and M from the inputs (nothing is cached by the forward).
+/// @throws std::invalid_argument on bad shapes or values.
+template <class Scalar>
+void naive_backward(const AttentionInputs<Scalar>& in, ConstTensorView<Scalar, 4> dout,
+                    const AttentionGrads<Scalar>& grads);
+
+}  // namespace loglinear
