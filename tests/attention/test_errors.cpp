@@ -1,0 +1,143 @@
+// Bad input gets std::invalid_argument naming the argument and the expected value, in every
+// form, forward and backward (reference/loglinear/core/checks.hpp).
+#include <loglinear/attention/forms.hpp>
+
+#include "../support/random_inputs.hpp"
+
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/generators/catch_generators.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+
+#include <limits>
+
+using namespace loglinear;
+using namespace loglinear::test;
+using Catch::Matchers::ContainsSubstring;
+
+namespace {
+
+// Runs forward and backward of `form` and returns the message of the exception they throw.
+std::string error_of(Form form, const AttentionInputs<double>& in, Index C = 64,
+                     Shape<4> o_shape = {0, 0, 0, 0}) {
+  if (o_shape == Shape<4>{0, 0, 0, 0}) o_shape = in.v.shape;
+  Tensor<double, 4> o(o_shape);
+  std::string fwd, bwd;
+  try {
+    forward<double>(form, in, ChunkedOptions{C}, o);
+  } catch (const std::invalid_argument& e) {
+    fwd = e.what();
+  }
+  try {
+    const AttentionDims d{in.q.shape[0], in.q.shape[1], in.v.shape[2], in.q.shape[2],
+                          in.q.shape[3], in.v.shape[3], in.lam.shape[3]};
+    AttentionGradTensors<double> grads(d);
+    Tensor<double, 4> dout(o_shape);
+    backward<double>(form, in, ChunkedOptions{C}, dout, grads.views());
+  } catch (const std::invalid_argument& e) {
+    bwd = e.what();
+  }
+  // Forward and backward validate identically (the backward names its dout where the forward
+  // names its o).
+  if (bwd.rfind("dout:", 0) == 0) bwd = "o:" + bwd.substr(5);
+  CHECK(fwd == bwd);
+  return fwd;
+}
+
+}  // namespace
+
+TEST_CASE("errors: every form rejects bad input with a message naming the argument", "[errors]") {
+  const Form form = GENERATE(Form::naive, Form::recurrent, Form::chunked);
+  CAPTURE(form_name(form));
+  auto ok = random_inputs<double>({2, 9, 4, 2, 3, 5, 4}, 1);  // num_levels(9) = 5 > 4: see below
+  auto good = random_inputs<double>({2, 9, 4, 2, 3, 5, 5}, 1);
+  AttentionInputs<double> in = good.view();
+  CHECK(error_of(form, in).empty());
+
+  SECTION("lam with fewer levels than num_levels(T)") {
+    CHECK_THAT(error_of(form, ok.view()),
+               ContainsSubstring("lam: expected shape [B,T,H,L] = [2,9,4,L] with L >= "
+                                 "num_levels(9) = 5, got [2,9,4,4]"));
+  }
+  SECTION("k of another shape than q") {
+    auto k = Tensor<double, 4>({2, 9, 2, 4});
+    in.k = k;
+    CHECK_THAT(error_of(form, in),
+               ContainsSubstring("k: expected shape [2,9,2,3] (same as q), got [2,9,2,4]"));
+  }
+  SECTION("v with another length") {
+    auto v = Tensor<double, 4>({2, 8, 4, 5});
+    in.v = v;
+    CHECK_THAT(error_of(form, in, 64, {2, 8, 4, 5}), ContainsSubstring("v: expected shape [2,9,4,5]"));
+  }
+  SECTION("g of the wrong shape") {
+    auto g = Tensor<double, 3>({2, 9, 3});
+    in.g = g;
+    CHECK_THAT(error_of(form, in), ContainsSubstring("g: expected shape [2,9,4] = [B,T,H], got [2,9,3]"));
+  }
+  SECTION("an empty sequence") {
+    auto q = Tensor<double, 4>({2, 0, 2, 3});
+    in.q = q;
+    CHECK_THAT(error_of(form, in), ContainsSubstring("q: expected T >= 1 tokens (dimension 1), got T = 0"));
+  }
+  SECTION("groups that do not divide the heads") {
+    auto q = Tensor<double, 4>({2, 9, 3, 3});
+    in.q = q;
+    in.k = q;
+    CHECK_THAT(error_of(form, in),
+               ContainsSubstring("q: expected the group count G to divide the head count H = 4, got G = 3"));
+  }
+  SECTION("a positive log-decay") {
+    good.g(1, 3, 2) = 0.25;
+    CHECK_THAT(error_of(form, good.view()),
+               ContainsSubstring("g: expected log-decay values <= 0, got 0.250000"));
+  }
+  SECTION("non-finite values in any input") {
+    const double bad = GENERATE(std::numeric_limits<double>::quiet_NaN(),
+                                std::numeric_limits<double>::infinity());
+    good.v(0, 4, 1, 2) = bad;
+    CHECK_THAT(error_of(form, good.view()), ContainsSubstring("v: expected finite values"));
+    good.v(0, 4, 1, 2) = 0;
+    good.lam(1, 8, 3, 4) = bad;
+    CHECK_THAT(error_of(form, good.view()), ContainsSubstring("lam: expected finite values"));
+    good.lam(1, 8, 3, 4) = 0;
+    good.q(0, 0, 0, 0) = bad;
+    CHECK_THAT(error_of(form, good.view()), ContainsSubstring("q: expected finite values"));
+    good.q(0, 0, 0, 0) = 0;
+    good.g(0, 0, 0) = -bad;  // -inf would be a "gate of exactly zero": still rejected, not finite
+    CHECK_THAT(error_of(form, good.view()), ContainsSubstring("g: expected finite values"));
+  }
+  SECTION("an output of the wrong shape") {
+    CHECK_THAT(error_of(form, in, 64, {2, 9, 4, 4}), ContainsSubstring("expected shape [2,9,4,5]"));
+  }
+}
+
+TEST_CASE("errors: the chunked form rejects a chunk size that is not a power of two", "[errors][chunked]") {
+  const auto in = random_inputs<double>({1, 9, 1, 1, 2, 2}, 1);
+  const Index C = GENERATE(0, -4, 3, 48, 100);
+  CAPTURE(C);
+  CHECK_THAT(error_of(Form::chunked, in.view(), C),
+             ContainsSubstring("chunk_size: expected a power of two >= 1, got " + std::to_string(C)));
+}
+
+TEST_CASE("errors: an unknown form name is rejected", "[errors]") {
+  CHECK_THROWS_WITH(parse_form("fenwick"),
+                    "form: expected one of naive, recurrent, chunked, got \"fenwick\"");
+}
+
+TEST_CASE("errors: an initial state of the wrong shape is rejected", "[errors][state]") {
+  const auto in = random_inputs<double>({1, 9, 2, 1, 2, 3, 6}, 1);
+  FenwickState<double> st;
+  st.tokens = 5;
+  st.S = Tensor<double, 5>({1, 2, 2, 2, 3});  // num_levels(5) = 4 levels expected
+  Tensor<double, 4> o(in.v.shape());
+  CHECK_THROWS_WITH(recurrent_forward<double>(in.view(), o, {&st, nullptr}),
+                    ContainsSubstring("initial_state.S: expected shape [1,2,4,2,3]"));
+  CHECK_THROWS_WITH(chunked_forward<double>(in.view(), {4}, o, {&st, nullptr}),
+                    ContainsSubstring("initial_state.S: expected shape [1,2,4,2,3]"));
+  st.S = Tensor<double, 5>({1, 2, 4, 2, 3});
+  // tokens 5 + T 9 = 14 needs num_levels(14) = 5 levels; lam has 6: fine. With L = 4 it is not.
+  CHECK_NOTHROW(recurrent_forward<double>(in.view(), o, {&st, nullptr}));
+  const auto short_lam = random_inputs<double>({1, 9, 2, 1, 2, 3, 4}, 1);
+  CHECK_THROWS_WITH(chunked_forward<double>(short_lam.view(), {4}, o, {&st, nullptr}),
+                    ContainsSubstring("L >= num_levels(14) = 5"));
+}
