@@ -120,13 +120,16 @@ void recurrent_backward_head(const AttentionInputs<Scalar>& in, const AttentionD
   for (int l = 0; d_final && l < L1; ++l)
     dS[l] = Eigen::Map<const RowMatrix<Scalar>>(&(*d_final)(b, h, l, 0, 0), d.K, d.V);
 
+  // Post-insert state of every token of one segment; allocated once and overwritten in place
+  // (same-sized Eigen assignments do not reallocate), which keeps the backward allocation-free.
+  std::vector<FenwickHeadState<Scalar>> post(seg, FenwickHeadState<Scalar>(d.K, d.V));
+  Vector<Scalar> Sd(d.K);  // S_t[l] dout_t, reused
   for (Index s = static_cast<Index>(snapshots.size()) - 1; s >= 0; --s) {
     const Index t_begin = s * seg, t_end = std::min(d.T, t_begin + seg);
-    std::vector<FenwickHeadState<Scalar>> post;  // post-insert state of every token of the segment
     FenwickHeadState<Scalar> replay = snapshots[s];
     for (Index t = t_begin; t < t_end; ++t) {
       replay.insert(k.row(t).transpose(), v.row(t).transpose(), g(t));
-      post.push_back(replay);
+      post[t - t_begin] = replay;
     }
     for (Index t = t_end - 1; t >= t_begin; --t) {
       const FenwickHeadState<Scalar>& S_t = post[t - t_begin];
@@ -135,7 +138,7 @@ void recurrent_backward_head(const AttentionInputs<Scalar>& in, const AttentionD
       // eq. 11, forward o_t = sum_l lam_t[l] S_t[l]^T q_t: dq_t, dlam_t[l], and dS[l] += lam q dout^T.
       dlam.row(t).setZero();
       for (int l = 0; l < S_t.levels(); ++l) {
-        const Vector<Scalar> Sd = S_t.S(l) * dout_t;
+        Sd.noalias() = S_t.S(l) * dout_t;
         dq.row(t).noalias() += lam(t, l) * Sd.transpose();
         dlam(t, l) = q_t.dot(Sd);
         dS[l].noalias() += lam(t, l) * q_t * dout_t.transpose();

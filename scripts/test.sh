@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The test command of README.md and of CI (.ci/run): installs the Debian dependencies, builds
+# everything in Release and runs the whole CTest suite, builds the docs (warnings are errors),
+# then builds the CPU tests again with AddressSanitizer + UndefinedBehaviorSanitizer and runs them.
+# Usage (as root on Debian 12):  bash scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing dependencies (scripts/setup.sh)"
+bash scripts/setup.sh
+
+step "Release build (build/)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j "$jobs"
+
+step "test suite (ctest, Release)"
+ctest --test-dir build --output-on-failure -j "$jobs"
+
+if cmake --build build --target help | grep -q '^docs:'; then
+  step "Doxygen site (undocumented public symbols fail the build)"
+  cmake --build build --target docs
+fi
+
+step "ASan + UBSan build of the CPU tests (build-asan/)"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOGLINEAR_SANITIZE=ON \
+  -DLOGLINEAR_CUDA=OFF -DLOGLINEAR_PYTHON=OFF -DLOGLINEAR_BUILD_BENCH=OFF \
+  -DLOGLINEAR_BUILD_EXAMPLES=OFF
+cmake --build build-asan -j "$jobs" --target loglinear_tests
+step "test suite under ASan + UBSan"
+# Leak checking stays on; UBSan aborts on the first finding (-fno-sanitize-recover).
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure -j "$jobs" -E 'python|notebook|install|example'
+
+step "all tests passed"
