@@ -9,15 +9,9 @@
 
 namespace loglinear {
 
-/// Number of bits needed to represent `x` (0 for 0): std::bit_width for C++17.
-constexpr int bit_width(std::uint64_t x) {
-  int w = 0;
-  while (x) {
-    ++w;
-    x >>= 1;
-  }
-  return w;
-}
+/// Number of bits needed to represent `x` (0 for 0): C++20's std::bit_width for C++17.
+/// One count-leading-zeros instruction; the naive form calls it T^2 times.
+constexpr int bit_width(std::uint64_t x) { return x == 0 ? 0 : 64 - __builtin_clzll(x); }
 
 /// Level of source token `s` as seen from query token `t` (0-indexed, s <= t).
 ///

@@ -1,0 +1,47 @@
+// Selective-copying generator, SPEC.md §9.2 (see selective_copy.hpp for the layout).
+#include <loglinear/tasks/selective_copy.hpp>
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+#include <stdexcept>
+
+namespace loglinear::tasks {
+
+Dataset make_selective_copy(const SelectiveCopyOptions& o, Index count, std::uint64_t seed) {
+  using Vocab = SelectiveCopyVocab;
+  const Index T = o.length, n = o.tokens;
+  const Index data_count = Vocab::data_last - Vocab::data_first + 1;
+  if (n < 1 || n > data_count) {
+    throw std::invalid_argument("tokens: expected 1..63 data tokens, got " + std::to_string(n));
+  }
+  if (T < 2 * n + 1) {
+    throw std::invalid_argument("length: expected >= 2 * tokens + 1 = " + std::to_string(2 * n + 1) +
+                                ", got " + std::to_string(T));
+  }
+  if (count < 1) throw std::invalid_argument("count: expected >= 1, got " + std::to_string(count));
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<std::int32_t> noise(Vocab::noise_first, Vocab::noise_last);
+  const Index input_len = T - n - 1;
+  Dataset ds{{Tensor<std::int32_t, 2>({count, T}), Tensor<std::int32_t, 2>({count, T})}};
+  std::vector<std::int32_t> data_pool(static_cast<size_t>(data_count));
+  std::iota(data_pool.begin(), data_pool.end(), Vocab::data_first);
+  std::vector<Index> positions(static_cast<size_t>(input_len));
+  for (Index b = 0; b < count; ++b) {
+    for (Index p = 0; p < T; ++p) ds.data.targets(b, p) = kIgnore;
+    for (Index p = 0; p < input_len; ++p) ds.data.tokens(b, p) = noise(rng);
+    std::shuffle(data_pool.begin(), data_pool.end(), rng);
+    std::iota(positions.begin(), positions.end(), Index{0});
+    std::shuffle(positions.begin(), positions.end(), rng);
+    std::sort(positions.begin(), positions.begin() + n);
+    for (Index i = 0; i < n; ++i) ds.data.tokens(b, positions[i]) = data_pool[i];
+    ds.data.tokens(b, input_len) = Vocab::separator;
+    for (Index i = 0; i < n; ++i) {
+      ds.data.tokens(b, input_len + 1 + i) = Vocab::blank;
+      ds.data.targets(b, input_len + i) = data_pool[i];  // in order of position
+    }
+  }
+  return ds;
+}
+
+}  // namespace loglinear::tasks

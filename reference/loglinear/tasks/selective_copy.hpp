@@ -1,0 +1,35 @@
+// Selective copying, SPEC.md §9.2, as the adaptive-decay sources define it: copy the n data
+// tokens scattered among noise, in order, after a separator.
+#pragma once
+
+#include <loglinear/tasks/task.hpp>
+
+namespace loglinear::tasks {
+
+/// Token ids of the selective-copying vocabulary (128 entries; 0 and 66 are unused).
+struct SelectiveCopyVocab {
+  static constexpr std::int32_t separator = 1;   ///< marks the end of the input phase
+  static constexpr std::int32_t blank = 2;       ///< query positions of the output phase
+  static constexpr std::int32_t data_first = 3;  ///< data tokens 3..65 (63 of them)
+  static constexpr std::int32_t data_last = 65;
+  static constexpr std::int32_t noise_first = 67;  ///< noise tokens 67..127
+  static constexpr std::int32_t noise_last = 127;
+  static constexpr Index size = 128;               ///< vocabulary size
+};
+
+/// Settings of the selective-copying generator.
+struct SelectiveCopyOptions {
+  Index length = 256;  ///< T (>= 2n + 1)
+  Index tokens = 16;   ///< n data tokens to copy (1..63)
+};
+
+/// Draws `count` sequences from `seed`.
+///
+/// Positions 0..T-n-2 are the input phase: n distinct data tokens at sorted random positions,
+/// noise elsewhere; position T-n-1 is the separator; the last n positions are blanks. The targets
+/// are the data tokens in order at positions T-n-1..T-2 (the first is predicted at the
+/// separator, the sources' one-step shift); nothing else is scored.
+/// @throws std::invalid_argument if n is outside 1..63 or T < 2n + 1.
+Dataset make_selective_copy(const SelectiveCopyOptions& opts, Index count, std::uint64_t seed);
+
+}  // namespace loglinear::tasks

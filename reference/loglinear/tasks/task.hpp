@@ -1,0 +1,44 @@
+// Token sequences for the synthetic tasks and the character-level LM (SPEC.md §9): the common
+// Batch type and the interface every task generator implements.
+#pragma once
+
+#include <loglinear/core/tensor.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace loglinear::tasks {
+
+/// Target value of a position that is not scored.
+inline constexpr std::int32_t kIgnore = -1;
+
+/// A batch of token sequences with next-token targets.
+///
+/// `targets(b, p)` is the token the model must predict after reading tokens[b, 0..p], or kIgnore
+/// where nothing is scored. This is the sources' `logits[:, :-1]` vs `labels[:, 1:]` shift
+/// applied once, when the data is made, so that losses never shift again (SPEC.md §11.5).
+struct Batch {
+  Tensor<std::int32_t, 2> tokens;   ///< [B, T] input token ids in [0, vocab)
+  Tensor<std::int32_t, 2> targets;  ///< [B, T] next-token targets or kIgnore
+
+  /// Number of scored positions.
+  Index scored() const;
+};
+
+/// A fixed set of sequences drawn once from a seed (the sources generate 10 000 training and
+/// 1 000 validation sequences up front and sample batches by index).
+struct Dataset {
+  Batch data;  ///< all sequences, [N, T]
+
+  /// Number of sequences.
+  Index size() const { return data.tokens.dim(0); }
+  /// Length of every sequence.
+  Index length() const { return data.tokens.dim(1); }
+  /// Gathers the sequences at `indices` ([n] entries in [0, size())) into a batch.
+  Batch gather(const std::vector<Index>& indices) const;
+  /// Sequences [begin, end) as a batch (for evaluation in order).
+  Batch range(Index begin, Index end) const;
+};
+
+}  // namespace loglinear::tasks
