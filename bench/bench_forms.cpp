@@ -7,6 +7,7 @@
 //   ./build/bench/bench_forms --quick      # T = 256 .. 1024
 //   ./build/bench/bench_forms --help
 #include <loglinear/attention/forms.hpp>
+#include <loglinear/attention/naive.hpp>
 #include <loglinear/core/fenwick.hpp>
 
 #include <CLI/CLI.hpp>
@@ -149,6 +150,27 @@ int main(int argc, char** argv) {
                      << fb * 1e3 << ',' << fl / fwd * 1e-9 << '\n';
       }
     }
+  }
+  if (naive_max > 0) {
+    // Where the naive form's time goes at its largest T, one head, one thread: the GEMMs run
+    // at BLAS speed, the T x T elementwise passes (mask with one exp per entry, S ⊙ W) at
+    // memory speed, which is why naive/chunked time exceeds the FLOP ratio.
+    omp_set_num_threads(1);
+    const Index T = std::min(naive_max, T_max);
+    Problem p(1, T, 1, K, V);
+    const auto in = p.inputs();
+    const auto q = slice_bt(in.q, 0, 0), k = slice_bt(in.k, 0, 0), v = slice_bt(in.v, 0, 0);
+    RowMatrix<float> S, W, M, O;
+    const ConstTensorView<float, 3> g = p.g;
+    const ConstTensorView<float, 4> lam = p.lam;
+    const double t_mask = time_it([&] { W = decay_mask(slice_bt(g, 0, 0), slice_bt(lam, 0, 0)); }, budget);
+    const double t_qk = time_it([&] { S.noalias() = q * k.transpose(); }, budget);
+    const double t_had = time_it([&] { M = S.cwiseProduct(W); }, budget);
+    const double t_mv = time_it([&] { O.noalias() = M * v; }, budget);
+    std::printf("\n# naive forward breakdown, T=%ld, one head, one thread: decay_mask %.1f ms, "
+                "Q K^T %.1f ms (%.1f GFLOP/s), S*W %.1f ms, M V %.1f ms (%.1f GFLOP/s)\n",
+                long(T), t_mask * 1e3, t_qk * 1e3, 2.0 * T * T * K / t_qk * 1e-9, t_had * 1e3,
+                t_mv * 1e3, 2.0 * T * T * V / t_mv * 1e-9);
   }
   return 0;
 }

@@ -34,8 +34,9 @@ void naive_forward_head(const AttentionInputs<Scalar>& in, const AttentionDims& 
                         Index h, TensorView<Scalar, 4> o) {
   const auto q = slice_bt(in.q, b, d.group_of(h));
   const auto k = slice_bt(in.k, b, d.group_of(h));
-  const RowMatrix<Scalar> M = (q * k.transpose()).cwiseProduct(
-      decay_mask(slice_bt(in.g, b, h), slice_bt(in.lam, b, h)));
+  // S, W and M as in SPEC.md §3; S is formed first so that Eigen runs it as one GEMM.
+  RowMatrix<Scalar> M = q * k.transpose();
+  M.array() *= decay_mask(slice_bt(in.g, b, h), slice_bt(in.lam, b, h)).array();
   slice_bt(o, b, h).noalias() = M * slice_bt(in.v, b, h);
 }
 
