@@ -43,8 +43,9 @@ void chunked_forward_head(const HeadInputs<Scalar>& x, const ChunkLayout& lay,
   if (!S0.empty()) initial_state_output(x, S0, lay.t0, o);
 }
 
-// One head of the backward. The forward is replayed here (o is needed by the dg identity) and
-// each level's Hin is shared by its Stage 4 output and its backward scan.
+// One head of the backward: Stage 1 backward, then per level the state scan (Stage 3) and its
+// reverse (Stages 3-4 backward) collecting dU, then Stage 2 backward once, then the state terms
+// and dg. The forward output is not recomputed: dg uses sum_l lam dlam (eq. 9).
 template <class Scalar>
 void chunked_backward_head(const HeadInputs<Scalar>& x, const ChunkLayout& lay,
                            const std::vector<int>& lut, const std::vector<RowMatrix<Scalar>>& S0,
@@ -52,22 +53,16 @@ void chunked_backward_head(const HeadInputs<Scalar>& x, const ChunkLayout& lay,
                            const ConstMatrixMap<Scalar>& dout, HeadGrads<Scalar>& gr,
                            VectorMap<Scalar> dg, std::vector<RowMatrix<Scalar>>& dS0) {
   const Vector<Scalar> gamma = chunk_local_cumsum(x.g, lay);
-  RowMatrix<Scalar> o_store(lay.T, x.v.cols());
-  MatrixMap<Scalar> o(o_store.data(), lay.T, x.v.cols(), Eigen::OuterStride<>(x.v.cols()));
-  stage1_intra_forward(x, gamma, lay, lut, o);
   stage1_intra_backward(x, gamma, lay, lut, dout, gr);
   const auto U = stage2_chunk_summaries(x, gamma, lay);
+  std::vector<RowMatrix<Scalar>> dU(U.size(), RowMatrix<Scalar>::Zero(x.k.cols(), x.v.cols()));
   for (int e = 0; e < lay.chunk_levels(); ++e) {
-    const auto Hin = stage3_level_states(U, gamma, lay, e);
-    stage4_level_output(x, gamma, Hin, lay, e, o);
-    stage234_level_backward(x, gamma, Hin, lay, e, dout, gr);
+    stage34_level_backward(x, gamma, stage3_level_states(U, gamma, lay, e), lay, e, dout, gr, dU);
   }
-  if (!S0.empty()) {
-    initial_state_output(x, S0, lay.t0, o);
-    initial_state_output_backward(x, S0, lay.t0, dout, gr, dS0);
-  }
+  stage2_summaries_backward(x, gamma, lay, dU, gr);
+  if (!S0.empty()) initial_state_output_backward(x, S0, lay.t0, dout, gr, dS0);
   const Scalar dG_last = dF.empty() ? Scalar(0) : final_state_backward(x, S0, lay.t0, dF, gr, dS0);
-  decay_gradient(dout, o_store, x.v, gr.dv, dG_last, lay.t0 == 0, dg);
+  decay_gradient(x.lam, gr.dlam, x.v, gr.dv, dG_last, lay.t0 == 0, dg);
 }
 
 }  // namespace

@@ -172,39 +172,48 @@ void stage1_intra_backward(const HeadInputs<Scalar>& x, const Vector<Scalar>& ga
 }
 
 template <class Scalar>
-void stage234_level_backward(const HeadInputs<Scalar>& x, const Vector<Scalar>& gamma,
-                             const std::vector<RowMatrix<Scalar>>& Hin, const ChunkLayout& lay,
-                             int e, const ConstMatrixMap<Scalar>& dout, HeadGrads<Scalar>& gr) {
+void stage34_level_backward(const HeadInputs<Scalar>& x, const Vector<Scalar>& gamma,
+                            const std::vector<RowMatrix<Scalar>>& Hin, const ChunkLayout& lay,
+                            int e, const ConstMatrixMap<Scalar>& dout, HeadGrads<Scalar>& gr,
+                            std::vector<RowMatrix<Scalar>>& dU) {
   const int l = lay.c + 1 + e;
   RowMatrix<Scalar> dH = RowMatrix<Scalar>::Zero(x.k.cols(), x.v.cols());
   for (Index z = lay.z_last; z >= lay.z_first; --z) {
     const Index r0 = lay.begin(z), n = lay.end(z) - r0;
-    const Scalar Gamma = gamma(r0 + n - 1);
-    const RowMatrix<Scalar> dHout = dH;  // gradient of the state leaving chunk z (eq. 14)
-    if (is_writer(z, e)) {
-      // forward: H += sum_j f_j k_j v_j^T with f_j = exp(Gamma_z - gamma_j) (eq. 15).
-      const Vector<Scalar> f = (Gamma - gamma.segment(r0, n).array()).exp().matrix();
-      gr.dk.middleRows(r0, n).noalias() += f.asDiagonal() * (x.v.middleRows(r0, n) * dHout.transpose());
-      gr.dv.middleRows(r0, n).noalias() += f.asDiagonal() * (x.k.middleRows(r0, n) * dHout);
-    }
-    // forward: H = reset ? 0 : exp(Gamma_z) H (eq. 16).
+    // eq. 14: dH is now the gradient of the state leaving chunk z; a writer added U_z to it.
+    if (is_writer(z, e)) dU[z - lay.z_first] += dH;
+    // eq. 16, forward H = reset ? 0 : exp(Gamma_z) H: nothing flows back across a reset.
     if (is_reset(z, e)) {
       dH.setZero();
     } else {
-      dH = std::exp(Gamma) * dHout;
+      dH *= std::exp(gamma(r0 + n - 1));
     }
     if (is_reader(z, e)) {
-      // forward: o_i += lam_i[l] exp(gamma_i) Hin^T q_i (eqs. 17-18).
+      // eqs. 17-18, forward o_i += lam_i[l] exp(gamma_i) Hin^T q_i. Y = dout Hin^T serves both
+      // dq and dlam, so the forward product q Hin is never recomputed.
       const auto q = x.q.middleRows(r0, n);
       const auto dout_z = dout.middleRows(r0, n);
-      const RowMatrix<Scalar>& H = Hin[z - lay.z_first];
+      const RowMatrix<Scalar> Y = dout_z * Hin[z - lay.z_first].transpose();
       const Vector<Scalar> decay = gamma.segment(r0, n).array().exp().matrix();
       const Vector<Scalar> f = x.lam.col(l).segment(r0, n).cwiseProduct(decay);
-      gr.dq.middleRows(r0, n).noalias() += f.asDiagonal() * (dout_z * H.transpose());
-      gr.dlam.col(l).segment(r0, n) +=
-          decay.cwiseProduct((q * H).cwiseProduct(dout_z).rowwise().sum());
+      gr.dq.middleRows(r0, n).noalias() += f.asDiagonal() * Y;
+      gr.dlam.col(l).segment(r0, n) += decay.cwiseProduct(q.cwiseProduct(Y).rowwise().sum());
       dH.noalias() += q.transpose() * f.asDiagonal() * dout_z;
     }
+  }
+}
+
+template <class Scalar>
+void stage2_summaries_backward(const HeadInputs<Scalar>& x, const Vector<Scalar>& gamma,
+                               const ChunkLayout& lay, const std::vector<RowMatrix<Scalar>>& dU,
+                               HeadGrads<Scalar>& gr) {
+  for (Index z = lay.z_first; z <= lay.z_last; ++z) {
+    const Index r0 = lay.begin(z), n = lay.end(z) - r0;
+    const RowMatrix<Scalar>& dU_z = dU[z - lay.z_first];
+    // eq. 15, forward U_z = sum_j f_j k_j v_j^T with f_j = exp(Gamma_z - gamma_j).
+    const Vector<Scalar> f = (gamma(r0 + n - 1) - gamma.segment(r0, n).array()).exp().matrix();
+    gr.dk.middleRows(r0, n).noalias() += f.asDiagonal() * (x.v.middleRows(r0, n) * dU_z.transpose());
+    gr.dv.middleRows(r0, n).noalias() += f.asDiagonal() * (x.k.middleRows(r0, n) * dU_z);
   }
 }
 
@@ -257,14 +266,14 @@ Scalar final_state_backward(const HeadInputs<Scalar>& x, const std::vector<RowMa
 }
 
 template <class Scalar>
-void decay_gradient(const ConstMatrixMap<Scalar>& dout, const RowMatrix<Scalar>& o,
+void decay_gradient(const ConstMatrixMap<Scalar>& lam, const MatrixMap<Scalar>& dlam,
                     const ConstMatrixMap<Scalar>& v, const MatrixMap<Scalar>& dv, Scalar dG_last,
                     bool first_is_origin, VectorMap<Scalar> dg) {
-  const Index T = o.rows();
-  // eq. 10: dG_t = <dout_t, o_t> - <v_t, dv_t>; g_t enters every G_u with u >= t.
+  const Index T = v.rows();
+  // eq. 10 with eq. 9's rho_t = sum_l lam_t[l] dlam_t[l]: g_t enters every G_u with u >= t.
   Scalar acc = dG_last;
   for (Index t = T - 1; t >= 0; --t) {
-    acc += dout.row(t).dot(o.row(t)) - v.row(t).dot(dv.row(t));
+    acc += lam.row(t).dot(dlam.row(t)) - v.row(t).dot(dv.row(t));
     dg(t) = acc;
   }
   if (first_is_origin) dg(0) = 0;
@@ -291,16 +300,20 @@ void decay_gradient(const ConstMatrixMap<Scalar>& dout, const RowMatrix<Scalar>&
   template void stage1_intra_backward<Scalar>(const HeadInputs<Scalar>&, const Vector<Scalar>&, \
                                               const ChunkLayout&, const std::vector<int>&,     \
                                               const ConstMatrixMap<Scalar>&, HeadGrads<Scalar>&); \
-  template void stage234_level_backward<Scalar>(                                               \
+  template void stage34_level_backward<Scalar>(                                                \
       const HeadInputs<Scalar>&, const Vector<Scalar>&, const std::vector<RowMatrix<Scalar>>&, \
-      const ChunkLayout&, int, const ConstMatrixMap<Scalar>&, HeadGrads<Scalar>&);             \
+      const ChunkLayout&, int, const ConstMatrixMap<Scalar>&, HeadGrads<Scalar>&,              \
+      std::vector<RowMatrix<Scalar>>&);                                                        \
+  template void stage2_summaries_backward<Scalar>(                                             \
+      const HeadInputs<Scalar>&, const Vector<Scalar>&, const ChunkLayout&,                    \
+      const std::vector<RowMatrix<Scalar>>&, HeadGrads<Scalar>&);                              \
   template void initial_state_output_backward<Scalar>(                                         \
       const HeadInputs<Scalar>&, const std::vector<RowMatrix<Scalar>>&, Index,                 \
       const ConstMatrixMap<Scalar>&, HeadGrads<Scalar>&, std::vector<RowMatrix<Scalar>>&);     \
   template Scalar final_state_backward<Scalar>(                                                \
       const HeadInputs<Scalar>&, const std::vector<RowMatrix<Scalar>>&, Index,                 \
       const std::vector<RowMatrix<Scalar>>&, HeadGrads<Scalar>&, std::vector<RowMatrix<Scalar>>&); \
-  template void decay_gradient<Scalar>(const ConstMatrixMap<Scalar>&, const RowMatrix<Scalar>&, \
+  template void decay_gradient<Scalar>(const ConstMatrixMap<Scalar>&, const MatrixMap<Scalar>&, \
                                        const ConstMatrixMap<Scalar>&, const MatrixMap<Scalar>&, \
                                        Scalar, bool, VectorMap<Scalar>);
 LOGLINEAR_INSTANTIATE(float)

@@ -113,13 +113,24 @@ void stage1_intra_backward(const HeadInputs<Scalar>& x, const Vector<Scalar>& ga
                            const ChunkLayout& lay, const std::vector<int>& lut,
                            const ConstMatrixMap<Scalar>& dout, HeadGrads<Scalar>& grads);
 
-/// Stages 2-4 backward for chunk level e (docs/backward.md §3, eqs. 14-18): reverse scan of
-/// the state gradient dH over the chunks; adds reader terms to dq, dlam[c+1+e] and writer terms
-/// to dk, dv. `Hin` is stage3_level_states of the same level.
+/// Stages 3-4 backward for chunk level e (docs/backward.md §3, eqs. 14-18): reverse scan of the
+/// state gradient dH over the chunks. Readers add to dq and dlam[c+1+e]; writers add the gradient
+/// of the state leaving them to dU[z], the gradient of their chunk summary U_z (one K x V per
+/// chunk, index 0 = z_first), which every level a chunk writes into shares.
+/// `Hin` is stage3_level_states of the same level.
 template <class Scalar>
-void stage234_level_backward(const HeadInputs<Scalar>& x, const Vector<Scalar>& gamma,
-                             const std::vector<RowMatrix<Scalar>>& Hin, const ChunkLayout& lay,
-                             int e, const ConstMatrixMap<Scalar>& dout, HeadGrads<Scalar>& grads);
+void stage34_level_backward(const HeadInputs<Scalar>& x, const Vector<Scalar>& gamma,
+                            const std::vector<RowMatrix<Scalar>>& Hin, const ChunkLayout& lay,
+                            int e, const ConstMatrixMap<Scalar>& dout, HeadGrads<Scalar>& grads,
+                            std::vector<RowMatrix<Scalar>>& dU);
+
+/// Stage 2 backward (eq. 15): from dU_z, adds exp(Gamma_z - gamma_j) dU_z v_j to dk_j and
+/// exp(Gamma_z - gamma_j) dU_z^T k_j to dv_j. Done once for all levels, which is why the level
+/// scans collect dU instead of touching dk, dv themselves.
+template <class Scalar>
+void stage2_summaries_backward(const HeadInputs<Scalar>& x, const Vector<Scalar>& gamma,
+                               const ChunkLayout& lay, const std::vector<RowMatrix<Scalar>>& dU,
+                               HeadGrads<Scalar>& grads);
 
 /// Backward of initial_state_output: adds to dq, dlam and to dS0 (one K x V per initial level).
 template <class Scalar>
@@ -135,12 +146,13 @@ Scalar final_state_backward(const HeadInputs<Scalar>& x, const std::vector<RowMa
                             Index t0, const std::vector<RowMatrix<Scalar>>& dF,
                             HeadGrads<Scalar>& grads, std::vector<RowMatrix<Scalar>>& dS0);
 
-/// dg from the identity of SPEC.md §3.1 (docs/backward.md eq. 10):
-/// dg_t = sum_{u>=t} (<dout_u, o_u> - <v_u, dv_u>) + dG_last [u = T-1], with o and dv those of
-/// the whole operator. If `first_is_origin` (no initial state), dg_0 = 0 exactly because g_0 is
-/// never applied to anything.
+/// dg from the identities of SPEC.md §3.1 (docs/backward.md eqs. 9-10):
+/// dg_t = sum_{u>=t} (sum_l lam_u[l] dlam_u[l] - <v_u, dv_u>) + dG_last [u = T-1].
+/// sum_l lam dlam equals <dout_u, o_u> (eq. 9), so the forward output is never recomputed; dlam
+/// and dv must be complete (every stage and state term added). If `first_is_origin` (no
+/// initial state), dg_0 = 0 exactly because g_0 is never applied to anything.
 template <class Scalar>
-void decay_gradient(const ConstMatrixMap<Scalar>& dout, const RowMatrix<Scalar>& o,
+void decay_gradient(const ConstMatrixMap<Scalar>& lam, const MatrixMap<Scalar>& dlam,
                     const ConstMatrixMap<Scalar>& v, const MatrixMap<Scalar>& dv, Scalar dG_last,
                     bool first_is_origin, VectorMap<Scalar> dg);
 
