@@ -1,0 +1,78 @@
+// The model of the adaptive-decay synthetic tasks (SPEC.md §8, last paragraph): embedding ->
+// N log-linear attention layers (q/k/v/dt/dl projections, Mamba-2 decay, a lambda
+// parameterisation, out_proj, post-norm residual) -> LayerNorm -> LM head. Forward and
+// handwritten backward end to end; the operator runs in any form (chunked by default).
+#pragma once
+
+#include <loglinear/attention/forms.hpp>
+#include <loglinear/models/layers.hpp>
+#include <loglinear/models/level_weights.hpp>
+#include <loglinear/tasks/task.hpp>
+
+#include <memory>
+#include <random>
+#include <vector>
+
+namespace loglinear::models {
+
+/// Sizes and choices of the task model (defaults: the sources' MQAR model).
+struct TaskModelConfig {
+  Index vocab = 128;       ///< token vocabulary
+  Index d_model = 64;      ///< residual width; K = V = d_model / heads
+  Index layers = 2;        ///< log-linear layers
+  Index heads = 1;         ///< H
+  Index levels = 8;        ///< L_max of lambda: num_levels of the longest sequence to be seen
+  Index mlp_hidden = 64;   ///< hidden width of the lambda MLP
+  Index chunk = 64;        ///< chunk size of the chunked form
+  LambdaMode lambda = LambdaMode::mlp_softplus;  ///< lambda parameterisation
+  Form form = Form::chunked;                     ///< operator form
+};
+
+/// Summary of a tensor's values over tokens (and heads).
+struct ValueStats {
+  double mean = 0, std = 0, min = 0, max = 0, median = 0;
+};
+
+/// The synthetic-task model; parameters in float or double (gradient checks use double).
+template <class Scalar>
+class TaskModel {
+ public:
+  /// Builds and initialises the model from `seed` (deterministic).
+  /// @throws std::invalid_argument if d_model is not divisible by heads or a size is < 1.
+  TaskModel(const TaskModelConfig& cfg, std::uint64_t seed);
+  ~TaskModel();                       ///< out of line: Layer is complete only in the .cpp
+  TaskModel(TaskModel&&) noexcept;    ///< movable, not copyable
+
+  /// Forward (and, if `backward`, backward) on a batch; returns the mean cross-entropy over the
+  /// scored targets in nats. Backward adds into every Param::grad (call zero_grad first).
+  /// @param correct if not null, receives the number of scored positions predicted right.
+  /// @throws std::invalid_argument if a token is outside [0, vocab) or T needs more levels.
+  double step(const tasks::Batch& batch, bool backward, Index* correct = nullptr);
+
+  /// Every trainable tensor, in a fixed order (the checkpoint order).
+  std::vector<Param<Scalar>*> params();
+  /// Sets every gradient to zero.
+  void zero_grad();
+  /// The configuration.
+  const TaskModelConfig& config() const { return cfg_; }
+
+  /// Lambda of the last forward, per layer and level, over all tokens and heads.
+  std::vector<std::vector<ValueStats>> lambda_stats() const;
+  /// exp(g) (the per-token decay) of the last forward, per layer, over all tokens and heads.
+  std::vector<ValueStats> decay_stats() const;
+  /// Lambda of the last forward for one layer and sequence: [T, H*L] (for heatmaps).
+  RowMatrix<Scalar> lambda_of(Index layer, Index sequence) const;
+
+ private:
+  struct Layer;
+  TaskModelConfig cfg_;
+  std::vector<Param<Scalar>> top_;           // embedding, final norm, head
+  std::vector<std::unique_ptr<Layer>> layers_;
+  // Cache of the last forward.
+  Index B_ = 0, T_ = 0;
+  std::vector<std::int32_t> tokens_;
+  RowMatrix<Scalar> x_final_;
+  LayerNormCache<Scalar> ln_final_;
+};
+
+}  // namespace loglinear::models
