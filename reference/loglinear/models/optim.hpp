@@ -19,6 +19,11 @@ class Adam {
   void step(double lr);
   /// Number of steps taken.
   long steps() const { return t_; }
+  /// First and second moments, one per parameter (for checkpoints that resume training).
+  std::vector<RowMatrix<Scalar>>& first_moments() { return m_; }
+  std::vector<RowMatrix<Scalar>>& second_moments() { return v_; }  ///< see first_moments
+  /// Restores the step count after loading the moments (bias correction depends on it).
+  void set_steps(long t) { t_ = t; }
 
  private:
   std::vector<Param<Scalar>*> params_;

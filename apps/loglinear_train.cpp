@@ -1,0 +1,313 @@
+// loglinear-train: trains the adaptive-decay task model (SPEC.md §8) on MQAR, selective copying
+// or byte-level language modelling, evaluates every --eval-every steps (also at --eval-len for
+// length generalisation), stops early at --early-stop accuracy, and writes one JSON result
+// (config, history, best accuracy, wall time, git commit, lambda and decay statistics).
+//
+//   ./build/apps/loglinear-train --help
+//   ./build/apps/loglinear-train --quick                     # a couple of minutes on 2 cores
+//   ./build/apps/loglinear-train --task mqar --lambda mlp_softplus --length 128 --pairs 32 \
+//       --eval-len 256 --steps 2000 --json out.json --checkpoint out.ckpt
+#include <loglinear/core/fenwick.hpp>
+#include <loglinear/models/checkpoint.hpp>
+#include <loglinear/models/optim.hpp>
+#include <loglinear/models/task_model.hpp>
+#include <loglinear/tasks/char_lm.hpp>
+#include <loglinear/tasks/mqar.hpp>
+#include <loglinear/tasks/selective_copy.hpp>
+
+#include "progress.hpp"
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <omp.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+using namespace loglinear;
+using json = nlohmann::json;
+
+namespace {
+
+struct Options {
+  std::string task = "mqar", lambda = "mlp_softplus", decay = "mamba2", form = "chunked";
+  Index length = 128, pairs = 8, copy_tokens = 16, eval_len = 0;
+  Index d_model = 64, layers = 2, heads = 1, mlp_hidden = 64, chunk = 64;
+  Index batch = 64, train_size = 10000, val_size = 1000;
+  long steps = 20000, eval_every = 100, warmup = 0;
+  double lr = 1e-3, clip = 1.0, early_stop = 99.0, weight_decay = 0.0;
+  std::uint64_t seed = 0;
+  int threads = 0;
+  std::string json_path, checkpoint, resume, corpus = LOGLINEAR_DEFAULT_CORPUS;
+  bool quick = false, progress = true;
+};
+
+// Training and evaluation data of one run; batches are a deterministic function of (seed, step)
+// so that a resumed run sees exactly the batches the uninterrupted one would have.
+class TaskData {
+ public:
+  explicit TaskData(const Options& o) : o_(o) {
+    if (o.task == "mqar") {
+      vocab_ = 128;
+      train_ = tasks::make_mqar({o.length, o.pairs, 128}, o.train_size, o.seed);
+      val_ = tasks::make_mqar({o.length, o.pairs, 128}, o.val_size, o.seed + 1);
+      if (o.eval_len) long_ = tasks::make_mqar({o.eval_len, o.pairs, 128}, o.val_size, o.seed + 2);
+    } else if (o.task == "selective_copy") {
+      vocab_ = tasks::SelectiveCopyVocab::size;
+      train_ = tasks::make_selective_copy({o.length, o.copy_tokens}, o.train_size, o.seed);
+      val_ = tasks::make_selective_copy({o.length, o.copy_tokens}, o.val_size, o.seed + 1);
+      if (o.eval_len) long_ = tasks::make_selective_copy({o.eval_len, o.copy_tokens}, o.val_size, o.seed + 2);
+    } else if (o.task == "lm") {
+      vocab_ = tasks::CharCorpus::vocab;
+      corpus_ = std::make_unique<tasks::CharCorpus>(tasks::CharCorpus::from_file(o.corpus));
+      val_.data = corpus_->valid_windows(o.length, o.val_size);
+      if (o.eval_len) long_.data = corpus_->valid_windows(o.eval_len, o.val_size);
+    } else {
+      throw std::invalid_argument("--task: expected one of mqar, selective_copy, lm, got \"" + o.task + "\"");
+    }
+  }
+  Index vocab() const { return vocab_; }
+  tasks::Batch train_batch(long step) const {
+    const std::uint64_t s = o_.seed * 1000003ULL + std::uint64_t(step);
+    if (corpus_) return corpus_->sample_train(o_.batch, o_.length, s);
+    std::mt19937_64 rng(s);
+    std::uniform_int_distribution<Index> pick(0, train_.size() - 1);
+    std::vector<Index> idx(static_cast<size_t>(o_.batch));
+    for (auto& i : idx) i = pick(rng);
+    return train_.gather(idx);
+  }
+  const tasks::Dataset& val() const { return val_; }
+  const tasks::Dataset& long_val() const { return long_; }
+
+ private:
+  Options o_;
+  Index vocab_ = 0;
+  tasks::Dataset train_, val_, long_;
+  std::unique_ptr<tasks::CharCorpus> corpus_;
+};
+
+struct Eval {
+  double loss = 0, accuracy = 0;
+};
+
+// Mean loss and token accuracy (%) over every scored position of a dataset, in batches.
+Eval evaluate(models::TaskModel<float>& model, const tasks::Dataset& ds, Index batch) {
+  double loss_sum = 0;
+  Index correct_sum = 0, scored_sum = 0;
+  for (Index b = 0; b < ds.size(); b += batch) {
+    const tasks::Batch part = ds.range(b, std::min(ds.size(), b + batch));
+    Index correct = 0;
+    const Index scored = part.scored();
+    loss_sum += model.step(part, false, &correct) * double(scored);
+    correct_sum += correct;
+    scored_sum += scored;
+  }
+  return {loss_sum / double(std::max<Index>(1, scored_sum)),
+          100.0 * double(correct_sum) / double(std::max<Index>(1, scored_sum))};
+}
+
+std::string git_commit() {
+  const std::string cmd = std::string("git -C \"") + LOGLINEAR_SOURCE_DIR + "\" rev-parse --short HEAD 2>/dev/null";
+  std::string out;
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[64];
+    while (fgets(buf, sizeof buf, p)) out += buf;
+    pclose(p);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out.empty() ? "unknown" : out;
+}
+
+json stats_json(const models::ValueStats& s) {
+  return {{"mean", s.mean}, {"std", s.std}, {"min", s.min}, {"max", s.max}, {"median", s.median}};
+}
+
+json config_json(const Options& o, Index levels) {
+  return {{"task", o.task}, {"lambda", o.lambda}, {"decay", o.decay}, {"form", o.form},
+          {"length", o.length}, {"pairs", o.pairs}, {"copy_tokens", o.copy_tokens},
+          {"eval_len", o.eval_len}, {"d_model", o.d_model}, {"layers", o.layers},
+          {"heads", o.heads}, {"levels", levels}, {"mlp_hidden", o.mlp_hidden}, {"chunk", o.chunk},
+          {"batch", o.batch}, {"train_size", o.train_size}, {"val_size", o.val_size},
+          {"steps", o.steps}, {"eval_every", o.eval_every}, {"lr", o.lr}, {"warmup", o.warmup},
+          {"clip", o.clip}, {"weight_decay", o.weight_decay}, {"early_stop", o.early_stop},
+          {"seed", o.seed}, {"threads", omp_get_max_threads()}};
+}
+
+// Parameters plus Adam moments, so that --resume continues the exact optimisation.
+std::vector<models::Param<float>> optimiser_state(models::TaskModel<float>& model, models::Adam<float>& opt) {
+  std::vector<models::Param<float>> out;
+  auto params = model.params();
+  for (size_t i = 0; i < params.size(); ++i) {
+    out.emplace_back("adam.m." + params[i]->name, opt.first_moments()[i], false);
+    out.emplace_back("adam.v." + params[i]->name, opt.second_moments()[i], false);
+  }
+  return out;
+}
+
+void save_all(const std::string& path, models::TaskModel<float>& model, models::Adam<float>& opt,
+              const json& state) {
+  auto extra = optimiser_state(model, opt);
+  auto list = model.params();
+  for (auto& p : extra) list.push_back(&p);
+  models::save_checkpoint(path, list);
+  std::ofstream(path + ".json") << state.dump(2) << "\n";
+}
+
+int run(Options o) {
+  if (o.quick) {
+    // Small MQAR, enough steps to leave chance level on 2 cores in about a minute per mode.
+    o.length = 64; o.pairs = 8; o.steps = std::min<long>(o.steps, 400); o.train_size = 2000;
+    o.val_size = 256; o.eval_every = 100;
+  }
+  if (o.decay != "mamba2") {
+    throw std::invalid_argument("--decay: this model implements \"mamba2\" (SPEC.md §8); got \"" + o.decay + "\"");
+  }
+  if (o.threads > 0) omp_set_num_threads(o.threads);
+  const Index levels = num_levels(std::max(o.length, o.eval_len));
+  const TaskData data(o);
+  models::TaskModelConfig cfg{data.vocab(), o.d_model, o.layers, o.heads, levels, o.mlp_hidden,
+                              o.chunk, models::parse_lambda_mode(o.lambda), parse_form(o.form)};
+  models::TaskModel<float> model(cfg, o.seed);
+  models::Adam<float> opt(model.params(), 0.9, 0.999, 1e-8, o.weight_decay);
+
+  json result = {{"config", config_json(o, levels)}, {"git_commit", git_commit()}, {"history", json::array()}};
+  long start_step = 0;
+  double best = 0;
+  if (!o.resume.empty()) {
+    std::ifstream f(o.resume + ".json");
+    if (!f) throw std::runtime_error("--resume: cannot read " + o.resume + ".json");
+    const json state = json::parse(f);
+    auto extra = optimiser_state(model, opt);
+    auto list = model.params();
+    for (auto& p : extra) list.push_back(&p);
+    models::load_checkpoint(o.resume, list);
+    for (size_t i = 0; i < model.params().size(); ++i) {
+      opt.first_moments()[i] = extra[2 * i].value;
+      opt.second_moments()[i] = extra[2 * i + 1].value;
+    }
+    start_step = state.at("step").get<long>();
+    opt.set_steps(start_step);
+    result["history"] = state.at("history");
+    best = state.at("best_accuracy").get<double>();
+    std::fprintf(stderr, "resumed from %s at step %ld\n", o.resume.c_str(), start_step);
+  }
+
+  const auto t0 = std::chrono::steady_clock::now();
+  apps::Progress progress(o.steps, o.progress, o.eval_every);
+  double last_loss = 0, long_acc = -1;
+  long step = start_step;
+  Index tokens = 0;
+  bool stopped_early = false;
+  for (; step < o.steps && !stopped_early; ++step) {
+    const tasks::Batch batch = data.train_batch(step);
+    model.zero_grad();
+    last_loss = model.step(batch, true);
+    models::clip_grad_norm(model.params(), o.clip);
+    const double lr = models::warmup_cosine(step, o.warmup, o.steps, o.lr, o.warmup > 0 ? 0.1 : 1.0);
+    opt.step(lr);
+    tokens += batch.tokens.size();
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    char msg[160];
+    std::snprintf(msg, sizeof msg, "loss %.4f best acc %.1f%% %.0f tok/s", last_loss, best, double(tokens) / secs);
+    progress.update(step + 1, msg);
+    if ((step + 1) % o.eval_every == 0 || step + 1 == o.steps) {
+      const Eval ev = evaluate(model, data.val(), o.batch);
+      json row = {{"step", step + 1}, {"train_loss", last_loss}, {"val_loss", ev.loss},
+                  {"val_accuracy", ev.accuracy}, {"tokens_per_s", double(tokens) / secs}, {"lr", lr}};
+      if (o.task == "lm") row["val_bits_per_byte"] = tasks::bits_per_byte(ev.loss);
+      if (o.eval_len) {
+        const Eval lv = evaluate(model, data.long_val(), o.batch);
+        long_acc = lv.accuracy;
+        row["eval_len_accuracy"] = lv.accuracy;
+        row["eval_len_loss"] = lv.loss;
+      }
+      result["history"].push_back(row);
+      best = std::max(best, ev.accuracy);
+      if (o.task != "lm" && ev.accuracy >= o.early_stop) stopped_early = true;
+      if (!o.checkpoint.empty()) {
+        save_all(o.checkpoint, model, opt, {{"step", step + 1}, {"history", result["history"]}, {"best_accuracy", best}});
+      }
+    }
+  }
+  progress.finish();
+  // Statistics of lambda and exp(g) on (a batch of) the validation set with the final weights.
+  const Eval final_ev = evaluate(model, data.val(), o.batch);
+  model.step(data.val().range(0, std::min<Index>(data.val().size(), o.batch)), false);
+  json lam = json::array(), dec = json::array();
+  for (const auto& layer : model.lambda_stats()) {
+    json levels_json = json::array();
+    for (const auto& s : layer) levels_json.push_back(stats_json(s));
+    lam.push_back(levels_json);
+  }
+  for (const auto& s : model.decay_stats()) dec.push_back(stats_json(s));
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  result["best_accuracy"] = best;
+  result["final_accuracy"] = final_ev.accuracy;
+  result["final_val_loss"] = final_ev.loss;
+  if (o.task == "lm") result["final_val_bits_per_byte"] = tasks::bits_per_byte(final_ev.loss);
+  result["eval_len_accuracy"] = o.eval_len ? json(long_acc) : json(nullptr);
+  result["steps_run"] = step;
+  result["stopped_early"] = stopped_early;
+  result["wall_time_s"] = wall;
+  result["train_tokens_per_s"] = double(tokens) / wall;
+  result["lambda_stats"] = lam;
+  result["decay_stats"] = dec;
+  std::printf("task %s lambda %s: best val accuracy %.2f%%, final %.2f%% (loss %.4f)%s, %ld steps, %.1f s\n",
+              o.task.c_str(), o.lambda.c_str(), best, final_ev.accuracy, final_ev.loss,
+              o.eval_len ? (", at length " + std::to_string(o.eval_len) + ": " + std::to_string(long_acc) + "%").c_str() : "",
+              step, wall);
+  if (!o.json_path.empty()) {
+    std::ofstream f(o.json_path);
+    if (!f) throw std::runtime_error("--json: cannot write " + o.json_path);
+    f << result.dump(2) << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Train the log-linear attention task model (adaptive memory decay experiments)"};
+  Options o;
+  app.add_option("--task", o.task, "mqar | selective_copy | lm")->capture_default_str();
+  app.add_option("--lambda", o.lambda, "fixed | constant | mlp_softplus | mlp_softmax")->capture_default_str();
+  app.add_option("--decay", o.decay, "decay parameterisation (this model: mamba2)")->capture_default_str();
+  app.add_option("--form", o.form, "operator form: naive | recurrent | chunked")->capture_default_str();
+  app.add_option("--length", o.length, "training sequence length T")->capture_default_str();
+  app.add_option("--pairs", o.pairs, "MQAR key-value pairs")->capture_default_str();
+  app.add_option("--copy-tokens", o.copy_tokens, "selective copying: data tokens")->capture_default_str();
+  app.add_option("--eval-len", o.eval_len, "also evaluate at this length (length generalisation)");
+  app.add_option("--d-model", o.d_model, "model width (= K = V with one head)")->capture_default_str();
+  app.add_option("--layers", o.layers, "log-linear layers")->capture_default_str();
+  app.add_option("--heads", o.heads, "heads")->capture_default_str();
+  app.add_option("--mlp-hidden", o.mlp_hidden, "hidden width of the lambda MLP")->capture_default_str();
+  app.add_option("--chunk", o.chunk, "chunk size of the chunked form")->capture_default_str();
+  app.add_option("--batch", o.batch, "sequences per step")->capture_default_str();
+  app.add_option("--train-size", o.train_size, "training sequences generated up front")->capture_default_str();
+  app.add_option("--val-size", o.val_size, "validation sequences (LM: windows)")->capture_default_str();
+  app.add_option("--steps", o.steps, "maximum training steps")->capture_default_str();
+  app.add_option("--eval-every", o.eval_every, "steps between evaluations")->capture_default_str();
+  app.add_option("--lr", o.lr, "peak learning rate (Adam)")->capture_default_str();
+  app.add_option("--warmup", o.warmup, "linear warm-up steps, then cosine decay (0: constant lr)")->capture_default_str();
+  app.add_option("--weight-decay", o.weight_decay, "AdamW decoupled weight decay")->capture_default_str();
+  app.add_option("--clip", o.clip, "gradient-norm clip")->capture_default_str();
+  app.add_option("--early-stop", o.early_stop, "stop at this validation accuracy (%)")->capture_default_str();
+  app.add_option("--seed", o.seed, "seed of data, init and batch order")->capture_default_str();
+  app.add_option("--threads", o.threads, "OpenMP threads (0: all)")->capture_default_str();
+  app.add_option("--json", o.json_path, "write the result as JSON here");
+  app.add_option("--checkpoint", o.checkpoint, "save model + optimiser here at every evaluation");
+  app.add_option("--resume", o.resume, "resume from a --checkpoint file");
+  app.add_option("--corpus", o.corpus, "LM corpus (made by the build target kjv_corpus)")->capture_default_str();
+  app.add_flag("--quick", o.quick, "small MQAR preset (T = 64, 8 pairs, <= 400 steps)");
+  app.add_flag("!--no-progress", o.progress, "no progress bar");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    return run(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "loglinear-train: error: %s\n", e.what());
+    return 2;
+  }
+}

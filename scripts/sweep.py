@@ -1,0 +1,193 @@
+#!/usr/bin/python3
+"""Runs a grid of loglinear-train jobs and aggregates them into docs/RESULTS.md with PNG plots.
+
+Each cell (lambda mode x KV pairs [x eval length]) is run for several seeds; every run writes one
+JSON file (config, eval history, best accuracy, wall time, git commit, lambda/decay statistics),
+so an interrupted sweep resumes by skipping the runs whose JSON already exists.
+
+    /usr/bin/python3 scripts/sweep.py --preset mqar --steps 2000 --jobs 2   # the report's grid
+    /usr/bin/python3 scripts/sweep.py --report-only                         # re-aggregate
+    /usr/bin/python3 scripts/sweep.py --help
+"""
+import argparse
+import itertools
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+PRESETS = {
+    # The issue's minimum grid: MQAR at T = 128 with 8/16/32 pairs, plus train-128 / eval-256.
+    "mqar": dict(task="mqar", length=128, pairs=[8, 16, 32], eval_len=[None, 256],
+                 modes=["fixed", "mlp_softplus", "mlp_softmax"], seeds=[0, 1, 2]),
+    # A couple of minutes on 2 cores: the README's main job and the CI smoke test.
+    "quick": dict(task="mqar", length=64, pairs=[8], eval_len=[None],
+                  modes=["fixed", "mlp_softplus"], seeds=[0]),
+}
+
+
+def run_name(mode, pairs, eval_len, seed):
+    tail = f"_eval{eval_len}" if eval_len else ""
+    return f"{mode}_kv{pairs}{tail}_seed{seed}"
+
+
+def run_one(args, cell):
+    mode, pairs, eval_len, seed = cell
+    out = os.path.join(args.out, run_name(mode, pairs, eval_len, seed) + ".json")
+    if os.path.exists(out) and not args.force:
+        return out, "cached", 0.0
+    cmd = [args.binary, "--task", args.preset_cfg["task"], "--lambda", mode,
+           "--length", str(args.preset_cfg["length"]), "--pairs", str(pairs),
+           "--steps", str(args.steps), "--seed", str(seed), "--threads", str(args.threads),
+           "--json", out, "--no-progress"]
+    if eval_len:
+        cmd += ["--eval-len", str(eval_len)]
+    cmd += args.extra
+    t0 = time.time()
+    log = out[:-5] + ".log"
+    with open(log, "w") as f:
+        rc = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
+    if rc != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed with exit code {rc}; see {log}")
+    return out, "ran", time.time() - t0
+
+
+def mean_std(xs):
+    if not xs:
+        return float("nan"), float("nan")
+    m = sum(xs) / len(xs)
+    s = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
+    return m, s
+
+
+def load_runs(out_dir):
+    runs = []
+    for name in sorted(os.listdir(out_dir)):
+        if name.endswith(".json"):
+            with open(os.path.join(out_dir, name)) as f:
+                runs.append(json.load(f))
+    return runs
+
+
+def aggregate(runs, out_dir, report_path, steps_note):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cells = {}
+    for r in runs:
+        c = r["config"]
+        key = (c["lambda"], c["pairs"], c.get("eval_len") or 0)
+        cells.setdefault(key, []).append(r)
+    modes = sorted({k[0] for k in cells})
+    pairs = sorted({k[1] for k in cells})
+    lines = ["| lambda | KV pairs | eval length | seeds | best val acc % (mean ± std) | "
+             "acc at eval length % | steps run (mean) | wall s (mean) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for key in sorted(cells):
+        rs = cells[key]
+        best = mean_std([r["best_accuracy"] for r in rs])
+        gen = mean_std([r["eval_len_accuracy"] for r in rs if r.get("eval_len_accuracy") is not None])
+        steps = mean_std([r["steps_run"] for r in rs])[0]
+        wall = mean_std([r["wall_time_s"] for r in rs])[0]
+        gen_s = f"{gen[0]:.1f} ± {gen[1]:.1f}" if key[2] else "—"
+        lines.append(f"| {key[0]} | {key[1]} | {key[2] or rs[0]['config']['length']} | {len(rs)} | "
+                     f"{best[0]:.1f} ± {best[1]:.1f} | {gen_s} | {steps:.0f} | {wall:.0f} |")
+
+    # Accuracy vs KV pairs per mode (same-length runs).
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for m in modes:
+        xs, ys, es = [], [], []
+        for p in pairs:
+            rs = cells.get((m, p, 0))
+            if rs:
+                mu, sd = mean_std([r["best_accuracy"] for r in rs])
+                xs.append(p); ys.append(mu); es.append(sd)
+        if xs:
+            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=m)
+    ax.set_xlabel("KV pairs"); ax.set_ylabel("best validation accuracy (%)")
+    ax.set_xscale("log", base=2); ax.legend(); ax.grid(alpha=.3)
+    fig.tight_layout(); fig.savefig(os.path.join(os.path.dirname(report_path), "results_mqar_acc_vs_pairs.png"), dpi=120)
+    plt.close(fig)
+
+    # Length generalisation: accuracy at the eval length per mode and pairs.
+    gen_keys = [k for k in cells if k[2]]
+    if gen_keys:
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        for m in modes:
+            xs, ys, es = [], [], []
+            for p in pairs:
+                for k in gen_keys:
+                    if k[0] == m and k[1] == p:
+                        mu, sd = mean_std([r["eval_len_accuracy"] for r in cells[k]])
+                        xs.append(p); ys.append(mu); es.append(sd)
+            if xs:
+                ax.errorbar(xs, ys, yerr=es, marker="s", capsize=3, label=m)
+        ax.set_xlabel("KV pairs"); ax.set_ylabel("accuracy at 2T (%)")
+        ax.set_xscale("log", base=2); ax.legend(); ax.grid(alpha=.3)
+        fig.tight_layout(); fig.savefig(os.path.join(os.path.dirname(report_path), "results_mqar_length_generalisation.png"), dpi=120)
+        plt.close(fig)
+
+    # How much lambda varies across tokens in the trained models (per level, layer 0 and 1).
+    lam_lines = ["| lambda | KV pairs | layer | level | mean | std over tokens | min | max |",
+                 "|---|---|---|---|---|---|---|---|"]
+    for key in sorted(cells):
+        if key[2]:
+            continue
+        r = cells[key][0]
+        for layer, stats in enumerate(r.get("lambda_stats", [])):
+            for lvl, s in enumerate(stats):
+                lam_lines.append(f"| {key[0]} | {key[1]} | {layer} | {lvl} | {s['mean']:.3f} | "
+                                 f"{s['std']:.3f} | {s['min']:.3f} | {s['max']:.3f} |")
+
+    with open(report_path, "w") as f:
+        f.write("# Adaptive-decay experiments: results\n\n")
+        f.write(f"Generated by `scripts/sweep.py` from {len(runs)} runs in `{os.path.relpath(out_dir, ROOT)}`. "
+                f"{steps_note}\n\n")
+        f.write("\n".join(lines) + "\n\n")
+        f.write("![accuracy vs pairs](results_mqar_acc_vs_pairs.png)\n\n")
+        if gen_keys:
+            f.write("![length generalisation](results_mqar_length_generalisation.png)\n\n")
+        f.write("## Lambda across tokens (first seed of each cell)\n\n")
+        f.write("\n".join(lam_lines) + "\n")
+    print(f"wrote {report_path}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="mqar")
+    ap.add_argument("--steps", type=int, default=2000, help="training steps per run (early stop at 99%%)")
+    ap.add_argument("--jobs", type=int, default=2, help="runs in parallel")
+    ap.add_argument("--threads", type=int, default=1, help="OpenMP threads per run")
+    ap.add_argument("--binary", default=os.path.join(ROOT, "build", "apps", "loglinear-train"))
+    ap.add_argument("--out", default=None, help="folder of per-run JSON (default experiments/<preset>)")
+    ap.add_argument("--report", default=os.path.join(ROOT, "docs", "RESULTS.md"))
+    ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--force", action="store_true", help="re-run cells whose JSON exists")
+    ap.add_argument("extra", nargs="*", help="extra arguments for loglinear-train (after --)")
+    args = ap.parse_args()
+    args.preset_cfg = PRESETS[args.preset]
+    args.out = args.out or os.path.join(ROOT, "experiments", args.preset)
+    os.makedirs(args.out, exist_ok=True)
+    cfg = args.preset_cfg
+    note = f"Preset `{args.preset}`, at most {args.steps} steps per run."
+    if not args.report_only:
+        if not os.path.exists(args.binary):
+            sys.exit(f"sweep.py: {args.binary} not found; build first: cmake --build build")
+        grid = list(itertools.product(cfg["modes"], cfg["pairs"], cfg["eval_len"], cfg["seeds"]))
+        print(f"sweep: {len(grid)} runs, {args.jobs} at a time, results in {args.out}", flush=True)
+        t0 = time.time()
+        with ThreadPoolExecutor(args.jobs) as pool:
+            for i, (out, status, secs) in enumerate(pool.map(lambda c: run_one(args, c), grid), 1):
+                print(f"[{i}/{len(grid)}] {status} {os.path.basename(out)} ({secs:.0f} s, "
+                      f"{time.time() - t0:.0f} s elapsed)", flush=True)
+    aggregate(load_runs(args.out), args.out, args.report, note)
+
+
+if __name__ == "__main__":
+    main()
