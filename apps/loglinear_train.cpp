@@ -5,8 +5,8 @@
 //
 //   ./build/apps/loglinear-train --help
 //   ./build/apps/loglinear-train --quick                     # a couple of minutes on 2 cores
-//   ./build/apps/loglinear-train --task mqar --lambda mlp_softplus --length 128 --pairs 32 \
-//       --eval-len 256 --steps 2000 --json out.json --checkpoint out.ckpt
+//   ./build/apps/loglinear-train --task mqar --lambda mlp_softplus --length 128 --pairs 32
+//       --eval-len 256 --steps 2000 --json out.json --checkpoint out.ckpt   (one line)
 #include <loglinear/core/fenwick.hpp>
 #include <loglinear/models/checkpoint.hpp>
 #include <loglinear/models/optim.hpp>
@@ -197,7 +197,7 @@ int run(Options o) {
 
   const auto t0 = std::chrono::steady_clock::now();
   apps::Progress progress(o.steps, o.progress, o.eval_every);
-  double last_loss = 0, long_acc = -1;
+  double last_loss = 0, long_acc = -1, first_loss = -1;
   long step = start_step;
   Index tokens = 0;
   bool stopped_early = false;
@@ -205,6 +205,7 @@ int run(Options o) {
     const tasks::Batch batch = data.train_batch(step);
     model.zero_grad();
     last_loss = model.step(batch, true);
+    if (first_loss < 0) first_loss = last_loss;
     models::clip_grad_norm(model.params(), o.clip);
     const double lr = models::warmup_cosine(step, o.warmup, o.steps, o.lr, o.warmup > 0 ? 0.1 : 1.0);
     opt.step(lr);
@@ -244,6 +245,8 @@ int run(Options o) {
   }
   for (const auto& s : model.decay_stats()) dec.push_back(stats_json(s));
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  result["first_train_loss"] = first_loss;
+  result["last_train_loss"] = last_loss;
   result["best_accuracy"] = best;
   result["final_accuracy"] = final_ev.accuracy;
   result["final_val_loss"] = final_ev.loss;

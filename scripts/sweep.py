@@ -23,10 +23,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 PRESETS = {
     # The issue's minimum grid: MQAR at T = 128 with 8/16/32 pairs, plus train-128 / eval-256.
-    "mqar": dict(task="mqar", length=128, pairs=[8, 16, 32], eval_len=[None, 256],
-                 modes=["fixed", "mlp_softplus", "mlp_softmax"], seeds=[0, 1, 2]),
+    # Each run also evaluates at 256 (train-128 / eval-256), with levels sized for 256 as the
+    # sources' --test_seq_len does.
+    "mqar": dict(task="mqar", length=128, pairs=[8, 16, 32], eval_len=[256],
+                 modes=["fixed", "mlp_softplus"], seeds=[0, 1, 2]),
     # A couple of minutes on 2 cores: the README's main job and the CI smoke test.
-    "quick": dict(task="mqar", length=64, pairs=[8], eval_len=[None],
+    "quick": dict(task="mqar", length=64, pairs=[8], eval_len=[128],
                   modes=["fixed", "mlp_softplus"], seeds=[0]),
 }
 
@@ -44,7 +46,7 @@ def run_one(args, cell):
     cmd = [args.binary, "--task", args.preset_cfg["task"], "--lambda", mode,
            "--length", str(args.preset_cfg["length"]), "--pairs", str(pairs),
            "--steps", str(args.steps), "--seed", str(seed), "--threads", str(args.threads),
-           "--json", out, "--no-progress"]
+           "--val-size", str(args.val_size), "--json", out, "--no-progress"]
     if eval_len:
         cmd += ["--eval-len", str(eval_len)]
     cmd += args.extra
@@ -82,68 +84,60 @@ def aggregate(runs, out_dir, report_path, steps_note):
     cells = {}
     for r in runs:
         c = r["config"]
-        key = (c["lambda"], c["pairs"], c.get("eval_len") or 0)
-        cells.setdefault(key, []).append(r)
+        cells.setdefault((c["lambda"], c["pairs"]), []).append(r)
     modes = sorted({k[0] for k in cells})
     pairs = sorted({k[1] for k in cells})
-    lines = ["| lambda | KV pairs | eval length | seeds | best val acc % (mean ± std) | "
-             "acc at eval length % | steps run (mean) | wall s (mean) |",
-             "|---|---|---|---|---|---|---|---|"]
+    length = runs[0]["config"]["length"] if runs else 0
+    eval_len = runs[0]["config"].get("eval_len") if runs else 0
+    lines = [f"| lambda | KV pairs | seeds | best val acc at T={length} % (mean ± std) | per seed | "
+             f"acc at T={eval_len} % (mean ± std) | per seed | steps (mean) | wall s (mean) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for key in sorted(cells):
-        rs = cells[key]
+        rs = sorted(cells[key], key=lambda r: r["config"]["seed"])
         best = mean_std([r["best_accuracy"] for r in rs])
-        gen = mean_std([r["eval_len_accuracy"] for r in rs if r.get("eval_len_accuracy") is not None])
+        gens = [r["eval_len_accuracy"] for r in rs if r.get("eval_len_accuracy") is not None]
+        gen = mean_std(gens)
         steps = mean_std([r["steps_run"] for r in rs])[0]
         wall = mean_std([r["wall_time_s"] for r in rs])[0]
-        gen_s = f"{gen[0]:.1f} ± {gen[1]:.1f}" if key[2] else "—"
-        lines.append(f"| {key[0]} | {key[1]} | {key[2] or rs[0]['config']['length']} | {len(rs)} | "
-                     f"{best[0]:.1f} ± {best[1]:.1f} | {gen_s} | {steps:.0f} | {wall:.0f} |")
+        per_seed = ", ".join(f"{r['best_accuracy']:.1f}" for r in rs)
+        per_seed_gen = ", ".join(f"{g:.1f}" for g in gens)
+        lines.append(f"| {key[0]} | {key[1]} | {len(rs)} | {best[0]:.1f} ± {best[1]:.1f} | {per_seed} | "
+                     f"{gen[0]:.1f} ± {gen[1]:.1f} | {per_seed_gen} | {steps:.0f} | {wall:.0f} |")
 
-    # Accuracy vs KV pairs per mode (same-length runs).
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for m in modes:
-        xs, ys, es = [], [], []
-        for p in pairs:
-            rs = cells.get((m, p, 0))
-            if rs:
-                mu, sd = mean_std([r["best_accuracy"] for r in rs])
-                xs.append(p); ys.append(mu); es.append(sd)
-        if xs:
-            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=m)
-    ax.set_xlabel("KV pairs"); ax.set_ylabel("best validation accuracy (%)")
-    ax.set_xscale("log", base=2); ax.legend(); ax.grid(alpha=.3)
-    fig.tight_layout(); fig.savefig(os.path.join(os.path.dirname(report_path), "results_mqar_acc_vs_pairs.png"), dpi=120)
-    plt.close(fig)
-
-    # Length generalisation: accuracy at the eval length per mode and pairs.
-    gen_keys = [k for k in cells if k[2]]
-    if gen_keys:
+    def plot(metric, ylabel, filename):
         fig, ax = plt.subplots(figsize=(5, 3.5))
         for m in modes:
             xs, ys, es = [], [], []
             for p in pairs:
-                for k in gen_keys:
-                    if k[0] == m and k[1] == p:
-                        mu, sd = mean_std([r["eval_len_accuracy"] for r in cells[k]])
-                        xs.append(p); ys.append(mu); es.append(sd)
+                vals = [r[metric] for r in cells.get((m, p), []) if r.get(metric) is not None]
+                if vals:
+                    mu, sd = mean_std(vals)
+                    xs.append(p); ys.append(mu); es.append(sd)
             if xs:
-                ax.errorbar(xs, ys, yerr=es, marker="s", capsize=3, label=m)
-        ax.set_xlabel("KV pairs"); ax.set_ylabel("accuracy at 2T (%)")
-        ax.set_xscale("log", base=2); ax.legend(); ax.grid(alpha=.3)
-        fig.tight_layout(); fig.savefig(os.path.join(os.path.dirname(report_path), "results_mqar_length_generalisation.png"), dpi=120)
+                ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=m)
+        ax.set_xlabel("KV pairs"); ax.set_ylabel(ylabel)
+        ax.set_xscale("log", base=2); ax.set_ylim(-2, 102); ax.legend(); ax.grid(alpha=.3)
+        fig.tight_layout(); fig.savefig(os.path.join(os.path.dirname(report_path), filename), dpi=120)
         plt.close(fig)
 
-    # How much lambda varies across tokens in the trained models (per level, layer 0 and 1).
+    plot("best_accuracy", f"best val accuracy at T={length} (%)", "results_mqar_acc_vs_pairs.png")
+    plot("eval_len_accuracy", f"accuracy at T={eval_len} (%)", "results_mqar_length_generalisation.png")
+    gen_keys = [k for k in cells if any(r.get("eval_len_accuracy") is not None for r in cells[k])]
+
+    # How much lambda varies across tokens in the trained models (per layer and level).
     lam_lines = ["| lambda | KV pairs | layer | level | mean | std over tokens | min | max |",
                  "|---|---|---|---|---|---|---|---|"]
     for key in sorted(cells):
-        if key[2]:
-            continue
-        r = cells[key][0]
+        r = sorted(cells[key], key=lambda r: r["config"]["seed"])[0]
         for layer, stats in enumerate(r.get("lambda_stats", [])):
-            for lvl, s in enumerate(stats):
-                lam_lines.append(f"| {key[0]} | {key[1]} | {layer} | {lvl} | {s['mean']:.3f} | "
-                                 f"{s['std']:.3f} | {s['min']:.3f} | {s['max']:.3f} |")
+            for lvl, st in enumerate(stats):
+                lam_lines.append(f"| {key[0]} | {key[1]} | {layer} | {lvl} | {st['mean']:.3f} | "
+                                 f"{st['std']:.3f} | {st['min']:.3f} | {st['max']:.3f} |")
+    dec_lines = ["| lambda | KV pairs | layer | median exp(g) | min | max |", "|---|---|---|---|---|---|"]
+    for key in sorted(cells):
+        r = sorted(cells[key], key=lambda r: r["config"]["seed"])[0]
+        for layer, st in enumerate(r.get("decay_stats", [])):
+            dec_lines.append(f"| {key[0]} | {key[1]} | {layer} | {st['median']:.4f} | {st['min']:.4f} | {st['max']:.4f} |")
 
     with open(report_path, "w") as f:
         f.write("# Adaptive-decay experiments: results\n\n")
@@ -153,8 +147,10 @@ def aggregate(runs, out_dir, report_path, steps_note):
         f.write("![accuracy vs pairs](results_mqar_acc_vs_pairs.png)\n\n")
         if gen_keys:
             f.write("![length generalisation](results_mqar_length_generalisation.png)\n\n")
-        f.write("## Lambda across tokens (first seed of each cell)\n\n")
-        f.write("\n".join(lam_lines) + "\n")
+        f.write("## Lambda across tokens (first seed of each cell, one validation batch)\n\n")
+        f.write("\n".join(lam_lines) + "\n\n")
+        f.write("## Decay exp(g) per layer (first seed of each cell)\n\n")
+        f.write("\n".join(dec_lines) + "\n")
     print(f"wrote {report_path}")
 
 
@@ -165,6 +161,7 @@ def main():
     ap.add_argument("--jobs", type=int, default=2, help="runs in parallel")
     ap.add_argument("--threads", type=int, default=1, help="OpenMP threads per run")
     ap.add_argument("--binary", default=os.path.join(ROOT, "build", "apps", "loglinear-train"))
+    ap.add_argument("--val-size", type=int, default=500, help="validation sequences per run")
     ap.add_argument("--out", default=None, help="folder of per-run JSON (default experiments/<preset>)")
     ap.add_argument("--report", default=os.path.join(ROOT, "docs", "RESULTS.md"))
     ap.add_argument("--report-only", action="store_true")
@@ -174,6 +171,7 @@ def main():
     args.preset_cfg = PRESETS[args.preset]
     args.out = args.out or os.path.join(ROOT, "experiments", args.preset)
     os.makedirs(args.out, exist_ok=True)
+    os.makedirs(os.path.dirname(args.report), exist_ok=True)
     cfg = args.preset_cfg
     note = f"Preset `{args.preset}`, at most {args.steps} steps per run."
     if not args.report_only:

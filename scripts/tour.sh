@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The README's main job: installs the dependencies (Debian packages only), builds everything in
+# Release, runs the tour of the operator's forms (agreement and timings), then the quick
+# adaptive-decay experiment (fixed vs mlp_softplus lambda on a small MQAR) and prints its table.
+# A few minutes on 2 cores.  Usage (as root on Debian 12):  bash scripts/tour.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing dependencies (scripts/setup.sh)"
+bash scripts/setup.sh
+
+step "building (Release, build/)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j "$jobs"
+
+step "tour: the three forms of log-linear attention on one input"
+./build/apps/loglinear-tour
+
+step "quick adaptive-decay experiment: MQAR T=64, 8 pairs, fixed vs mlp_softplus lambda"
+/usr/bin/python3 scripts/sweep.py --preset quick --steps 400 --jobs 2 --threads 1 \
+  --out build/quick --report build/quick/RESULTS.md --force
+sed -n '/^| lambda | KV pairs | seeds/,/^$/p' build/quick/RESULTS.md
+echo "Full table, lambda statistics and plots: build/quick/RESULTS.md (per-run JSON in build/quick/)."
