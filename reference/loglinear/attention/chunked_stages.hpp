@@ -39,7 +39,10 @@ struct ChunkLayout {
 /// Per-head views of the inputs: q, k [T,K], v [T,V], g [T], lam [T,L].
 template <class Scalar>
 struct HeadInputs {
-  ConstMatrixMap<Scalar> q, k, v, lam;  ///< row t is token t
+  ConstMatrixMap<Scalar> q;    ///< [T,K], row t is token t
+  ConstMatrixMap<Scalar> k;    ///< [T,K]
+  ConstMatrixMap<Scalar> v;    ///< [T,V]
+  ConstMatrixMap<Scalar> lam;  ///< [T,L]
   ConstVectorMap<Scalar> g;             ///< log-decay per token
 };
 
@@ -101,7 +104,8 @@ std::vector<RowMatrix<Scalar>> final_state(const HeadInputs<Scalar>& x,
 /// Per-head gradient outputs of the backward stages (all of them add into their targets).
 template <class Scalar>
 struct HeadGrads {
-  MatrixMap<Scalar> dq, dk;  ///< [T,K], shared by the heads of a group
+  MatrixMap<Scalar> dq;      ///< [T,K], shared by the heads of a group
+  MatrixMap<Scalar> dk;      ///< [T,K], shared by the heads of a group
   MatrixMap<Scalar> dv;      ///< [T,V]
   MatrixMap<Scalar> dlam;    ///< [T,L]
 };

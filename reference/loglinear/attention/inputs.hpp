@@ -50,7 +50,9 @@ struct AttentionGrads {
 /// Owning storage for AttentionGrads, zero-initialised and shaped after `dims`.
 template <class Scalar>
 struct AttentionGradTensors {
-  Tensor<Scalar, 4> dq, dk, dv;  ///< see AttentionGrads
+  Tensor<Scalar, 4> dq;    ///< see AttentionGrads
+  Tensor<Scalar, 4> dk;    ///< see AttentionGrads
+  Tensor<Scalar, 4> dv;    ///< see AttentionGrads
   Tensor<Scalar, 3> dg;          ///< see AttentionGrads
   Tensor<Scalar, 4> dlam;        ///< see AttentionGrads
 

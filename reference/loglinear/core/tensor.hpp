@@ -81,13 +81,15 @@ class Tensor {
   TensorView<Scalar, Rank> view() { return {data_.data(), shape_}; }
   /// Read-only view of the whole tensor.
   ConstTensorView<Scalar, Rank> view() const { return {data_.data(), shape_}; }
-  /// Implicit conversions so a Tensor can be passed where a view is expected.
+  /// Implicit conversion so a Tensor can be passed where a mutable view is expected.
   operator TensorView<Scalar, Rank>() { return view(); }
+  /// Implicit conversion so a Tensor can be passed where a read-only view is expected.
   operator ConstTensorView<Scalar, Rank>() const { return view(); }
 
   /// Element access by full multi-index.
   template <class... Is>
   Scalar& operator()(Is... is) { return view()(is...); }
+  /// Element access by full multi-index (read-only).
   template <class... Is>
   const Scalar& operator()(Is... is) const { return view()(is...); }
 

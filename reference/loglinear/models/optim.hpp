@@ -12,6 +12,8 @@ namespace loglinear::models {
 template <class Scalar>
 class Adam {
  public:
+  /// @param params the tensors to update (their grad fields are read)
+  /// @param beta1, beta2 moment decay rates; @param eps denominator floor
   /// @param weight_decay decoupled (AdamW) decay, applied only to params with weight_decay set.
   Adam(std::vector<Param<Scalar>*> params, double beta1 = 0.9, double beta2 = 0.999,
        double eps = 1e-8, double weight_decay = 0.0);

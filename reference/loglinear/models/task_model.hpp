@@ -30,7 +30,11 @@ struct TaskModelConfig {
 
 /// Summary of a tensor's values over tokens (and heads).
 struct ValueStats {
-  double mean = 0, std = 0, min = 0, max = 0, median = 0;
+  double mean = 0;    ///< arithmetic mean
+  double std = 0;     ///< population standard deviation
+  double min = 0;     ///< smallest value
+  double max = 0;     ///< largest value
+  double median = 0;  ///< middle value of the sorted list
 };
 
 /// The synthetic-task model; parameters in float or double (gradient checks use double).
@@ -45,6 +49,7 @@ class TaskModel {
 
   /// Forward (and, if `backward`, backward) on a batch; returns the mean cross-entropy over the
   /// scored targets in nats. Backward adds into every Param::grad (call zero_grad first).
+  /// @param batch tokens and targets [B, T]; @param backward also run the backward pass
   /// @param correct if not null, receives the number of scored positions predicted right.
   /// @throws std::invalid_argument if a token is outside [0, vocab) or T needs more levels.
   double step(const tasks::Batch& batch, bool backward, Index* correct = nullptr);

@@ -11,9 +11,9 @@ struct SelectiveCopyVocab {
   static constexpr std::int32_t separator = 1;   ///< marks the end of the input phase
   static constexpr std::int32_t blank = 2;       ///< query positions of the output phase
   static constexpr std::int32_t data_first = 3;  ///< data tokens 3..65 (63 of them)
-  static constexpr std::int32_t data_last = 65;
+  static constexpr std::int32_t data_last = 65;     ///< last data token
   static constexpr std::int32_t noise_first = 67;  ///< noise tokens 67..127
-  static constexpr std::int32_t noise_last = 127;
+  static constexpr std::int32_t noise_last = 127;  ///< last noise token
   static constexpr Index size = 128;               ///< vocabulary size
 };
 
