@@ -41,7 +41,7 @@ struct Options {
   double lr = 1e-3, clip = 1.0, early_stop = 99.0, weight_decay = 0.0;
   std::uint64_t seed = 0;
   int threads = 0;
-  std::string json_path, checkpoint, resume, corpus = LOGLINEAR_DEFAULT_CORPUS;
+  std::string json_path, checkpoint, resume, dump_lambda, corpus = LOGLINEAR_DEFAULT_CORPUS;
   bool quick = false, progress = true;
 };
 
@@ -244,6 +244,20 @@ int run(Options o) {
     lam.push_back(levels_json);
   }
   for (const auto& s : model.decay_stats()) dec.push_back(stats_json(s));
+  if (!o.dump_lambda.empty()) {
+    // lambda of every layer for the first validation sequence: tokens x (heads * levels).
+    json dump = {{"config", config_json(o, levels)}, {"tokens", json::array()}, {"lambda", json::array()}};
+    for (Index p = 0; p < data.val().length(); ++p) dump["tokens"].push_back(data.val().data.tokens(0, p));
+    for (Index layer = 0; layer < o.layers; ++layer) {
+      const RowMatrix<float> lam = model.lambda_of(layer, 0);
+      json rows = json::array();
+      for (Index t = 0; t < lam.rows(); ++t) rows.push_back(std::vector<float>(lam.row(t).data(), lam.row(t).data() + lam.cols()));
+      dump["lambda"].push_back(rows);
+    }
+    std::ofstream f(o.dump_lambda);
+    if (!f) throw std::runtime_error("--dump-lambda: cannot write " + o.dump_lambda);
+    f << dump.dump() << "\n";
+  }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   result["first_train_loss"] = first_loss;
   result["last_train_loss"] = last_loss;
@@ -303,6 +317,7 @@ int main(int argc, char** argv) {
   app.add_option("--json", o.json_path, "write the result as JSON here");
   app.add_option("--checkpoint", o.checkpoint, "save model + optimiser here at every evaluation");
   app.add_option("--resume", o.resume, "resume from a --checkpoint file");
+  app.add_option("--dump-lambda", o.dump_lambda, "write lambda (tokens x levels, per layer) of one validation sequence as JSON");
   app.add_option("--corpus", o.corpus, "LM corpus (made by the build target kjv_corpus)")->capture_default_str();
   app.add_flag("--quick", o.quick, "small MQAR preset (T = 64, 8 pairs, <= 400 steps)");
   app.add_flag("!--no-progress", o.progress, "no progress bar");
