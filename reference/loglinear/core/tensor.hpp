@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <numeric>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace loglinear {
@@ -61,8 +62,9 @@ struct TensorView {
   /// Element at a full multi-index.
   template <class... Is>
   T& operator()(Is... is) const { return data[offset(is...)]; }
-  /// Implicit conversion of a mutable view to a read-only one.
-  operator TensorView<const std::remove_const_t<T>, Rank>() const { return {data, shape}; }
+  /// Implicit conversion of a mutable view to a read-only one (only defined for mutable views).
+  template <class U = T, class = std::enable_if_t<!std::is_const_v<U>>>
+  operator TensorView<const U, Rank>() const { return {data, shape}; }
 };
 
 /// Read-only view.

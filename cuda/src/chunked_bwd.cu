@@ -1,0 +1,183 @@
+// Backward kernels of the chunked form (docs/backward.md §3, eqs. 1-5 and 14-18), mirroring
+// reference/loglinear/attention/chunked_stages.cpp. Gradients are zeroed by the launcher and
+// every kernel adds; dq and dk are shared by the heads of a group, so they use atomicAdd.
+// Version 1: plain FP32 kernels, correctness first.
+#include "common.cuh"
+
+namespace loglinear::cuda {
+
+// Stage 1 backward: per chunk, eqs. 1-5 on the diagonal block. Dynamic shared memory holds S,
+// W and dM (3 x n x (n+1) floats, 50 KB at C = 64, above the 48 KB static limit).
+__global__ void chunked_bwd_intra_kernel(ChunkedParams p) {
+  extern __shared__ float sh[];
+  const int z = blockIdx.x, bh = blockIdx.y, b = bh / p.H, h = bh % p.H, gr = h / p.heads_per_group();
+  const int r0 = z * p.C, n = min(p.C, p.T - r0), ld = n + 1;
+  float *S = sh, *W = sh + n * ld, *dM = sh + 2 * n * ld;
+  const float* gam = p.gamma + long(bh) * p.T + r0;
+  for (int idx = threadIdx.x; idx < n * n; idx += blockDim.x) {
+    const int i = idx / n, j = idx % n;
+    float s = 0.f, w = 0.f, dm = 0.f;
+    if (j <= i) {
+      const float* qi = p.q + qk_at(p, b, r0 + i, gr);
+      const float* kj = p.k + qk_at(p, b, r0 + j, gr);
+      for (int x = 0; x < p.K; ++x) s += qi[x] * kj[x];
+      w = expf(gam[i] - gam[j]) * p.lam[lam_at(p, b, r0 + i, h) + level_in_chunk(i, j)];
+      const float* di = p.dout + v_at(p, b, r0 + i, h);
+      const float* vj = p.v + v_at(p, b, r0 + j, h);
+      for (int x = 0; x < p.V; ++x) dm += di[x] * vj[x];  // eq. 1
+    }
+    S[i * ld + j] = s;
+    W[i * ld + j] = w;
+    dM[i * ld + j] = dm;
+  }
+  __syncthreads();
+  // eq. 2: dv_j += sum_i M_ij dout_i.
+  for (int idx = threadIdx.x; idx < n * p.V; idx += blockDim.x) {
+    const int j = idx / p.V, x = idx % p.V;
+    float acc = 0.f;
+    for (int i = j; i < n; ++i) acc += S[i * ld + j] * W[i * ld + j] * p.dout[v_at(p, b, r0 + i, h) + x];
+    p.dv[v_at(p, b, r0 + j, h) + x] += acc;
+  }
+  // eqs. 3-4: dq_i += sum_j (dM ⊙ W)_ij k_j and dk_j += sum_i (dM ⊙ W)_ij q_i.
+  for (int idx = threadIdx.x; idx < n * p.K; idx += blockDim.x) {
+    const int r = idx / p.K, x = idx % p.K;
+    float aq = 0.f, ak = 0.f;
+    for (int j = 0; j <= r; ++j) aq += dM[r * ld + j] * W[r * ld + j] * p.k[qk_at(p, b, r0 + j, gr) + x];
+    for (int i = r; i < n; ++i) ak += dM[i * ld + r] * W[i * ld + r] * p.q[qk_at(p, b, r0 + i, gr) + x];
+    atomicAdd(&p.dq[qk_at(p, b, r0 + r, gr) + x], aq);
+    atomicAdd(&p.dk[qk_at(p, b, r0 + r, gr) + x], ak);
+  }
+  // eq. 5: dlam_i[l] += S_ij D_ij dM_ij over the pairs of level l (levels 0..c, c <= 6).
+  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    float acc[7] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    for (int j = 0; j <= i; ++j) {
+      const float d = expf(gam[i] - gam[j]);
+      const float term = S[i * ld + j] * d * dM[i * ld + j];
+#pragma unroll
+      for (int l = 0; l < 7; ++l)
+        if (l == level_in_chunk(i, j)) acc[l] += term;  // compile-time indices keep acc in registers
+    }
+    float* dl = p.dlam + lam_at(p, b, r0 + i, h);
+    for (int l = 0; l <= p.c && l < 7; ++l) dl[l] += acc[l];
+  }
+}
+
+// Stages 3-4 backward, eqs. 14-18: every level at once, one thread per (k, v) element of dH,
+// chunks in reverse. Writers hand the state gradient to dU_z (shared by all levels: atomicAdd).
+__global__ void chunked_bwd_level_state_kernel(ChunkedParams p) {
+  const int e = blockIdx.z, bh = blockIdx.y, b = bh / p.H, h = bh % p.H, gr = h / p.heads_per_group();
+  const int idx = blockIdx.x * blockDim.x + threadIdx.x;
+  if (idx >= p.K * p.V) return;
+  const int kk = idx / p.V, x = idx % p.V, l = p.c + 1 + e;
+  const float* gam = p.gamma + long(bh) * p.T;
+  float dH = 0.f;
+  for (int z = p.N - 1; z >= 0; --z) {
+    const int r0 = z * p.C, r1 = min(r0 + p.C, p.T);
+    if (is_writer(z, e)) atomicAdd(&p.dU[kv_at(p, bh, z) + idx], dH);  // eqs. 14-15
+    dH = is_reset(z, e) ? 0.f : expf(gam[r1 - 1]) * dH;               // eq. 16
+    if (is_reader(z, e)) {                                            // eq. 18
+      for (int r = r0; r < r1; ++r) {
+        const float f = p.lam[lam_at(p, b, r, h) + l] * expf(gam[r]);
+        dH += f * p.q[qk_at(p, b, r, gr) + kk] * p.dout[v_at(p, b, r, h) + x];
+      }
+    }
+  }
+}
+
+// Stage 4 backward, eq. 17: reader rows' dq and dlam. Y_i = Hin dout_i serves both.
+__global__ void chunked_bwd_level_output_kernel(ChunkedParams p) {
+  __shared__ float red[64];
+  const int z = blockIdx.x, bh = blockIdx.y, b = bh / p.H, h = bh % p.H, gr = h / p.heads_per_group();
+  const int r0 = z * p.C, n = min(p.C, p.T - r0);
+  const float* gam = p.gamma + long(bh) * p.T + r0;
+  for (int e = 0; e < p.E; ++e) {
+    if (!is_reader(z, e)) continue;
+    const int l = p.c + 1 + e;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) red[i] = 0.f;
+    __syncthreads();
+    const float* Hz = p.Hin + hin_at(p, e, bh, z);
+    for (int idx = threadIdx.x; idx < n * p.K; idx += blockDim.x) {
+      const int i = idx / p.K, kk = idx % p.K;
+      const float* di = p.dout + v_at(p, b, r0 + i, h);
+      float y = 0.f;
+      for (int x = 0; x < p.V; ++x) y += Hz[long(kk) * p.V + x] * di[x];
+      const float decay = expf(gam[i]);
+      atomicAdd(&p.dq[qk_at(p, b, r0 + i, gr) + kk], p.lam[lam_at(p, b, r0 + i, h) + l] * decay * y);
+      atomicAdd(&red[i], decay * p.q[qk_at(p, b, r0 + i, gr) + kk] * y);
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < n; i += blockDim.x) p.dlam[lam_at(p, b, r0 + i, h) + l] += red[i];
+    __syncthreads();
+  }
+}
+
+// Stage 2 backward, eq. 15: dk_j += f_j dU_z v_j, dv_j += f_j dU_z^T k_j, f_j = exp(Gamma - gamma_j).
+__global__ void chunked_bwd_summary_kernel(ChunkedParams p) {
+  const int z = blockIdx.x, bh = blockIdx.y, b = bh / p.H, h = bh % p.H, gr = h / p.heads_per_group();
+  const int r0 = z * p.C, n = min(p.C, p.T - r0);
+  const float* gam = p.gamma + long(bh) * p.T + r0;
+  const float* dU = p.dU + kv_at(p, bh, z);
+  const float Gamma = gam[n - 1];
+  for (int idx = threadIdx.x; idx < n * p.K; idx += blockDim.x) {
+    const int j = idx / p.K, kk = idx % p.K;
+    const float* vj = p.v + v_at(p, b, r0 + j, h);
+    float acc = 0.f;
+    for (int x = 0; x < p.V; ++x) acc += dU[long(kk) * p.V + x] * vj[x];
+    atomicAdd(&p.dk[qk_at(p, b, r0 + j, gr) + kk], expf(Gamma - gam[j]) * acc);
+  }
+  for (int idx = threadIdx.x; idx < n * p.V; idx += blockDim.x) {
+    const int j = idx / p.V, x = idx % p.V;
+    const float* kj = p.k + qk_at(p, b, r0 + j, gr);
+    float acc = 0.f;
+    for (int kk = 0; kk < p.K; ++kk) acc += dU[long(kk) * p.V + x] * kj[kk];
+    p.dv[v_at(p, b, r0 + j, h) + x] += expf(Gamma - gam[j]) * acc;
+  }
+}
+
+// dg from eq. 10: dg_t = sum_{u>=t} (sum_l lam_u[l] dlam_u[l] - <v_u, dv_u>), dg_0 = 0.
+// One block per stream: rows in parallel, then one thread's reverse cumsum (T adds).
+__global__ void chunked_bwd_dg_kernel(ChunkedParams p) {
+  const int bh = blockIdx.x, b = bh / p.H, h = bh % p.H;
+  for (int t = threadIdx.x; t < p.T; t += blockDim.x) {
+    float rho = 0.f, kappa = 0.f;
+    const float* lam = p.lam + lam_at(p, b, t, h);
+    const float* dlam = p.dlam + lam_at(p, b, t, h);
+    for (int l = 0; l < p.L; ++l) rho += lam[l] * dlam[l];
+    const float* v = p.v + v_at(p, b, t, h);
+    const float* dv = p.dv + v_at(p, b, t, h);
+    for (int x = 0; x < p.V; ++x) kappa += v[x] * dv[x];
+    p.dg[g_at(p, b, t, h)] = rho - kappa;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float acc = 0.f;
+    for (int t = p.T - 1; t >= 0; --t) {
+      acc += p.dg[g_at(p, b, t, h)];
+      p.dg[g_at(p, b, t, h)] = acc;
+    }
+    p.dg[g_at(p, b, 0, h)] = 0.f;  // g_0 is never applied to anything
+  }
+}
+
+void launch_chunked_backward(const ChunkedParams& p, cudaStream_t s) {
+  const dim3 chunks(p.N, p.B * p.H);
+  // Forward state (gamma, U, Hin) first: the backward reuses the forward's stages 1-3.
+  chunked_fwd_cumsum_kernel<<<chunks, 32, 0, s>>>(p);
+  const int C = p.C < 64 ? p.C : 64;
+  const size_t shmem = 3 * size_t(C) * (C + 1) * sizeof(float);
+  LOGLINEAR_CUDA_CHECK(cudaFuncSetAttribute(chunked_bwd_intra_kernel,
+                                            cudaFuncAttributeMaxDynamicSharedMemorySize, int(shmem)));
+  chunked_bwd_intra_kernel<<<chunks, 256, shmem, s>>>(p);
+  if (p.E > 0) {
+    const dim3 states((p.K * p.V + 127) / 128, p.B * p.H, p.E);
+    chunked_fwd_summary_kernel<<<chunks, 256, 0, s>>>(p);
+    chunked_fwd_level_state_kernel<<<states, 128, 0, s>>>(p);
+    chunked_bwd_level_state_kernel<<<states, 128, 0, s>>>(p);
+    chunked_bwd_level_output_kernel<<<chunks, 256, 0, s>>>(p);
+    chunked_bwd_summary_kernel<<<chunks, 256, 0, s>>>(p);
+  }
+  chunked_bwd_dg_kernel<<<p.B * p.H, 256, 0, s>>>(p);
+  LOGLINEAR_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace loglinear::cuda

@@ -1,0 +1,115 @@
+// CUDA backend (cuda/) against the double-precision CPU reference: forward, all five
+// gradients, the decoding step. Without a GPU every GPU case skips with a visible message;
+// argument validation happens before any CUDA call and is tested everywhere.
+#include <loglinear/attention/chunked.hpp>
+#include <loglinear/attention/decoder.hpp>
+#include <loglinear/core/fenwick.hpp>
+#include <loglinear/cuda/chunked.hpp>
+
+#include "../support/compare.hpp"
+#include "../support/random_inputs.hpp"
+
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/generators/catch_generators.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+
+using namespace loglinear;
+using namespace loglinear::test;
+
+#define REQUIRE_GPU()                                                                  \
+  do {                                                                                 \
+    if (!loglinear::cuda::device_available())                                          \
+      SKIP("no CUDA device: the GPU backend is compiled but cannot run here");         \
+  } while (0)
+
+namespace {
+struct Case {
+  Sizes s;
+  Index C;
+};
+}  // namespace
+
+TEST_CASE("cuda: chunked forward and all five gradients match the double CPU reference",
+          "[cuda][gpu][cross]") {
+  REQUIRE_GPU();
+  const Case c = GENERATE(Case{{2, 1, 2, 1, 32, 64}, 64}, Case{{2, 100, 4, 2, 64, 32}, 64},
+                          Case{{1, 257, 2, 2, 128, 64}, 32}, Case{{1, 1000, 2, 1, 64, 64}, 64},
+                          Case{{3, 77, 3, 3, 32, 128}, 16}, Case{{1, 4096, 1, 1, 64, 64}, 64});
+  const auto seed = fresh_seed();
+  CAPTURE(describe(c.s), c.C, seed, cuda::device_name());
+  const auto in64 = random_inputs<double>(c.s, seed);
+  const auto in32 = random_inputs<float>(c.s, seed);
+  Tensor<double, 4> o_ref(in64.v.shape());
+  chunked_forward<double>(in64.view(), {c.C}, o_ref);
+  Tensor<float, 4> o_gpu(in32.v.shape()), o_cpu32(in32.v.shape());
+  cuda::chunked_forward<float>(in32.view(), {c.C}, o_gpu);
+  chunked_forward<float>(in32.view(), {c.C}, o_cpu32);
+  // FP32 FFMA kernels (no tf32): float rounding only; 1e-4 normwise is the bound.
+  const auto fwd = compare("o gpu vs cpu double", o_gpu, o_ref);
+  const auto fwd32 = compare("o cpu float vs cpu double", o_cpu32, o_ref);
+  INFO(fwd.report());
+  INFO(fwd32.report());
+  CHECK(fwd.max_rel <= 1e-4);
+
+  const AttentionDims d{c.s.B, c.s.T, c.s.H, c.s.G, c.s.K, c.s.V, in64.lam.dim(3)};
+  AttentionGradTensors<double> ref(d);
+  chunked_backward<double>(in64.view(), {c.C}, in64.dout, ref.views());
+  AttentionGradTensors<float> gpu(d);
+  cuda::chunked_backward<float>(in32.view(), {c.C}, in32.dout, gpu.views());
+  for (const auto& cmp : {compare("dq", gpu.dq, ref.dq), compare("dk", gpu.dk, ref.dk),
+                          compare("dv", gpu.dv, ref.dv), compare("dg", gpu.dg, ref.dg),
+                          compare("dlam", gpu.dlam, ref.dlam)}) {
+    INFO(cmp.report());
+    CHECK(cmp.max_rel <= 1e-4);
+  }
+}
+
+TEST_CASE("cuda: the decoding step equals the reference decoder", "[cuda][gpu][decoder]") {
+  REQUIRE_GPU();
+  const Index B = 2, H = 4, G = 2, K = 32, V = 16, T = 70, Lmax = num_levels(T);
+  const auto in = random_inputs<double>({B, T, H, G, K, V, Lmax}, fresh_seed());
+  Decoder<double> ref(B, H, G, K, V);
+  Tensor<float, 5> state({B, H, Lmax, K, V});
+  double worst = 0;
+  for (Index t = 0; t < T; ++t) {
+    Tensor<double, 3> q({B, G, K}), k({B, G, K}), v({B, H, V}), lam({B, H, Lmax}), o({B, H, V});
+    Tensor<double, 2> g({B, H});
+    for (Index b = 0; b < B; ++b) {
+      for (Index gr = 0; gr < G; ++gr)
+        for (Index i = 0; i < K; ++i) { q(b, gr, i) = in.q(b, t, gr, i); k(b, gr, i) = in.k(b, t, gr, i); }
+      for (Index h = 0; h < H; ++h) {
+        g(b, h) = in.g(b, t, h);
+        for (Index j = 0; j < V; ++j) v(b, h, j) = in.v(b, t, h, j);
+        for (Index l = 0; l < Lmax; ++l) lam(b, h, l) = in.lam(b, t, h, l);
+      }
+    }
+    ref.step(q, k, v, g, lam, o);
+    Tensor<float, 3> o32({B, H, V});
+    cuda::decode_step<float>(state, t, cast<float>(q), cast<float>(k), cast<float>(v), cast<float>(g),
+                             cast<float>(lam), o32);
+    const auto c = compare("decode step", o32, o);
+    worst = std::max(worst, c.max_rel);
+    INFO("t = " << t << ": " << c.report());
+    REQUIRE(c.max_rel <= 1e-4);
+  }
+  CHECK(worst <= 1e-4);
+}
+
+TEST_CASE("cuda: bad arguments are rejected before any launch", "[cuda][errors]") {
+  using Catch::Matchers::ContainsSubstring;
+  const auto in = random_inputs<float>({1, 9, 2, 1, 4, 4}, 1);
+  Tensor<float, 4> o(in.v.shape());
+  CHECK_THROWS_WITH(cuda::chunked_forward<float>(in.view(), {128}, o),
+                    ContainsSubstring("chunk_size: expected a power of two <= 64 on the GPU"));
+  CHECK_THROWS_WITH(cuda::chunked_forward<float>(in.view(), {48}, o),
+                    ContainsSubstring("chunk_size: expected a power of two"));
+  auto bad = random_inputs<float>({1, 9, 2, 1, 4, 4}, 1);
+  bad.g(0, 3, 1) = 0.5f;
+  CHECK_THROWS_WITH(cuda::chunked_forward<float>(bad.view(), {16}, o), ContainsSubstring("g: expected log-decay values <= 0"));
+  Tensor<float, 4> o_bad({1, 9, 2, 5});
+  CHECK_THROWS_WITH(cuda::chunked_forward<float>(in.view(), {16}, o_bad), ContainsSubstring("o: expected shape [1,9,2,4]"));
+  if (!cuda::device_available()) {
+    CHECK_THROWS_WITH(cuda::chunked_forward<float>(in.view(), {16}, o), ContainsSubstring("no CUDA device"));
+    CHECK_THROWS_AS(cuda::device_name(), std::runtime_error);
+  }
+}
