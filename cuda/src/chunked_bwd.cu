@@ -58,7 +58,8 @@ __global__ void chunked_bwd_intra_kernel(ChunkedParams p) {
         if (l == level_in_chunk(i, j)) acc[l] += term;  // compile-time indices keep acc in registers
     }
     float* dl = p.dlam + lam_at(p, b, r0 + i, h);
-    for (int l = 0; l <= p.c && l < 7; ++l) dl[l] += acc[l];
+    // Only levels that exist in lam: C may exceed T, and the row past L belongs to the next head.
+    for (int l = 0; l <= p.c && l < 7 && l < p.L; ++l) dl[l] += acc[l];
   }
 }
 
