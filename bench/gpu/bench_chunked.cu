@@ -7,6 +7,8 @@
 
 #include "params.cuh"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -49,12 +51,17 @@ float time_ms(Fn&& fn, int reps = 5) {
 
 int main(int argc, char** argv) {
   const long tokens = argc > 1 ? std::atol(argv[1]) : 32768;
+  // Optional: one head dim and one length only (for profiling one configuration with ncu).
+  const int only_D = argc > 2 ? std::atoi(argv[2]) : 0;
+  const long only_T = argc > 3 ? std::atol(argv[3]) : 0;
   std::printf("# bench_cuda_chunked on %s, float32 FFMA kernels (v1), B*T = %ld, H = 16, G = 1, C = 64\n\n",
               device_name().c_str(), tokens);
   std::printf("| D | T | B | fwd ms | fwd+bwd ms | Mtokens/s (fwd+bwd) | fwd GFLOP/s |\n|---|---|---|---|---|---|---|\n");
   std::mt19937 rng(0);
   for (int D : {64, 128}) {
+    if (only_D && D != only_D) continue;
     for (long T = 1024; T <= tokens; T *= 2) {
+      if (only_T && T != only_T) continue;
       ChunkedParams p{};
       p.B = int(tokens / T); p.T = int(T); p.H = 16; p.G = 1; p.K = D; p.V = D; p.L = num_levels(T);
       p.C = 64; p.c = 6; p.N = int((T + 63) / 64); p.E = std::max(0, num_levels(T) - 7);
