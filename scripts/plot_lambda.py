@@ -1,0 +1,63 @@
+#!/usr/bin/python3
+"""Heatmaps of lambda (tokens x levels, per layer) from `loglinear-train --dump-lambda` files and
+a bar plot of the median decay exp(g) per layer from the runs' JSON results.
+
+    /usr/bin/python3 scripts/plot_lambda.py --dumps docs/results/lambda_fixed.json docs/results/lambda_mlp_softplus.json \
+        --runs docs/results/mqar/*.json --out docs
+"""
+import argparse
+import json
+import os
+
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dumps", nargs="+", required=True)
+    ap.add_argument("--runs", nargs="*", default=[])
+    ap.add_argument("--out", default="docs")
+    args = ap.parse_args()
+
+    dumps = [json.load(open(p)) for p in args.dumps]
+    layers = len(dumps[0]["lambda"])
+    fig, axes = plt.subplots(layers, len(dumps), figsize=(4.5 * len(dumps), 3.2 * layers), squeeze=False)
+    for col, d in enumerate(dumps):
+        cfg = d["config"]
+        for layer in range(layers):
+            lam = np.array(d["lambda"][layer])  # [T, H*L]
+            ax = axes[layer][col]
+            im = ax.imshow(lam.T, aspect="auto", origin="lower", cmap="viridis")
+            ax.set_title(f"{cfg['lambda']}, layer {layer} (KV {cfg['pairs']}, seed {cfg['seed']})", fontsize=9)
+            ax.set_xlabel("token t"); ax.set_ylabel("level l")
+            fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    path = os.path.join(args.out, "results_lambda_heatmaps.png")
+    fig.savefig(path, dpi=110)
+    print("wrote", path)
+
+    if args.runs:
+        runs = [json.load(open(p)) for p in args.runs]
+        cells = {}
+        for r in runs:
+            c = r["config"]
+            for layer, s in enumerate(r["decay_stats"]):
+                cells.setdefault((c["lambda"], c["pairs"], layer), []).append(s["median"])
+        keys = sorted(cells)
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        ax.bar(range(len(keys)), [np.mean(cells[k]) for k in keys],
+               yerr=[np.std(cells[k]) for k in keys], capsize=3)
+        ax.set_xticks(range(len(keys)))
+        ax.set_xticklabels([f"{m}\nKV{p} L{l}" for m, p, l in keys], fontsize=6)
+        ax.set_ylabel("median exp(g) over tokens"); ax.set_ylim(0.9, 1.0)
+        fig.tight_layout()
+        path = os.path.join(args.out, "results_decay_medians.png")
+        fig.savefig(path, dpi=110)
+        print("wrote", path)
+
+
+if __name__ == "__main__":
+    main()
