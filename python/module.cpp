@@ -257,7 +257,9 @@ PYBIND11_MODULE(loglinear, m) {
       .def("state", &PyDecoder::state, "The per-level states [B,H,num_levels(tokens),K,V].");
 #ifdef LOGLINEAR_WITH_CUDA
   m.attr("has_cuda") = true;
+  m.def("cuda_available", &loglinear::cuda::device_available, "True if the CUDA backend can run here.");
 #else
   m.attr("has_cuda") = false;
+  m.def("cuda_available", [] { return false; }, "True if the CUDA backend can run here.");
 #endif
 }

@@ -116,6 +116,17 @@ class ModuleTest(unittest.TestCase):
         if not loglinear.has_cuda:
             with self.assertRaisesRegex(RuntimeError, "no CUDA backend"):
                 loglinear.forward(q, k, v, g, lam, device="cuda")
+        elif not loglinear.cuda_available():
+            with self.assertRaisesRegex(RuntimeError, "no CUDA device is present"):
+                loglinear.forward(q, k, v, g, lam, device="cuda")
+
+    def test_cuda_device_matches_cpu_when_present(self):
+        if not loglinear.cuda_available():
+            self.skipTest("no CUDA device")
+        x = [a.astype(np.float32) for a in random_inputs(self.rng, T=100)]
+        ref = loglinear.forward(*[a.astype(np.float64) for a in x])
+        o = loglinear.forward(*x, device="cuda")
+        np.testing.assert_allclose(o, ref, rtol=0, atol=1e-4 * np.abs(ref).max())
 
     def test_decoder_equals_forward(self):
         q, k, v, g, lam = random_inputs(self.rng, B=2, T=21, H=4, G=2, K=3, V=5)
