@@ -9,6 +9,10 @@
 
 #include "progress.hpp"
 
+#ifdef LOGLINEAR_WITH_CUDA
+#include <loglinear/cuda/chunked.hpp>
+#endif
+
 #include <CLI/CLI.hpp>
 #include <omp.h>
 
@@ -72,6 +76,17 @@ int main(int argc, char** argv) {
     rows.push_back(std::move(r));
     progress.update(++done, "ran " + form_name(f));
   }
+#ifdef LOGLINEAR_WITH_CUDA
+  if (cuda::device_available()) {
+    Row r{"cuda (" + cuda::device_name() + ")", 0, 0, Tensor<float, 4>(v.shape()),
+          AttentionGradTensors<float>({B, T, H, H, K, V, L})};
+    r.fwd = seconds([&] { cuda::chunked_forward<float>(in, {C}, r.o); });
+    r.bwd = seconds([&] { cuda::chunked_backward<float>(in, {C}, dout, r.gr.views()); });
+    rows.push_back(std::move(r));
+  } else {
+    std::printf("\n(CUDA backend built, but no GPU here: skipping it)\n");
+  }
+#endif
   progress.finish();
   const Row& ref = rows[0];
   std::printf("\n| form | forward s | backward s | max rel diff of o vs naive | of dq | of dg | of dlam |\n");
