@@ -1,0 +1,140 @@
+// The small LM (lm.hpp), forward then backward; each backward block names the forward line.
+#include <loglinear/models/layers.hpp>
+#include <loglinear/nn/lm.hpp>
+
+#include <random>
+#include <stdexcept>
+
+namespace loglinear::nn {
+namespace {
+enum Top { embedding, norm_f, lm_head };
+enum BlockParam { norm1, norm2, W_gate, W_up, W_down };
+
+template <class Scalar>
+RowMatrix<Scalar> normal(Index rows, Index cols, double std, std::mt19937_64& rng) {
+  std::normal_distribution<double> n(0.0, std);
+  RowMatrix<Scalar> m(rows, cols);
+  for (Index i = 0; i < m.size(); ++i) m.data()[i] = Scalar(n(rng));
+  return m;
+}
+Mamba2MixerConfig with_width(Mamba2MixerConfig m, Index d) {
+  m.d_model = d;
+  return m;
+}
+}  // namespace
+
+template <class Scalar>
+struct MambaLm<Scalar>::Block {
+  std::vector<models::Param<Scalar>> p;
+  Mamba2Mixer<Scalar> mixer;
+  // Cache: the block input, its two normed copies and the mid-block residual.
+  RmsNormCache<Scalar> n1, n2;
+  SwiGluCache<Scalar> mlp;
+  Block(const LmConfig& c, std::uint64_t seed, const std::string& pre)
+      : mixer(with_width(c.mixer, c.d_model), seed, pre + "mixer.") {}
+};
+
+template <class Scalar>
+MambaLm<Scalar>::MambaLm(const LmConfig& cfg, std::uint64_t seed) : cfg_(cfg) {
+  if (cfg.vocab < 2) throw std::invalid_argument("vocab: expected >= 2, got " + std::to_string(cfg.vocab));
+  for (auto [name, v] : {std::pair<const char*, Index>{"d_model", cfg.d_model}, {"layers", cfg.layers},
+                         {"mlp_hidden", cfg.mlp_hidden}})
+    if (v < 1) throw std::invalid_argument(std::string(name) + ": expected >= 1, got " + std::to_string(v));
+  using M = RowMatrix<Scalar>;
+  const Index d = cfg.d_model, hid = cfg.mlp_hidden;
+  std::mt19937_64 rng(seed);
+  top_.emplace_back("embedding", normal<Scalar>(cfg.vocab, d, 0.02, rng));
+  top_.emplace_back("norm_f", M::Ones(1, d), false);
+  top_.emplace_back("lm_head", normal<Scalar>(cfg.vocab, d, 0.02, rng));
+  for (Index i = 0; i < cfg.layers; ++i) {
+    const std::string pre = "blocks." + std::to_string(i) + ".";
+    auto b = std::make_unique<Block>(cfg, rng(), pre);
+    b->p.emplace_back(pre + "norm1", M::Ones(1, d), false);
+    b->p.emplace_back(pre + "norm2", M::Ones(1, d), false);
+    b->p.emplace_back(pre + "mlp.W_gate", normal<Scalar>(hid, d, 0.02, rng));
+    b->p.emplace_back(pre + "mlp.W_up", normal<Scalar>(hid, d, 0.02, rng));
+    b->p.emplace_back(pre + "mlp.W_down", normal<Scalar>(d, hid, 0.02, rng));
+    blocks_.push_back(std::move(b));
+  }
+}
+
+template <class Scalar>
+MambaLm<Scalar>::~MambaLm() = default;
+
+template <class Scalar>
+std::vector<models::Param<Scalar>*> MambaLm<Scalar>::params() {
+  std::vector<models::Param<Scalar>*> out;
+  for (auto& p : top_) out.push_back(&p);
+  for (auto& b : blocks_) {
+    for (auto& p : b->p) out.push_back(&p);
+    for (auto* p : b->mixer.params()) out.push_back(p);
+  }
+  return out;
+}
+
+template <class Scalar>
+void MambaLm<Scalar>::zero_grad() {
+  for (auto* p : params()) p->grad.setZero();
+}
+
+template <class Scalar>
+RowMatrix<Scalar> MambaLm<Scalar>::forward(const std::vector<std::int32_t>& tokens, Index B) {
+  if (B < 1 || tokens.empty() || Index(tokens.size()) % B != 0)
+    throw std::invalid_argument("tokens: expected B*T ids with B = " + std::to_string(B) + " and T >= 1, got " +
+                                std::to_string(tokens.size()));
+  const Index N = Index(tokens.size());
+  tokens_ = tokens;
+  RowMatrix<Scalar> x(N, cfg_.d_model);
+  for (Index n = 0; n < N; ++n) {
+    if (tokens[n] < 0 || tokens[n] >= cfg_.vocab)
+      throw std::invalid_argument("tokens: expected ids in [0, " + std::to_string(cfg_.vocab) + "), got " +
+                                  std::to_string(tokens[n]) + " at " + std::to_string(n));
+    x.row(n) = top_[embedding].value.row(tokens[n]);
+  }
+  // Pre-norm residual blocks: x += mixer(RMSNorm(x)); x += SwiGLU(RMSNorm(x)).
+  for (auto& b : blocks_) {
+    x += b->mixer.forward(rmsnorm_forward<Scalar>(x, b->p[norm1].value, b->n1), B);
+    x += swiglu_forward<Scalar>(rmsnorm_forward<Scalar>(x, b->p[norm2].value, b->n2), b->p[W_gate].value,
+                                b->p[W_up].value, b->p[W_down].value, b->mlp);
+  }
+  x_final_ = x;
+  xn_final_ = rmsnorm_forward<Scalar>(x, top_[norm_f].value, norm_f_);
+  return models::linear_forward(xn_final_, top_[lm_head].value);
+}
+
+template <class Scalar>
+double MambaLm<Scalar>::loss(const std::vector<std::int32_t>& tokens, const std::vector<std::int32_t>& targets,
+                             Index B, bool backward) {
+  if (targets.size() != tokens.size())
+    throw std::invalid_argument("targets: expected " + std::to_string(tokens.size()) +
+                                " labels (one per token, -1 = masked), got " + std::to_string(targets.size()));
+  for (std::size_t n = 0; n < targets.size(); ++n)
+    if (targets[n] < -1 || targets[n] >= cfg_.vocab)
+      throw std::invalid_argument("targets: expected -1 or ids in [0, " + std::to_string(cfg_.vocab) + "), got " +
+                                  std::to_string(targets[n]) + " at " + std::to_string(n));
+  const RowMatrix<Scalar> logits = forward(tokens, B);
+  RowMatrix<Scalar> dlogits;
+  const double loss = models::cross_entropy<Scalar>(logits, targets.data(), backward ? &dlogits : nullptr);
+  if (!backward) return loss;
+  // ---- backward, last line first ----
+  RowMatrix<Scalar> dx = models::linear_backward(xn_final_, top_[lm_head].value, dlogits, top_[lm_head].grad);
+  dx = rmsnorm_backward<Scalar>(dx, top_[norm_f].value, norm_f_, top_[norm_f].grad);
+  for (auto it = blocks_.rbegin(); it != blocks_.rend(); ++it) {
+    Block& b = **it;
+    // forward: x += SwiGLU(RMSNorm(x)): the residual passes dx through, the branch adds to it.
+    const RowMatrix<Scalar> dh2 = swiglu_backward<Scalar>(dx, b.p[W_gate].value, b.p[W_up].value, b.p[W_down].value,
+                                                          b.mlp, b.p[W_gate].grad, b.p[W_up].grad, b.p[W_down].grad);
+    dx += rmsnorm_backward<Scalar>(dh2, b.p[norm2].value, b.n2, b.p[norm2].grad);
+    // forward: x += mixer(RMSNorm(x)).
+    const RowMatrix<Scalar> dh1 = b.mixer.backward(dx);
+    dx += rmsnorm_backward<Scalar>(dh1, b.p[norm1].value, b.n1, b.p[norm1].grad);
+  }
+  // forward: x = embedding[tokens].
+  for (std::size_t n = 0; n < tokens_.size(); ++n) top_[embedding].grad.row(tokens_[n]) += dx.row(Index(n));
+  return loss;
+}
+
+template class MambaLm<float>;
+template class MambaLm<double>;
+
+}  // namespace loglinear::nn

@@ -1,0 +1,65 @@
+// A small log-linear Mamba-2 language model (SPEC.md §8, block `HAttentionBlock`): embedding ->
+// N x [x += mixer(RMSNorm(x)); x += SwiGLU(RMSNorm(x))] -> RMSNorm -> untied head, with the mean
+// softmax cross-entropy over the positions a label mask keeps, and a handwritten backward.
+// Cost per step: the mixers' (nn/mamba2_mixer.hpp) plus O(N d (hidden + vocab)) matmuls.
+// The toy task model (models/task_model.hpp) is the post-norm, conv-free sibling.
+#pragma once
+
+#include <loglinear/models/param.hpp>
+#include <loglinear/nn/mamba2_mixer.hpp>
+#include <loglinear/nn/rmsnorm.hpp>
+#include <loglinear/nn/swiglu.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace loglinear::nn {
+
+/// Sizes of the LM; mixer.d_model is overwritten with d_model.
+struct LmConfig {
+  Index vocab = 256;          ///< token ids in [0, vocab)
+  Index d_model = 64;         ///< residual width
+  Index layers = 2;           ///< number of blocks
+  Index mlp_hidden = 256;     ///< SwiGLU hidden width (fla uses ~8/3 d rounded; here explicit)
+  Mamba2MixerConfig mixer;    ///< every block's mixer
+};
+
+/// The LM with its parameters and the cache of the last forward.
+///
+/// Parameters: embedding [vocab, d] N(0, 0.02); per block "blocks.i.": norm1 [1, d], mixer.*,
+/// norm2 [1, d], mlp.W_gate, mlp.W_up [hidden, d], mlp.W_down [d, hidden]; norm_f [1, d];
+/// lm_head [vocab, d]. Norm weights start at 1 and are excluded from weight decay.
+template <class Scalar>
+class MambaLm {
+ public:
+  /// @throws std::invalid_argument naming the config field out of range (vocab >= 2, sizes >= 1),
+  ///         and as Mamba2Mixer's constructor.
+  MambaLm(const LmConfig& cfg, std::uint64_t seed);
+  ~MambaLm();
+
+  /// Logits [B*T, vocab] of tokens [B*T] (rows (b, t), t fastest); caches for backward.
+  /// @throws std::invalid_argument "tokens: ..." if the size is not a multiple of B or an id is
+  ///         outside [0, vocab), and as Mamba2Mixer::forward.
+  RowMatrix<Scalar> forward(const std::vector<std::int32_t>& tokens, Index B);
+  /// Mean cross-entropy over positions with targets[n] >= 0 (the label mask: -1 = not scored);
+  /// with `backward`, ADDS d(loss)/d(parameter) into every grad.
+  /// @throws std::invalid_argument "targets: ..." if its size differs from tokens'.
+  double loss(const std::vector<std::int32_t>& tokens, const std::vector<std::int32_t>& targets, Index B,
+              bool backward);
+  /// Every trainable tensor, in a fixed order (checkpoints and the optimiser rely on it).
+  std::vector<models::Param<Scalar>*> params();
+  /// Sets every gradient to zero.
+  void zero_grad();
+
+ private:
+  struct Block;
+  LmConfig cfg_;
+  std::vector<models::Param<Scalar>> top_;  // embedding, norm_f, lm_head
+  std::vector<std::unique_ptr<Block>> blocks_;
+  std::vector<std::int32_t> tokens_;
+  RowMatrix<Scalar> x_final_, xn_final_;
+  RmsNormCache<Scalar> norm_f_;
+};
+
+}  // namespace loglinear::nn
