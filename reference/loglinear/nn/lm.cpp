@@ -73,6 +73,13 @@ std::vector<models::Param<Scalar>*> MambaLm<Scalar>::params() {
 }
 
 template <class Scalar>
+const Mamba2Mixer<Scalar>& MambaLm<Scalar>::mixer(Index i) const {
+  if (i < 0 || i >= num_layers())
+    throw std::invalid_argument("layer: expected in [0, " + std::to_string(num_layers()) + "), got " + std::to_string(i));
+  return blocks_[std::size_t(i)]->mixer;
+}
+
+template <class Scalar>
 void MambaLm<Scalar>::zero_grad() {
   for (auto* p : params()) p->grad.setZero();
 }

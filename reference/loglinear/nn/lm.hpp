@@ -51,6 +51,11 @@ class MambaLm {
   std::vector<models::Param<Scalar>*> params();
   /// Sets every gradient to zero.
   void zero_grad();
+  /// Number of blocks.
+  Index num_layers() const { return Index(blocks_.size()); }
+  /// The mixer of block i (0 <= i < num_layers()), e.g. for its last g and lam.
+  /// @throws std::invalid_argument "layer: ..." if i is out of range.
+  const Mamba2Mixer<Scalar>& mixer(Index i) const;
 
  private:
   struct Block;

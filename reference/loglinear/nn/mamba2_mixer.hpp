@@ -57,6 +57,10 @@ class Mamba2Mixer {
   std::vector<models::Param<Scalar>*> params();
   /// The config.
   const Mamba2MixerConfig& config() const { return cfg_; }
+  /// g of the last forward, [B*T, H] (log-decay <= 0), for diagnostics.
+  const RowMatrix<Scalar>& last_decay() const { return g_; }
+  /// lam of the last forward, [B*T, H*L] (head-major: column h*L + l), for diagnostics.
+  const RowMatrix<Scalar>& last_lambda() const { return lamv_; }
 
  private:
   Mamba2MixerConfig cfg_;

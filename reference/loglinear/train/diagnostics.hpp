@@ -1,0 +1,45 @@
+// Training diagnostics (SPEC.md §14.5 "median decay", §7 lambda per level): per layer and head,
+// the median and quantiles of the decay rate a = exp(g) and of lambda at each level over a batch,
+// printable as text and as JSON. O(N log N) per (layer, head, level) for the sorts.
+#pragma once
+
+#include <loglinear/core/tensor.hpp>
+
+#include <string>
+#include <vector>
+
+namespace loglinear::train {
+
+/// Quantiles of a sample (linear interpolation between order statistics, as numpy's default).
+struct Quantiles {
+  double q05 = 0, q25 = 0, median = 0, q75 = 0, q95 = 0;  ///< 5/25/50/75/95th percentiles
+  double min = 0, max = 0;                               ///< extremes
+  Index count = 0;                                       ///< sample size (0: all fields 0)
+};
+
+/// Quantiles of `xs` (taken by value: it is sorted). An empty sample gives count = 0.
+Quantiles quantiles(std::vector<double> xs);
+
+/// One head of one layer: exp(g) and lambda at each of the L levels.
+struct HeadDiagnostics {
+  Quantiles decay;                ///< of a = exp(g) over the batch's B*T tokens
+  std::vector<Quantiles> lambda;  ///< [L], of lam[., h, l] over the same tokens
+};
+
+/// Per layer, per head.
+struct Diagnostics {
+  std::vector<std::vector<HeadDiagnostics>> layers;  ///< [layers][H]
+  /// A table, one line per (layer, head): decay quantiles, then the lambda median per level.
+  std::string to_text() const;
+  /// JSON text: {"layers": [{"heads": [{"decay": {q05,...}, "lambda": [{...} per level]}]}]}.
+  std::string to_json(int indent = 2) const;
+};
+
+/// Collects diagnostics from each layer's g [N, H] and lam [N, H*L] (column h*L + l).
+/// @throws std::invalid_argument "lam: ..." if the layer counts differ or a lam is not [N, H*L],
+///         "g: ..." if the g of a layer has no rows.
+template <class Scalar>
+Diagnostics collect_diagnostics(const std::vector<RowMatrix<Scalar>>& g, const std::vector<RowMatrix<Scalar>>& lam,
+                                Index L);
+
+}  // namespace loglinear::train
