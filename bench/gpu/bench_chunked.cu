@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   // Optional: one head dim and one length only (for profiling one configuration with ncu).
   const int only_D = argc > 2 ? std::atoi(argv[2]) : 0;
   const long only_T = argc > 3 ? std::atol(argv[3]) : 0;
-  std::printf("# bench_cuda_chunked on %s, float32 FFMA kernels (v1), B*T = %ld, H = 16, G = 1, C = 64\n\n",
+  std::printf("# bench_cuda_chunked on %s, float32 FFMA kernels (v1.1), B*T = %ld, H = 16, G = 1, C = 64\n\n",
               device_name().c_str(), tokens);
   std::printf("| D | T | B | fwd ms | fwd+bwd ms | Mtokens/s (fwd+bwd) | fwd GFLOP/s |\n|---|---|---|---|---|---|---|\n");
   std::mt19937 rng(0);

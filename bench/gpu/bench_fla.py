@@ -3,7 +3,7 @@ fla.ops.log_linear_attn.chunk_log_linear_attn, bf16, forward and forward+backwar
 shapes (B*T = 32768 tokens, H = 16, q/k shared by all heads: G = 1, L = num_levels(T)).
 fla is not a dependency: export its `fla/` package into an ignored folder and point at it,
     git --git-dir=<mirror> archive HEAD fla | tar -x -C .peer
-    FLA_PATH=.peer python3 bench/gpu/bench_fla.py
+    FLA_PATH=.peer python3 bench/gpu/bench_fla.py      # FLA_DIMS=128 FLA_TMIN=4096 pick a subset
 Only the op module is imported (fla/ops/__init__ would pull in every op); if einops is absent, a
 stand-in for the one reduce() pattern the op uses (sum over the heads of a group) is installed."""
 import math
@@ -41,8 +41,10 @@ def timed(fn, reps=5):
 print(f"# fla chunk_log_linear_attn on {torch.cuda.get_device_name()} (torch {torch.__version__})")
 print("\n| D | T | B | fla fwd ms | fla fwd+bwd ms | Mtokens/s (fwd+bwd) |\n|---|---|---|---|---|---|")
 tokens, H = 32768, 16
-for D in (64, 128):
-    T = 1024
+dims = [int(d) for d in os.environ.get("FLA_DIMS", "64,128").split(",")]
+T_min = int(os.environ.get("FLA_TMIN", "1024"))
+for D in dims:
+    T = T_min
     while T <= tokens:
         B, L = tokens // T, math.ceil(math.log2(T)) + 1
         dev, bf = "cuda", torch.bfloat16

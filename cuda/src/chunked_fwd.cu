@@ -1,7 +1,7 @@
 // Forward kernels of the chunked form, one per stage of SPEC.md §5 and of
 // reference/loglinear/attention/chunked_stages.cpp (stage numbers identical).
-// Version 1: plain FP32 FFMA kernels, correctness first. Parallelism beyond fla's one block per
-// (sequence, head): stages 1, 2 and 4 run one block per (chunk, sequence, head); stage 3 runs
+// Version 1.1: plain FP32 FFMA kernels, correctness first; stage 4 register-blocked over rows.
+// Parallelism beyond fla's one block per (sequence, head): stages 1, 2 and 4 run one block per (chunk, sequence, head); stage 3 runs
 // every chunk level at once, one thread per state element, since the levels are independent.
 // Tensor cores (tf32 mma) are not used yet: the block GEMMs here are C x C x D with C <= 64.
 #include "common.cuh"
@@ -82,22 +82,41 @@ __global__ void chunked_fwd_level_state_kernel(ChunkedParams p) {
 
 // Stage 4: reader rows add lam_i[c+1+e] exp(gamma_i) Hin_e[z]^T q_i, all levels of the chunk in
 // one block (in order of e, so no atomics are needed).
+// v1.1 register blocking: each thread owns one column x and kRows rows, so every Hin element read
+// from global memory serves kRows rows (v1 re-read the whole K x V state once per row). The
+// chunk's q rows sit in dynamic shared memory (C x K floats, rows >= n zeroed so the row loop
+// needs no bound); a warp's threads share the rows, so their q_s reads are broadcasts.
+constexpr int kRows = 8;
 __global__ void chunked_fwd_level_output_kernel(ChunkedParams p) {
+  extern __shared__ float q_s[];
   const int z = blockIdx.x, bh = blockIdx.y, b = bh / p.H, h = bh % p.H, gr = h / p.heads_per_group();
   const int r0 = z * p.C, n = min(p.C, p.T - r0);
   const float* gam = p.gamma + long(bh) * p.T + r0;
-  for (int idx = threadIdx.x; idx < n * p.V; idx += blockDim.x) {
-    const int i = idx / p.V, x = idx % p.V;
-    const float* qi = p.q + qk_at(p, b, r0 + i, gr);
-    float acc = 0.f;
+  const int rows = (n + kRows - 1) / kRows * kRows;
+  for (int idx = threadIdx.x; idx < rows * p.K; idx += blockDim.x) {
+    const int i = idx / p.K, kk = idx % p.K;
+    q_s[idx] = i < n ? p.q[qk_at(p, b, r0 + i, gr) + kk] : 0.f;
+  }
+  __syncthreads();  // q_s complete before any thread reads other rows
+  for (int idx = threadIdx.x; idx < rows / kRows * p.V; idx += blockDim.x) {
+    const int x = idx % p.V, i0 = idx / p.V * kRows;
+    float acc[kRows] = {};
     for (int e = 0; e < p.E; ++e) {
       if (!is_reader(z, e)) continue;
       const float* Hz = p.Hin + hin_at(p, e, bh, z);
-      float dot = 0.f;
-      for (int kk = 0; kk < p.K; ++kk) dot += qi[kk] * Hz[long(kk) * p.V + x];
-      acc += p.lam[lam_at(p, b, r0 + i, h) + p.c + 1 + e] * expf(gam[i]) * dot;
+      float dot[kRows] = {};
+      for (int kk = 0; kk < p.K; ++kk) {
+        const float hv = Hz[long(kk) * p.V + x];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) dot[r] += q_s[(i0 + r) * p.K + kk] * hv;
+      }
+#pragma unroll
+      for (int r = 0; r < kRows; ++r)
+        if (i0 + r < n) acc[r] += p.lam[lam_at(p, b, r0 + i0 + r, h) + p.c + 1 + e] * expf(gam[i0 + r]) * dot[r];
     }
-    p.o[v_at(p, b, r0 + i, h) + x] += acc;
+#pragma unroll
+    for (int r = 0; r < kRows; ++r)
+      if (i0 + r < n) p.o[v_at(p, b, r0 + i0 + r, h) + x] += acc[r];
   }
 }
 
@@ -109,7 +128,11 @@ void launch_chunked_forward(const ChunkedParams& p, cudaStream_t s) {
     chunked_fwd_summary_kernel<<<chunks, 256, 0, s>>>(p);
     const dim3 states((p.K * p.V + 127) / 128, p.B * p.H, p.E);
     chunked_fwd_level_state_kernel<<<states, 128, 0, s>>>(p);
-    chunked_fwd_level_output_kernel<<<chunks, 256, 0, s>>>(p);
+    const int C = p.C < 64 ? p.C : 64;
+    const size_t q_shmem = size_t((C + kRows - 1) / kRows * kRows) * p.K * sizeof(float);
+    LOGLINEAR_CUDA_CHECK(cudaFuncSetAttribute(chunked_fwd_level_output_kernel,
+                                              cudaFuncAttributeMaxDynamicSharedMemorySize, int(q_shmem)));
+    chunked_fwd_level_output_kernel<<<chunks, 256, q_shmem, s>>>(p);
   }
   LOGLINEAR_CUDA_CHECK(cudaGetLastError());
 }
