@@ -31,7 +31,8 @@ RowMatrix<Scalar> rmsnorm_backward(const RowMatrix<Scalar>& dy, const RowMatrix<
 /// What gated_rmsnorm_backward needs from the forward.
 template <class Scalar>
 struct GatedRmsNormCache {
-  RowMatrix<Scalar> x, z;     ///< the inputs, [N, d]
+  RowMatrix<Scalar> x;        ///< the input x, [N, d]
+  RowMatrix<Scalar> z;        ///< the gate input z, [N, d]
   RmsNormCache<Scalar> norm;  ///< the cache of the inner RMSNorm of x * SiLU(z)
 };
 

@@ -12,9 +12,14 @@ namespace loglinear::train {
 
 /// Quantiles of a sample (linear interpolation between order statistics, as numpy's default).
 struct Quantiles {
-  double q05 = 0, q25 = 0, median = 0, q75 = 0, q95 = 0;  ///< 5/25/50/75/95th percentiles
-  double min = 0, max = 0;                               ///< extremes
-  Index count = 0;                                       ///< sample size (0: all fields 0)
+  double q05 = 0;     ///< 5th percentile
+  double q25 = 0;     ///< 25th percentile
+  double median = 0;  ///< 50th percentile
+  double q75 = 0;     ///< 75th percentile
+  double q95 = 0;     ///< 95th percentile
+  double min = 0;     ///< smallest value
+  double max = 0;     ///< largest value
+  Index count = 0;    ///< sample size (0: all fields 0)
 };
 
 /// Quantiles of `xs` (taken by value: it is sorted). An empty sample gives count = 0.
