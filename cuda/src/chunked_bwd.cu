@@ -2,13 +2,19 @@
 // reference/loglinear/attention/chunked_stages.cpp. Gradients are zeroed by the launcher and
 // every kernel adds; dq and dk are shared by the heads of a group, so they use atomicAdd.
 // Version 1.1: plain FP32 kernels; stage-4 and stage-2 backward read their K x V tiles coalesced.
+// Templated on the storage type In of q, k, v, dout (float or bf16, read as float); the
+// gradients are float32 (atomicAdd on bf16 would round every partial sum).
 #include "common.cuh"
+
+#include <algorithm>
+#include <type_traits>
 
 namespace loglinear::cuda {
 
 // Stage 1 backward: per chunk, eqs. 1-5 on the diagonal block. Dynamic shared memory holds S,
 // W and dM (3 x n x (n+1) floats, 50 KB at C = 64, above the 48 KB static limit).
-__global__ void chunked_bwd_intra_kernel(ChunkedParams p) {
+template <class In>
+__global__ void chunked_bwd_intra_kernel(ChunkedParams<In> p) {
   extern __shared__ float sh[];
   const int z = blockIdx.x, bh = blockIdx.y, b = bh / p.H, h = bh % p.H, gr = h / p.heads_per_group();
   const int r0 = z * p.C, n = min(p.C, p.T - r0), ld = n + 1;
@@ -18,13 +24,13 @@ __global__ void chunked_bwd_intra_kernel(ChunkedParams p) {
     const int i = idx / n, j = idx % n;
     float s = 0.f, w = 0.f, dm = 0.f;
     if (j <= i) {
-      const float* qi = p.q + qk_at(p, b, r0 + i, gr);
-      const float* kj = p.k + qk_at(p, b, r0 + j, gr);
-      for (int x = 0; x < p.K; ++x) s += qi[x] * kj[x];
+      const In* qi = p.q + qk_at(p, b, r0 + i, gr);
+      const In* kj = p.k + qk_at(p, b, r0 + j, gr);
+      for (int x = 0; x < p.K; ++x) s += ldf(qi, x) * ldf(kj, x);
       w = expf(gam[i] - gam[j]) * p.lam[lam_at(p, b, r0 + i, h) + level_in_chunk(i, j)];
-      const float* di = p.dout + v_at(p, b, r0 + i, h);
-      const float* vj = p.v + v_at(p, b, r0 + j, h);
-      for (int x = 0; x < p.V; ++x) dm += di[x] * vj[x];  // eq. 1
+      const In* di = p.dout + v_at(p, b, r0 + i, h);
+      const In* vj = p.v + v_at(p, b, r0 + j, h);
+      for (int x = 0; x < p.V; ++x) dm += ldf(di, x) * ldf(vj, x);  // eq. 1
     }
     S[i * ld + j] = s;
     W[i * ld + j] = w;
@@ -35,15 +41,15 @@ __global__ void chunked_bwd_intra_kernel(ChunkedParams p) {
   for (int idx = threadIdx.x; idx < n * p.V; idx += blockDim.x) {
     const int j = idx / p.V, x = idx % p.V;
     float acc = 0.f;
-    for (int i = j; i < n; ++i) acc += S[i * ld + j] * W[i * ld + j] * p.dout[v_at(p, b, r0 + i, h) + x];
+    for (int i = j; i < n; ++i) acc += S[i * ld + j] * W[i * ld + j] * ldf(p.dout, v_at(p, b, r0 + i, h) + x);
     p.dv[v_at(p, b, r0 + j, h) + x] += acc;
   }
   // eqs. 3-4: dq_i += sum_j (dM ⊙ W)_ij k_j and dk_j += sum_i (dM ⊙ W)_ij q_i.
   for (int idx = threadIdx.x; idx < n * p.K; idx += blockDim.x) {
     const int r = idx / p.K, x = idx % p.K;
     float aq = 0.f, ak = 0.f;
-    for (int j = 0; j <= r; ++j) aq += dM[r * ld + j] * W[r * ld + j] * p.k[qk_at(p, b, r0 + j, gr) + x];
-    for (int i = r; i < n; ++i) ak += dM[i * ld + r] * W[i * ld + r] * p.q[qk_at(p, b, r0 + i, gr) + x];
+    for (int j = 0; j <= r; ++j) aq += dM[r * ld + j] * W[r * ld + j] * ldf(p.k, qk_at(p, b, r0 + j, gr) + x);
+    for (int i = r; i < n; ++i) ak += dM[i * ld + r] * W[i * ld + r] * ldf(p.q, qk_at(p, b, r0 + i, gr) + x);
     atomicAdd(&p.dq[qk_at(p, b, r0 + r, gr) + x], aq);
     atomicAdd(&p.dk[qk_at(p, b, r0 + r, gr) + x], ak);
   }
@@ -65,7 +71,8 @@ __global__ void chunked_bwd_intra_kernel(ChunkedParams p) {
 
 // Stages 3-4 backward, eqs. 14-18: every level at once, one thread per (k, v) element of dH,
 // chunks in reverse. Writers hand the state gradient to dU_z (shared by all levels: atomicAdd).
-__global__ void chunked_bwd_level_state_kernel(ChunkedParams p) {
+template <class In>
+__global__ void chunked_bwd_level_state_kernel(ChunkedParams<In> p) {
   const int e = blockIdx.z, bh = blockIdx.y, b = bh / p.H, h = bh % p.H, gr = h / p.heads_per_group();
   const int idx = blockIdx.x * blockDim.x + threadIdx.x;
   if (idx >= p.K * p.V) return;
@@ -79,7 +86,7 @@ __global__ void chunked_bwd_level_state_kernel(ChunkedParams p) {
     if (is_reader(z, e)) {                                            // eq. 18
       for (int r = r0; r < r1; ++r) {
         const float f = p.lam[lam_at(p, b, r, h) + l] * expf(gam[r]);
-        dH += f * p.q[qk_at(p, b, r, gr) + kk] * p.dout[v_at(p, b, r, h) + x];
+        dH += f * ldf(p.q, qk_at(p, b, r, gr) + kk) * ldf(p.dout, v_at(p, b, r, h) + x);
       }
     }
   }
@@ -90,7 +97,8 @@ __global__ void chunked_bwd_level_state_kernel(ChunkedParams p) {
 // broadcast instead of 32 rows V floats apart (v1 read them uncoalesced: 139 ms of 290 in ncu).
 // The chunk's dout rows are staged once in dynamic shared memory (n x (V+1) floats, <= 33 KB;
 // the +1 column keeps the 32 rows a warp reads in distinct banks) and reused by every level.
-__global__ void chunked_bwd_level_output_kernel(ChunkedParams p) {
+template <class In>
+__global__ void chunked_bwd_level_output_kernel(ChunkedParams<In> p) {
   extern __shared__ float sh[];
   const int z = blockIdx.x, bh = blockIdx.y, b = bh / p.H, h = bh % p.H, gr = h / p.heads_per_group();
   const int r0 = z * p.C, n = min(p.C, p.T - r0), ld = p.V + 1;
@@ -98,7 +106,7 @@ __global__ void chunked_bwd_level_output_kernel(ChunkedParams p) {
   const float* gam = p.gamma + long(bh) * p.T + r0;
   for (int idx = threadIdx.x; idx < n * p.V; idx += blockDim.x) {
     const int i = idx / p.V, x = idx % p.V;
-    dout_s[i * ld + x] = p.dout[v_at(p, b, r0 + i, h) + x];
+    dout_s[i * ld + x] = ldf(p.dout, v_at(p, b, r0 + i, h) + x);
   }
   for (int e = 0; e < p.E; ++e) {
     if (!is_reader(z, e)) continue;
@@ -114,7 +122,7 @@ __global__ void chunked_bwd_level_output_kernel(ChunkedParams p) {
       for (int x = 0; x < p.V; ++x) y += Hrow[x] * di[x];
       const float decay = expf(gam[i]);
       atomicAdd(&p.dq[qk_at(p, b, r0 + i, gr) + kk], p.lam[lam_at(p, b, r0 + i, h) + l] * decay * y);
-      atomicAdd(&red[i], decay * p.q[qk_at(p, b, r0 + i, gr) + kk] * y);
+      atomicAdd(&red[i], decay * ldf(p.q, qk_at(p, b, r0 + i, gr) + kk) * y);
     }
     __syncthreads();  // all rows' partial sums are in red
     for (int i = threadIdx.x; i < n; i += blockDim.x) p.dlam[lam_at(p, b, r0 + i, h) + l] += red[i];
@@ -123,7 +131,8 @@ __global__ void chunked_bwd_level_output_kernel(ChunkedParams p) {
 }
 
 // Stage 2 backward, eq. 15: dk_j += f_j dU_z v_j, dv_j += f_j dU_z^T k_j, f_j = exp(Gamma - gamma_j).
-__global__ void chunked_bwd_summary_kernel(ChunkedParams p) {
+template <class In>
+__global__ void chunked_bwd_summary_kernel(ChunkedParams<In> p) {
   const int z = blockIdx.x, bh = blockIdx.y, b = bh / p.H, h = bh % p.H, gr = h / p.heads_per_group();
   const int r0 = z * p.C, n = min(p.C, p.T - r0);
   const float* gam = p.gamma + long(bh) * p.T + r0;
@@ -136,7 +145,7 @@ __global__ void chunked_bwd_summary_kernel(ChunkedParams p) {
   const int ld = p.V + 1;
   for (int idx = threadIdx.x; idx < n * p.V; idx += blockDim.x) {
     const int j = idx / p.V, x = idx % p.V;
-    v_s[j * ld + x] = p.v[v_at(p, b, r0 + j, h) + x];
+    v_s[j * ld + x] = ldf(p.v, v_at(p, b, r0 + j, h) + x);
   }
   __syncthreads();  // v_s complete before the products read other threads' rows
   for (int idx = threadIdx.x; idx < n * p.K; idx += blockDim.x) {
@@ -149,63 +158,103 @@ __global__ void chunked_bwd_summary_kernel(ChunkedParams p) {
   }
   for (int idx = threadIdx.x; idx < n * p.V; idx += blockDim.x) {
     const int j = idx / p.V, x = idx % p.V;
-    const float* kj = p.k + qk_at(p, b, r0 + j, gr);
+    const In* kj = p.k + qk_at(p, b, r0 + j, gr);
     float acc = 0.f;
-    for (int kk = 0; kk < p.K; ++kk) acc += dU[long(kk) * p.V + x] * kj[kk];
+    for (int kk = 0; kk < p.K; ++kk) acc += dU[long(kk) * p.V + x] * ldf(kj, kk);
     p.dv[v_at(p, b, r0 + j, h) + x] += expf(Gamma - gam[j]) * acc;
   }
 }
 
 // dg from eq. 10: dg_t = sum_{u>=t} (sum_l lam_u[l] dlam_u[l] - <v_u, dv_u>), dg_0 = 0.
-// One block per stream: rows in parallel, then one thread's reverse cumsum (T adds).
-__global__ void chunked_bwd_dg_kernel(ChunkedParams p) {
-  const int bh = blockIdx.x, b = bh / p.H, h = bh % p.H;
-  for (int t = threadIdx.x; t < p.T; t += blockDim.x) {
+// Two passes. Terms: one thread per row (b, t, h) of every stream. Scan: one block per stream,
+// each thread reverse-sums a contiguous run of rows after a suffix sum over the runs (v1's one
+// thread per stream walked all T rows alone: 14.6 ms of 65 at T = 32K, B = 1, in ncu).
+template <class In>
+__global__ void chunked_bwd_dg_terms_kernel(ChunkedParams<In> p) {
+  const long rows = long(p.B) * p.T * p.H;  // row r = (b T + t) H + h, the g / dg offset
+  for (long r = blockIdx.x * long(blockDim.x) + threadIdx.x; r < rows; r += long(gridDim.x) * blockDim.x) {
     float rho = 0.f, kappa = 0.f;
-    const float* lam = p.lam + lam_at(p, b, t, h);
-    const float* dlam = p.dlam + lam_at(p, b, t, h);
+    const float *lam = p.lam + r * p.L, *dlam = p.dlam + r * p.L;
     for (int l = 0; l < p.L; ++l) rho += lam[l] * dlam[l];
-    const float* v = p.v + v_at(p, b, t, h);
-    const float* dv = p.dv + v_at(p, b, t, h);
-    for (int x = 0; x < p.V; ++x) kappa += v[x] * dv[x];
-    p.dg[g_at(p, b, t, h)] = rho - kappa;
-  }
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    float acc = 0.f;
-    for (int t = p.T - 1; t >= 0; --t) {
-      acc += p.dg[g_at(p, b, t, h)];
-      p.dg[g_at(p, b, t, h)] = acc;
-    }
-    p.dg[g_at(p, b, 0, h)] = 0.f;  // g_0 is never applied to anything
+    const In* v = p.v + r * p.V;
+    const float* dv = p.dv + r * p.V;
+    for (int x = 0; x < p.V; ++x) kappa += ldf(v, x) * dv[x];
+    p.dg[r] = rho - kappa;
   }
 }
 
-void launch_chunked_backward(const ChunkedParams& p, cudaStream_t s) {
+constexpr int kScanThreads = 1024;
+template <class In>
+__global__ void __launch_bounds__(kScanThreads) chunked_bwd_dg_scan_kernel(ChunkedParams<In> p) {
+  __shared__ float after[kScanThreads];  // after[i]: sum of the runs of threads > i
+  const int bh = blockIdx.x, b = bh / p.H, h = bh % p.H;
+  const int per = (p.T + kScanThreads - 1) / kScanThreads;
+  const int t0 = min(int(threadIdx.x) * per, p.T), t1 = min(t0 + per, p.T);
+  float run = 0.f;
+  for (int t = t0; t < t1; ++t) run += p.dg[g_at(p, b, t, h)];
+  after[threadIdx.x] = run;
+  __syncthreads();  // every run's sum is in shared memory
+  if (threadIdx.x == 0) {
+    float acc = 0.f;
+    for (int i = kScanThreads - 1; i >= 0; --i) {
+      const float x = after[i];
+      after[i] = acc;
+      acc += x;
+    }
+  }
+  __syncthreads();  // suffix sums ready
+  float acc = after[threadIdx.x];
+  for (int t = t1 - 1; t >= t0; --t) {
+    acc += p.dg[g_at(p, b, t, h)];
+    p.dg[g_at(p, b, t, h)] = acc;
+  }
+  if (t0 == 0 && t1 > 0) p.dg[g_at(p, b, 0, h)] = 0.f;  // g_0 is never applied to anything
+}
+
+template <class In>
+void launch_dg(const ChunkedParams<In>& p, cudaStream_t s) {
+  const long rows = long(p.B) * p.T * p.H;
+  chunked_bwd_dg_terms_kernel<<<int(std::min<long>((rows + 255) / 256, 8192)), 256, 0, s>>>(p);
+  chunked_bwd_dg_scan_kernel<<<p.B * p.H, kScanThreads, 0, s>>>(p);
+}
+
+template <class In>
+void launch_chunked_backward(const ChunkedParams<In>& p, cudaStream_t s) {
   const dim3 chunks(p.N, p.B * p.H);
   // Forward state (gamma, U, Hin) first: the backward reuses the forward's stages 1-3.
-  chunked_fwd_cumsum_kernel<<<chunks, 32, 0, s>>>(p);
+  launch_fwd_cumsum(p, s);
+  if constexpr (std::is_same_v<In, __nv_bfloat16>) {
+    if (tensor_core_forward_supported(p.K, p.V, p.C)) {  // bf16 operands: the tensor-core path
+      launch_chunked_backward_tc(p, s);
+      launch_dg(p, s);
+      LOGLINEAR_CUDA_CHECK(cudaGetLastError());
+      return;
+    }
+  }
   const int C = p.C < 64 ? p.C : 64;
   const size_t shmem = 3 * size_t(C) * (C + 1) * sizeof(float);
-  LOGLINEAR_CUDA_CHECK(cudaFuncSetAttribute(chunked_bwd_intra_kernel,
+  LOGLINEAR_CUDA_CHECK(cudaFuncSetAttribute(chunked_bwd_intra_kernel<In>,
                                             cudaFuncAttributeMaxDynamicSharedMemorySize, int(shmem)));
   chunked_bwd_intra_kernel<<<chunks, 256, shmem, s>>>(p);
   if (p.E > 0) {
     const dim3 states((p.K * p.V + 127) / 128, p.B * p.H, p.E);
-    chunked_fwd_summary_kernel<<<chunks, 256, 0, s>>>(p);
-    chunked_fwd_level_state_kernel<<<states, 128, 0, s>>>(p);
+    launch_fwd_summary(p, s);
+    launch_fwd_level_state(p, s);
     chunked_bwd_level_state_kernel<<<states, 128, 0, s>>>(p);
     const size_t out_shmem = (size_t(C) * (p.V + 1) + C) * sizeof(float);
-    LOGLINEAR_CUDA_CHECK(cudaFuncSetAttribute(chunked_bwd_level_output_kernel,
+    LOGLINEAR_CUDA_CHECK(cudaFuncSetAttribute(chunked_bwd_level_output_kernel<In>,
                                               cudaFuncAttributeMaxDynamicSharedMemorySize, int(out_shmem)));
     chunked_bwd_level_output_kernel<<<chunks, 256, out_shmem, s>>>(p);
     const size_t v_shmem = size_t(C) * (p.V + 1) * sizeof(float);
-    LOGLINEAR_CUDA_CHECK(cudaFuncSetAttribute(chunked_bwd_summary_kernel,
+    LOGLINEAR_CUDA_CHECK(cudaFuncSetAttribute(chunked_bwd_summary_kernel<In>,
                                               cudaFuncAttributeMaxDynamicSharedMemorySize, int(v_shmem)));
     chunked_bwd_summary_kernel<<<chunks, 256, v_shmem, s>>>(p);
   }
-  chunked_bwd_dg_kernel<<<p.B * p.H, 256, 0, s>>>(p);
+  launch_dg(p, s);
   LOGLINEAR_CUDA_CHECK(cudaGetLastError());
 }
+
+template void launch_chunked_backward<float>(const ChunkedParams<float>&, cudaStream_t);
+template void launch_chunked_backward<__nv_bfloat16>(const ChunkedParams<__nv_bfloat16>&, cudaStream_t);
 
 }  // namespace loglinear::cuda

@@ -1,16 +1,22 @@
 // Forward kernels of the chunked form, one per stage of SPEC.md §5 and of
 // reference/loglinear/attention/chunked_stages.cpp (stage numbers identical).
 // Version 1.1: plain FP32 FFMA kernels, correctness first; stage 4 register-blocked over rows.
+// Templated on the storage type In of q, k, v (float or bf16, read as float); v2 sends bf16
+// inputs with tensor-core-friendly sizes to chunked_fwd_tc.cu instead.
 // Parallelism beyond fla's one block per (sequence, head): stages 1, 2 and 4 run one block per (chunk, sequence, head); stage 3 runs
 // every chunk level at once, one thread per state element, since the levels are independent.
-// Tensor cores (tf32 mma) are not used yet: the block GEMMs here are C x C x D with C <= 64.
+// float32 inputs stay on FFMA on purpose: tf32 tensor cores would round q, k, v to 10-bit
+// mantissas (error ~1e-3), and this path is the GPU's exact float32 reference (<= 1e-4).
 #include "common.cuh"
+
+#include <type_traits>
 
 namespace loglinear::cuda {
 
 // Chunk-local inclusive cumsum of g (gamma), SPEC.md §5. One warp per (chunk, stream); the
 // serial sum over <= 64 rows keeps the summation order of the CPU reference.
-__global__ void chunked_fwd_cumsum_kernel(ChunkedParams p) {
+template <class In>
+__global__ void chunked_fwd_cumsum_kernel(ChunkedParams<In> p) {
   const int z = blockIdx.x, bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
   if (threadIdx.x != 0) return;
   const int r0 = z * p.C, r1 = min(r0 + p.C, p.T);
@@ -24,7 +30,8 @@ __global__ void chunked_fwd_cumsum_kernel(ChunkedParams p) {
 // Stage 1: o_i = sum_{j<=i} (q_i.k_j) exp(gamma_i - gamma_j) lam_i[ell(i,j)] v_j within a chunk.
 // Shared memory holds the masked C x C block (at most 64 x 65 floats; +1 column against bank
 // conflicts on the column-wise reads of the second phase).
-__global__ void chunked_fwd_intra_kernel(ChunkedParams p) {
+template <class In>
+__global__ void chunked_fwd_intra_kernel(ChunkedParams<In> p) {
   __shared__ float A[64][65];
   const int z = blockIdx.x, bh = blockIdx.y, b = bh / p.H, h = bh % p.H, gr = h / p.heads_per_group();
   const int r0 = z * p.C, n = min(p.C, p.T - r0);
@@ -33,9 +40,9 @@ __global__ void chunked_fwd_intra_kernel(ChunkedParams p) {
     const int i = idx / n, j = idx % n;
     float a = 0.f;
     if (j <= i) {
-      const float* qi = p.q + qk_at(p, b, r0 + i, gr);
-      const float* kj = p.k + qk_at(p, b, r0 + j, gr);
-      for (int x = 0; x < p.K; ++x) a += qi[x] * kj[x];
+      const In* qi = p.q + qk_at(p, b, r0 + i, gr);
+      const In* kj = p.k + qk_at(p, b, r0 + j, gr);
+      for (int x = 0; x < p.K; ++x) a += ldf(qi, x) * ldf(kj, x);
       a *= expf(gam[i] - gam[j]) * p.lam[lam_at(p, b, r0 + i, h) + level_in_chunk(i, j)];
     }
     A[i][j] = a;
@@ -44,13 +51,14 @@ __global__ void chunked_fwd_intra_kernel(ChunkedParams p) {
   for (int idx = threadIdx.x; idx < n * p.V; idx += blockDim.x) {
     const int i = idx / p.V, x = idx % p.V;
     float acc = 0.f;
-    for (int j = 0; j <= i; ++j) acc += A[i][j] * p.v[v_at(p, b, r0 + j, h) + x];
+    for (int j = 0; j <= i; ++j) acc += A[i][j] * ldf(p.v, v_at(p, b, r0 + j, h) + x);
     p.o[v_at(p, b, r0 + i, h) + x] = acc;
   }
 }
 
 // Stage 2: U_z = sum_j exp(Gamma_z - gamma_j) k_j v_j^T; one thread per (k, v) element.
-__global__ void chunked_fwd_summary_kernel(ChunkedParams p) {
+template <class In>
+__global__ void chunked_fwd_summary_kernel(ChunkedParams<In> p) {
   const int z = blockIdx.x, bh = blockIdx.y, b = bh / p.H, h = bh % p.H, gr = h / p.heads_per_group();
   const int r0 = z * p.C, n = min(p.C, p.T - r0);
   const float* gam = p.gamma + long(bh) * p.T + r0;
@@ -59,14 +67,15 @@ __global__ void chunked_fwd_summary_kernel(ChunkedParams p) {
     const int kk = idx / p.V, x = idx % p.V;
     float acc = 0.f;
     for (int j = 0; j < n; ++j)
-      acc += expf(Gamma - gam[j]) * p.k[qk_at(p, b, r0 + j, gr) + kk] * p.v[v_at(p, b, r0 + j, h) + x];
+      acc += expf(Gamma - gam[j]) * ldf(p.k, qk_at(p, b, r0 + j, gr) + kk) * ldf(p.v, v_at(p, b, r0 + j, h) + x);
     p.U[kv_at(p, bh, z) + idx] = acc;
   }
 }
 
 // Stage 3: the level-e state entering every chunk. grid.z = level, grid.y = stream, each thread
 // one (k, v) element scanning the chunks in order (writer / reader / reset masks of SPEC.md §5).
-__global__ void chunked_fwd_level_state_kernel(ChunkedParams p) {
+template <class In>
+__global__ void chunked_fwd_level_state_kernel(ChunkedParams<In> p) {
   const int e = blockIdx.z, bh = blockIdx.y;
   const int idx = blockIdx.x * blockDim.x + threadIdx.x;
   if (idx >= p.K * p.V) return;
@@ -87,7 +96,8 @@ __global__ void chunked_fwd_level_state_kernel(ChunkedParams p) {
 // chunk's q rows sit in dynamic shared memory (C x K floats, rows >= n zeroed so the row loop
 // needs no bound); a warp's threads share the rows, so their q_s reads are broadcasts.
 constexpr int kRows = 8;
-__global__ void chunked_fwd_level_output_kernel(ChunkedParams p) {
+template <class In>
+__global__ void chunked_fwd_level_output_kernel(ChunkedParams<In> p) {
   extern __shared__ float q_s[];
   const int z = blockIdx.x, bh = blockIdx.y, b = bh / p.H, h = bh % p.H, gr = h / p.heads_per_group();
   const int r0 = z * p.C, n = min(p.C, p.T - r0);
@@ -95,7 +105,7 @@ __global__ void chunked_fwd_level_output_kernel(ChunkedParams p) {
   const int rows = (n + kRows - 1) / kRows * kRows;
   for (int idx = threadIdx.x; idx < rows * p.K; idx += blockDim.x) {
     const int i = idx / p.K, kk = idx % p.K;
-    q_s[idx] = i < n ? p.q[qk_at(p, b, r0 + i, gr) + kk] : 0.f;
+    q_s[idx] = i < n ? ldf(p.q, qk_at(p, b, r0 + i, gr) + kk) : 0.f;
   }
   __syncthreads();  // q_s complete before any thread reads other rows
   for (int idx = threadIdx.x; idx < rows / kRows * p.V; idx += blockDim.x) {
@@ -120,21 +130,50 @@ __global__ void chunked_fwd_level_output_kernel(ChunkedParams p) {
   }
 }
 
-void launch_chunked_forward(const ChunkedParams& p, cudaStream_t s) {
+template <class In>
+void launch_fwd_cumsum(const ChunkedParams<In>& p, cudaStream_t s) {
+  chunked_fwd_cumsum_kernel<<<dim3(p.N, p.B * p.H), 32, 0, s>>>(p);
+}
+template <class In>
+void launch_fwd_summary(const ChunkedParams<In>& p, cudaStream_t s) {
+  chunked_fwd_summary_kernel<<<dim3(p.N, p.B * p.H), 256, 0, s>>>(p);
+}
+template <class In>
+void launch_fwd_level_state(const ChunkedParams<In>& p, cudaStream_t s) {
+  chunked_fwd_level_state_kernel<<<dim3((p.K * p.V + 127) / 128, p.B * p.H, p.E), 128, 0, s>>>(p);
+}
+
+template <class In>
+void launch_chunked_forward(const ChunkedParams<In>& p, cudaStream_t s) {
   const dim3 chunks(p.N, p.B * p.H);
-  chunked_fwd_cumsum_kernel<<<chunks, 32, 0, s>>>(p);
+  launch_fwd_cumsum(p, s);
+  if constexpr (std::is_same_v<In, __nv_bfloat16>) {
+    if (tensor_core_forward_supported(p.K, p.V, p.C)) {  // bf16 operands: the tensor-core path
+      launch_chunked_forward_tc(p, s);
+      return;
+    }
+  }
   chunked_fwd_intra_kernel<<<chunks, 256, 0, s>>>(p);
   if (p.E > 0) {
-    chunked_fwd_summary_kernel<<<chunks, 256, 0, s>>>(p);
-    const dim3 states((p.K * p.V + 127) / 128, p.B * p.H, p.E);
-    chunked_fwd_level_state_kernel<<<states, 128, 0, s>>>(p);
+    launch_fwd_summary(p, s);
+    launch_fwd_level_state(p, s);
     const int C = p.C < 64 ? p.C : 64;
     const size_t q_shmem = size_t((C + kRows - 1) / kRows * kRows) * p.K * sizeof(float);
-    LOGLINEAR_CUDA_CHECK(cudaFuncSetAttribute(chunked_fwd_level_output_kernel,
+    LOGLINEAR_CUDA_CHECK(cudaFuncSetAttribute(chunked_fwd_level_output_kernel<In>,
                                               cudaFuncAttributeMaxDynamicSharedMemorySize, int(q_shmem)));
     chunked_fwd_level_output_kernel<<<chunks, 256, q_shmem, s>>>(p);
   }
   LOGLINEAR_CUDA_CHECK(cudaGetLastError());
 }
+
+template void launch_chunked_forward<float>(const ChunkedParams<float>&, cudaStream_t);
+template void launch_chunked_forward<__nv_bfloat16>(const ChunkedParams<__nv_bfloat16>&, cudaStream_t);
+#define LOGLINEAR_INSTANTIATE(In)                                         \
+  template void launch_fwd_cumsum<In>(const ChunkedParams<In>&, cudaStream_t); \
+  template void launch_fwd_summary<In>(const ChunkedParams<In>&, cudaStream_t); \
+  template void launch_fwd_level_state<In>(const ChunkedParams<In>&, cudaStream_t);
+LOGLINEAR_INSTANTIATE(float)
+LOGLINEAR_INSTANTIATE(__nv_bfloat16)
+#undef LOGLINEAR_INSTANTIATE
 
 }  // namespace loglinear::cuda

@@ -16,24 +16,30 @@ __device__ __forceinline__ bool is_reset(int z, int e) {
   return z % P == P - 1;
 }
 /// Offsets into q/k ([B,T,G,K]), v/o ([B,T,H,V]), g ([B,T,H]) and lam ([B,T,H,L]).
-__device__ __forceinline__ long qk_at(const ChunkedParams& p, int b, int t, int gr) {
+template <class P>
+__device__ __forceinline__ long qk_at(const P& p, int b, int t, int gr) {
   return ((long(b) * p.T + t) * p.G + gr) * p.K;
 }
-__device__ __forceinline__ long v_at(const ChunkedParams& p, int b, int t, int h) {
+template <class P>
+__device__ __forceinline__ long v_at(const P& p, int b, int t, int h) {
   return ((long(b) * p.T + t) * p.H + h) * p.V;
 }
-__device__ __forceinline__ long g_at(const ChunkedParams& p, int b, int t, int h) {
+template <class P>
+__device__ __forceinline__ long g_at(const P& p, int b, int t, int h) {
   return (long(b) * p.T + t) * p.H + h;
 }
-__device__ __forceinline__ long lam_at(const ChunkedParams& p, int b, int t, int h) {
+template <class P>
+__device__ __forceinline__ long lam_at(const P& p, int b, int t, int h) {
   return ((long(b) * p.T + t) * p.H + h) * p.L;
 }
 /// Offset of the K x V matrix of chunk z of stream bh in a [B*H, N, K, V] buffer.
-__device__ __forceinline__ long kv_at(const ChunkedParams& p, int bh, int z) {
+template <class P>
+__device__ __forceinline__ long kv_at(const P& p, int bh, int z) {
   return (long(bh) * p.N + z) * p.K * p.V;
 }
 /// Offset of level e's K x V state entering chunk z in the [E, B*H, N, K, V] buffer Hin.
-__device__ __forceinline__ long hin_at(const ChunkedParams& p, int e, int bh, int z) {
+template <class P>
+__device__ __forceinline__ long hin_at(const P& p, int e, int bh, int z) {
   return ((long(e) * p.B * p.H + bh) * p.N + z) * p.K * p.V;
 }
 

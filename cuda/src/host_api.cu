@@ -7,32 +7,37 @@
 #include "decode.cuh"
 #include "params.cuh"
 
+#include <algorithm>
+#include <type_traits>
 #include <vector>
 
 namespace loglinear::cuda {
 
 namespace {
 
-// A device buffer of floats, freed on scope exit.
+using bf16 = __nv_bfloat16;
+
+// A device buffer of n elements of T, freed on scope exit.
+template <class T>
 class DeviceBuffer {
  public:
   explicit DeviceBuffer(size_t n) : n_(n) {
-    if (n_) LOGLINEAR_CUDA_CHECK(cudaMalloc(&ptr_, n_ * sizeof(float)));
+    if (n_) LOGLINEAR_CUDA_CHECK(cudaMalloc(&ptr_, n_ * sizeof(T)));
   }
-  DeviceBuffer(const float* host, size_t n) : DeviceBuffer(n) {
-    if (n_) LOGLINEAR_CUDA_CHECK(cudaMemcpy(ptr_, host, n_ * sizeof(float), cudaMemcpyHostToDevice));
+  DeviceBuffer(const T* host, size_t n) : DeviceBuffer(n) {
+    if (n_) LOGLINEAR_CUDA_CHECK(cudaMemcpy(ptr_, host, n_ * sizeof(T), cudaMemcpyHostToDevice));
   }
   ~DeviceBuffer() { if (ptr_) cudaFree(ptr_); }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  float* get() const { return ptr_; }
-  void zero() { if (n_) LOGLINEAR_CUDA_CHECK(cudaMemset(ptr_, 0, n_ * sizeof(float))); }
-  void to_host(float* host) const {
-    if (n_) LOGLINEAR_CUDA_CHECK(cudaMemcpy(host, ptr_, n_ * sizeof(float), cudaMemcpyDeviceToHost));
+  T* get() const { return ptr_; }
+  void zero() { if (n_) LOGLINEAR_CUDA_CHECK(cudaMemset(ptr_, 0, n_ * sizeof(T))); }
+  void to_host(T* host) const {
+    if (n_) LOGLINEAR_CUDA_CHECK(cudaMemcpy(host, ptr_, n_ * sizeof(T), cudaMemcpyDeviceToHost));
   }
 
  private:
-  float* ptr_ = nullptr;
+  T* ptr_ = nullptr;
   size_t n_;
 };
 
@@ -43,18 +48,45 @@ void require_device() {
   }
 }
 
-AttentionDims validate(const AttentionInputs<float>& in, Index C) {
+void check_gpu_chunk_size(Index C) {
   check_chunk_size(C);
   if (C > 64) {
     throw std::invalid_argument("chunk_size: expected a power of two <= 64 on the GPU (shared-memory "
                                 "tiles are at most 64 x 64), got " + std::to_string(C));
   }
+}
+
+AttentionDims validate(const AttentionInputs<float>& in, Index C) {
+  check_gpu_chunk_size(C);
   return check_inputs(in);
 }
 
+// The device API sees no tensors, only sizes: the same rules as check_inputs on the sizes alone.
+void check_dims(const AttentionDims& d, Index C) {
+  check_gpu_chunk_size(C);
+  auto positive = [](const char* name, Index x) {
+    if (x < 1) throw std::invalid_argument(std::string("dims.") + name + ": expected >= 1, got " + std::to_string(x));
+  };
+  positive("B", d.B); positive("T", d.T); positive("H", d.H); positive("G", d.G);
+  positive("K", d.K); positive("V", d.V);
+  if (d.H % d.G != 0) {
+    throw std::invalid_argument("dims.G: expected a divisor of H = " + std::to_string(d.H) + ", got " +
+                                std::to_string(d.G));
+  }
+  if (d.L < num_levels(d.T)) {
+    throw std::invalid_argument("dims.L: expected >= num_levels(T) = " + std::to_string(num_levels(d.T)) +
+                                ", got " + std::to_string(d.L));
+  }
+}
+
+void check_pointer(const void* ptr, const char* name) {
+  if (ptr == nullptr) throw std::invalid_argument(std::string(name) + ": expected a device pointer, got nullptr");
+}
+
 // Sizes of a call; pointers are filled by the caller.
-ChunkedParams params_of(const AttentionDims& d, Index C) {
-  ChunkedParams p{};
+template <class In>
+ChunkedParams<In> params_of(const AttentionDims& d, Index C) {
+  ChunkedParams<In> p{};
   p.B = int(d.B); p.T = int(d.T); p.H = int(d.H); p.G = int(d.G); p.K = int(d.K); p.V = int(d.V);
   p.L = int(d.L); p.C = int(C);
   p.c = bit_width(std::uint64_t(C)) - 1;
@@ -63,49 +95,219 @@ ChunkedParams params_of(const AttentionDims& d, Index C) {
   return p;
 }
 
+// Offsets (in floats) of the workspace's parts; each part starts on a 256-byte boundary.
+struct Workspace {
+  size_t gamma = 0, U = 0, Hin = 0, dU = 0, o32 = 0, dq32 = 0, dk32 = 0, dv32 = 0, total = 0;
+  Workspace(const AttentionDims& d, Index C, Precision precision, bool backward) {
+    const auto p = params_of<float>(d, C);
+    const size_t kv = size_t(d.B * d.H) * p.N * d.K * d.V, nq = size_t(d.B * d.T * d.G * d.K),
+                 nv = size_t(d.B * d.T * d.H * d.V);
+    auto take = [this](size_t n) { const size_t at = total; total += (n + 63) / 64 * 64; return at; };
+    gamma = take(size_t(d.B * d.H * d.T));
+    U = take(kv);
+    Hin = take(size_t(p.E) * kv);
+    if (backward) dU = take(kv);
+    if (precision == Precision::bf16) {
+      if (!backward) o32 = take(nv);
+      if (backward) { dq32 = take(nq); dk32 = take(nq); dv32 = take(nv); }
+    }
+  }
+};
+
+template <class In> constexpr Precision precision_of() {
+  return std::is_same_v<In, bf16> ? Precision::bf16 : Precision::fp32;
+}
+
+__global__ void to_bf16_kernel(const float* in, bf16* out, long n) {
+  for (long i = blockIdx.x * long(blockDim.x) + threadIdx.x; i < n; i += long(gridDim.x) * blockDim.x)
+    out[i] = __float2bfloat16(in[i]);
+}
+void to_bf16(const float* in, bf16* out, long n, cudaStream_t s) {
+  if (n == 0) return;
+  const int blocks = int(std::min<long>((n + 255) / 256, 4096));
+  to_bf16_kernel<<<blocks, 256, 0, s>>>(in, out, n);
+  LOGLINEAR_CUDA_CHECK(cudaGetLastError());
+}
+
+void check_workspace(const AttentionDims& d, const ChunkedOptions& opts, Precision precision, bool backward,
+                     void* workspace, size_t workspace_bytes) {
+  const size_t need = chunked_workspace_bytes(d, opts, precision, backward);
+  if (workspace_bytes < need) {
+    throw std::invalid_argument("workspace_bytes: expected >= chunked_workspace_bytes(...) = " +
+                                std::to_string(need) + ", got " + std::to_string(workspace_bytes));
+  }
+  if (need > 0) check_pointer(workspace, "workspace");
+}
+
+std::vector<bf16> rounded_bf16(const float* x, Index n) {
+  std::vector<bf16> out(static_cast<size_t>(n));
+  for (Index i = 0; i < n; ++i) out[size_t(i)] = __float2bfloat16(x[i]);
+  return out;
+}
+void from_bf16(const std::vector<bf16>& x, float* out) {
+  for (size_t i = 0; i < x.size(); ++i) out[i] = __bfloat162float(x[i]);
+}
+
+// Host overloads: upload (as In), run the device API with a workspace of its own, download.
+template <class In>
+void forward_from_host(const AttentionInputs<float>& in, const AttentionDims& d, const ChunkedOptions& opts,
+                       float* o_host) {
+  std::vector<In> q, k, v;  // bf16 copies (unused for float)
+  const In *qh, *kh, *vh;
+  if constexpr (std::is_same_v<In, bf16>) {
+    q = rounded_bf16(in.q.data, in.q.size()); k = rounded_bf16(in.k.data, in.k.size());
+    v = rounded_bf16(in.v.data, in.v.size());
+    qh = q.data(); kh = k.data(); vh = v.data();
+  } else {
+    qh = in.q.data; kh = in.k.data; vh = in.v.data;
+  }
+  DeviceBuffer<In> dq_(qh, size_t(in.q.size())), dk_(kh, size_t(in.k.size())), dv_(vh, size_t(in.v.size())),
+      out(size_t(d.B * d.T * d.H * d.V));
+  DeviceBuffer<float> g(in.g.data, size_t(in.g.size())), lam(in.lam.data, size_t(in.lam.size()));
+  const size_t ws_bytes = chunked_workspace_bytes(d, opts, precision_of<In>(), false);
+  DeviceBuffer<unsigned char> ws(ws_bytes);
+  chunked_forward_device<In>({dq_.get(), dk_.get(), dv_.get(), g.get(), lam.get()}, d, opts, out.get(), ws.get(),
+                             ws_bytes, nullptr);
+  LOGLINEAR_CUDA_CHECK(cudaDeviceSynchronize());
+  if constexpr (std::is_same_v<In, bf16>) {
+    std::vector<bf16> o(size_t(d.B * d.T * d.H * d.V));
+    out.to_host(o.data());
+    from_bf16(o, o_host);
+  } else {
+    out.to_host(o_host);
+  }
+}
+
+template <class In>
+void backward_from_host(const AttentionInputs<float>& in, const AttentionDims& d, const ChunkedOptions& opts,
+                        const float* dout_host, const AttentionGrads<float>& grads) {
+  const size_t nq = size_t(in.q.size()), nv = size_t(in.v.size());
+  std::vector<In> q, k, v, dout;
+  const In *qh, *kh, *vh, *doh;
+  if constexpr (std::is_same_v<In, bf16>) {
+    q = rounded_bf16(in.q.data, in.q.size()); k = rounded_bf16(in.k.data, in.k.size());
+    v = rounded_bf16(in.v.data, in.v.size()); dout = rounded_bf16(dout_host, Index(nv));
+    qh = q.data(); kh = k.data(); vh = v.data(); doh = dout.data();
+  } else {
+    qh = in.q.data; kh = in.k.data; vh = in.v.data; doh = dout_host;
+  }
+  DeviceBuffer<In> q_(qh, nq), k_(kh, nq), v_(vh, nv), dO(doh, nv), dq(nq), dk(nq), dv(nv);
+  DeviceBuffer<float> g(in.g.data, size_t(in.g.size())), lam(in.lam.data, size_t(in.lam.size())),
+      dg(size_t(grads.dg.size())), dlam(size_t(grads.dlam.size()));
+  const size_t ws_bytes = chunked_workspace_bytes(d, opts, precision_of<In>(), true);
+  DeviceBuffer<unsigned char> ws(ws_bytes);
+  chunked_backward_device<In>({q_.get(), k_.get(), v_.get(), g.get(), lam.get()}, d, opts, dO.get(),
+                              {dq.get(), dk.get(), dv.get(), dg.get(), dlam.get()}, ws.get(), ws_bytes, nullptr);
+  LOGLINEAR_CUDA_CHECK(cudaDeviceSynchronize());
+  if constexpr (std::is_same_v<In, bf16>) {
+    std::vector<bf16> tmp(nq);
+    dq.to_host(tmp.data()); from_bf16(tmp, grads.dq.data);
+    dk.to_host(tmp.data()); from_bf16(tmp, grads.dk.data);
+    tmp.resize(nv);
+    dv.to_host(tmp.data()); from_bf16(tmp, grads.dv.data);
+  } else {
+    dq.to_host(grads.dq.data); dk.to_host(grads.dk.data); dv.to_host(grads.dv.data);
+  }
+  dg.to_host(grads.dg.data); dlam.to_host(grads.dlam.data);
+}
+
 }  // namespace
 
+std::size_t chunked_workspace_bytes(const AttentionDims& d, const ChunkedOptions& opts, Precision precision,
+                                    bool backward) {
+  check_dims(d, opts.chunk_size);
+  return Workspace(d, opts.chunk_size, precision, backward).total * sizeof(float);
+}
+
+template <class In>
+void chunked_forward_device(const DeviceInputs<In>& in, const AttentionDims& d, const ChunkedOptions& opts,
+                            In* o, void* workspace, std::size_t workspace_bytes, cudaStream_t stream) {
+  check_dims(d, opts.chunk_size);
+  check_pointer(in.q, "in.q"); check_pointer(in.k, "in.k"); check_pointer(in.v, "in.v");
+  check_pointer(in.g, "in.g"); check_pointer(in.lam, "in.lam"); check_pointer(o, "o");
+  constexpr Precision prec = precision_of<In>();
+  check_workspace(d, opts, prec, false, workspace, workspace_bytes);
+  require_device();
+  const Workspace w(d, opts.chunk_size, prec, false);
+  float* ws = static_cast<float*>(workspace);
+  ChunkedParams<In> p = params_of<In>(d, opts.chunk_size);
+  p.q = in.q; p.k = in.k; p.v = in.v; p.g = in.g; p.lam = in.lam;
+  p.gamma = ws + w.gamma; p.U = ws + w.U; p.Hin = ws + w.Hin;
+  if constexpr (prec == Precision::bf16) p.o = ws + w.o32; else p.o = o;
+  launch_chunked_forward(p, stream);
+  if constexpr (prec == Precision::bf16) to_bf16(p.o, o, long(d.B * d.T * d.H * d.V), stream);
+}
+
+template <class In>
+void chunked_backward_device(const DeviceInputs<In>& in, const AttentionDims& d, const ChunkedOptions& opts,
+                             const In* dout, const DeviceGrads<In>& grads, void* workspace,
+                             std::size_t workspace_bytes, cudaStream_t stream) {
+  check_dims(d, opts.chunk_size);
+  check_pointer(in.q, "in.q"); check_pointer(in.k, "in.k"); check_pointer(in.v, "in.v");
+  check_pointer(in.g, "in.g"); check_pointer(in.lam, "in.lam"); check_pointer(dout, "dout");
+  check_pointer(grads.dq, "grads.dq"); check_pointer(grads.dk, "grads.dk"); check_pointer(grads.dv, "grads.dv");
+  check_pointer(grads.dg, "grads.dg"); check_pointer(grads.dlam, "grads.dlam");
+  constexpr Precision prec = precision_of<In>();
+  check_workspace(d, opts, prec, true, workspace, workspace_bytes);
+  require_device();
+  const Workspace w(d, opts.chunk_size, prec, true);
+  float* ws = static_cast<float*>(workspace);
+  ChunkedParams<In> p = params_of<In>(d, opts.chunk_size);
+  p.q = in.q; p.k = in.k; p.v = in.v; p.g = in.g; p.lam = in.lam; p.dout = dout;
+  p.gamma = ws + w.gamma; p.U = ws + w.U; p.Hin = ws + w.Hin; p.dU = ws + w.dU;
+  if constexpr (prec == Precision::bf16) {
+    p.dq = ws + w.dq32; p.dk = ws + w.dk32; p.dv = ws + w.dv32;
+  } else {
+    p.dq = grads.dq; p.dk = grads.dk; p.dv = grads.dv;
+  }
+  p.dg = grads.dg; p.dlam = grads.dlam;
+  const size_t nq = size_t(d.B * d.T * d.G * d.K), nv = size_t(d.B * d.T * d.H * d.V);
+  // Every kernel adds into dq, dk, dv, dlam and dU (dg is written whole).
+  LOGLINEAR_CUDA_CHECK(cudaMemsetAsync(p.dq, 0, nq * sizeof(float), stream));
+  LOGLINEAR_CUDA_CHECK(cudaMemsetAsync(p.dk, 0, nq * sizeof(float), stream));
+  LOGLINEAR_CUDA_CHECK(cudaMemsetAsync(p.dv, 0, nv * sizeof(float), stream));
+  LOGLINEAR_CUDA_CHECK(cudaMemsetAsync(p.dlam, 0, size_t(d.B * d.T * d.H * d.L) * sizeof(float), stream));
+  LOGLINEAR_CUDA_CHECK(cudaMemsetAsync(p.dU, 0, size_t(d.B * d.H) * p.N * d.K * d.V * sizeof(float), stream));
+  launch_chunked_backward(p, stream);
+  if constexpr (prec == Precision::bf16) {
+    to_bf16(p.dq, grads.dq, long(nq), stream);
+    to_bf16(p.dk, grads.dk, long(nq), stream);
+    to_bf16(p.dv, grads.dv, long(nv), stream);
+  }
+}
+
+template void chunked_forward_device<float>(const DeviceInputs<float>&, const AttentionDims&, const ChunkedOptions&,
+                                            float*, void*, std::size_t, cudaStream_t);
+template void chunked_forward_device<bf16>(const DeviceInputs<bf16>&, const AttentionDims&, const ChunkedOptions&,
+                                           bf16*, void*, std::size_t, cudaStream_t);
+template void chunked_backward_device<float>(const DeviceInputs<float>&, const AttentionDims&,
+                                             const ChunkedOptions&, const float*, const DeviceGrads<float>&, void*,
+                                             std::size_t, cudaStream_t);
+template void chunked_backward_device<bf16>(const DeviceInputs<bf16>&, const AttentionDims&, const ChunkedOptions&,
+                                            const bf16*, const DeviceGrads<bf16>&, void*, std::size_t,
+                                            cudaStream_t);
+
 template <>
-void chunked_forward<float>(const AttentionInputs<float>& in, const ChunkedOptions& opts,
-                            TensorView<float, 4> o) {
+void chunked_forward<float>(const AttentionInputs<float>& in, const ChunkedOptions& opts, TensorView<float, 4> o,
+                            Precision precision) {
   const AttentionDims d = validate(in, opts.chunk_size);
   check_shape<4>("o", o.shape, {d.B, d.T, d.H, d.V}, " = [B,T,H,V]");
   require_device();
-  ChunkedParams p = params_of(d, opts.chunk_size);
-  DeviceBuffer q(in.q.data, in.q.size()), k(in.k.data, in.k.size()), v(in.v.data, in.v.size()),
-      g(in.g.data, in.g.size()), lam(in.lam.data, in.lam.size()), out(o.size()),
-      gamma(size_t(d.B * d.H * d.T)), U(size_t(d.B * d.H) * p.N * d.K * d.V),
-      Hin(size_t(p.E) * d.B * d.H * p.N * d.K * d.V);
-  p.q = q.get(); p.k = k.get(); p.v = v.get(); p.g = g.get(); p.lam = lam.get();
-  p.o = out.get(); p.gamma = gamma.get(); p.U = U.get(); p.Hin = Hin.get();
-  launch_chunked_forward(p, nullptr);
-  LOGLINEAR_CUDA_CHECK(cudaDeviceSynchronize());
-  out.to_host(o.data);
+  if (precision == Precision::bf16) forward_from_host<bf16>(in, d, opts, o.data);
+  else forward_from_host<float>(in, d, opts, o.data);
 }
 
 template <>
 void chunked_backward<float>(const AttentionInputs<float>& in, const ChunkedOptions& opts,
-                             ConstTensorView<float, 4> dout, const AttentionGrads<float>& grads) {
+                             ConstTensorView<float, 4> dout, const AttentionGrads<float>& grads,
+                             Precision precision) {
   const AttentionDims d = validate(in, opts.chunk_size);
   check_shape<4>("dout", dout.shape, {d.B, d.T, d.H, d.V}, " = [B,T,H,V]");
   check_finite<float, 4>("dout", dout);
   check_grads(grads, d);
   require_device();
-  ChunkedParams p = params_of(d, opts.chunk_size);
-  DeviceBuffer q(in.q.data, in.q.size()), k(in.k.data, in.k.size()), v(in.v.data, in.v.size()),
-      g(in.g.data, in.g.size()), lam(in.lam.data, in.lam.size()), dO(dout.data, dout.size()),
-      gamma(size_t(d.B * d.H * d.T)), U(size_t(d.B * d.H) * p.N * d.K * d.V),
-      Hin(size_t(p.E) * d.B * d.H * p.N * d.K * d.V), dU(size_t(d.B * d.H) * p.N * d.K * d.V),
-      dq(grads.dq.size()), dk(grads.dk.size()), dv(grads.dv.size()), dg(grads.dg.size()),
-      dlam(grads.dlam.size());
-  for (auto* b : {&dq, &dk, &dv, &dg, &dlam, &dU}) b->zero();
-  p.q = q.get(); p.k = k.get(); p.v = v.get(); p.g = g.get(); p.lam = lam.get(); p.dout = dO.get();
-  p.gamma = gamma.get(); p.U = U.get(); p.Hin = Hin.get(); p.dU = dU.get();
-  p.dq = dq.get(); p.dk = dk.get(); p.dv = dv.get(); p.dg = dg.get(); p.dlam = dlam.get();
-  launch_chunked_backward(p, nullptr);
-  LOGLINEAR_CUDA_CHECK(cudaDeviceSynchronize());
-  dq.to_host(grads.dq.data); dk.to_host(grads.dk.data); dv.to_host(grads.dv.data);
-  dg.to_host(grads.dg.data); dlam.to_host(grads.dlam.data);
+  if (precision == Precision::bf16) backward_from_host<bf16>(in, d, opts, dout.data, grads);
+  else backward_from_host<float>(in, d, opts, dout.data, grads);
 }
 
 template <>
@@ -134,8 +336,8 @@ void decode_step<float>(TensorView<float, 5> state, Index tokens, ConstTensorVie
   for (Index i = 0; i < g_t.size(); ++i)
     if (!(g_t.data[i] <= 0)) throw std::invalid_argument("g_t: expected finite log-decay values <= 0");
   require_device();
-  DeviceBuffer S(state.data, state.size()), q(q_t.data, q_t.size()), k(k_t.data, k_t.size()),
-      v(v_t.data, v_t.size()), g(g_t.data, g_t.size()), lam(lam_t.data, lam_t.size()), o(o_t.size());
+  DeviceBuffer<float> S(state.data, size_t(state.size())), q(q_t.data, size_t(q_t.size())), k(k_t.data, size_t(k_t.size())),
+      v(v_t.data, size_t(v_t.size())), g(g_t.data, size_t(g_t.size())), lam(lam_t.data, size_t(lam_t.size())), o(size_t(o_t.size()));
   DecodeParams p{int(B), int(H), int(G), int(K), int(V), int(lam_t.shape[2]), int(Lmax), tokens, levels,
                  S.get(), q.get(), k.get(), v.get(), g.get(), lam.get(), o.get()};
   launch_decode_step(p, nullptr);

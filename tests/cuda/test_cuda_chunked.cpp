@@ -13,6 +13,9 @@
 #include <catch2/generators/catch_generators.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
+#include <cstdint>
+#include <cstring>
+
 using namespace loglinear;
 using namespace loglinear::test;
 
@@ -112,4 +115,131 @@ TEST_CASE("cuda: bad arguments are rejected before any launch", "[cuda][errors]"
     CHECK_THROWS_WITH(cuda::chunked_forward<float>(in.view(), {16}, o), ContainsSubstring("no CUDA device"));
     CHECK_THROWS_AS(cuda::device_name(), std::runtime_error);
   }
+}
+
+namespace {
+// Round-to-nearest-even to bfloat16 (the top 16 bits of a float), written here from the format
+// rather than taken from cuda_bf16.h, so the test does not share code with what it checks.
+float round_to_bf16(float x) {
+  std::uint32_t u;
+  std::memcpy(&u, &x, 4);
+  u += 0x7FFFu + ((u >> 16) & 1u);
+  u &= 0xFFFF0000u;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+template <int Rank>
+void round_all(Tensor<float, Rank>& t) {
+  for (Index i = 0; i < t.size(); ++i) t.data()[i] = round_to_bf16(t.data()[i]);
+}
+}  // namespace
+
+TEST_CASE("cuda: bf16 storage (tensor-core forward) matches the double reference on the rounded inputs",
+          "[cuda][gpu][bf16]") {
+  REQUIRE_GPU();
+  // K, V multiples of 16 take the WMMA forward; K = 20 / V = 24 the templated FFMA fallback.
+  const Case c = GENERATE(Case{{2, 1, 2, 1, 32, 64}, 64}, Case{{2, 100, 4, 2, 64, 32}, 64},
+                          Case{{1, 257, 2, 2, 128, 64}, 32}, Case{{1, 1000, 2, 1, 64, 128}, 64},
+                          Case{{3, 77, 3, 3, 32, 128}, 16}, Case{{1, 3000, 1, 1, 128, 128}, 64},
+                          Case{{2, 130, 2, 1, 20, 24}, 32});
+  const auto seed = fresh_seed();
+  CAPTURE(describe(c.s), c.C, seed);
+  auto in32 = random_inputs<float>(c.s, seed);
+  // The bf16 path rounds q, k, v, dout on upload: give the reference the same rounded values, so
+  // that what is compared is the kernels' own error (bf16 P and Hin operands, bf16 outputs).
+  round_all(in32.q); round_all(in32.k); round_all(in32.v); round_all(in32.dout);
+  const OwnedInputs<double> in64{cast<double>(in32.q), cast<double>(in32.k), cast<double>(in32.v),
+                                 cast<double>(in32.lam), cast<double>(in32.g), cast<double>(in32.dout)};
+  Tensor<double, 4> o_ref(in64.v.shape());
+  chunked_forward<double>(in64.view(), {c.C}, o_ref);
+  Tensor<float, 4> o_gpu(in32.v.shape());
+  cuda::chunked_forward<float>(in32.view(), {c.C}, o_gpu, cuda::Precision::bf16);
+  const auto fwd = compare("o bf16 gpu vs cpu double", o_gpu, o_ref);
+  INFO(fwd.report());
+  CHECK(fwd.max_rel <= 1e-2);
+  // Not vacuous: bf16 storage must be visibly less exact than float32 (rounded outputs).
+  CHECK(fwd.max_rel > 1e-6);
+
+  const AttentionDims d{c.s.B, c.s.T, c.s.H, c.s.G, c.s.K, c.s.V, in64.lam.dim(3)};
+  AttentionGradTensors<double> ref(d);
+  chunked_backward<double>(in64.view(), {c.C}, in64.dout, ref.views());
+  AttentionGradTensors<float> gpu(d);
+  cuda::chunked_backward<float>(in32.view(), {c.C}, in32.dout, gpu.views(), cuda::Precision::bf16);
+  for (const auto& cmp : {compare("dq", gpu.dq, ref.dq), compare("dk", gpu.dk, ref.dk),
+                          compare("dv", gpu.dv, ref.dv), compare("dg", gpu.dg, ref.dg),
+                          compare("dlam", gpu.dlam, ref.dlam)}) {
+    INFO(cmp.report());
+    CHECK(cmp.max_rel <= 1e-2);
+  }
+}
+
+TEST_CASE("cuda: the device-pointer API rejects bad sizes, pointers and workspaces before launch",
+          "[cuda][errors]") {
+  using Catch::Matchers::ContainsSubstring;
+  const AttentionDims d{1, 9, 2, 1, 4, 4, num_levels(9)};
+  const ChunkedOptions opts{16};
+  float dummy[4] = {};
+  const cuda::DeviceInputs<float> in{dummy, dummy, dummy, dummy, dummy};
+  const size_t need = cuda::chunked_workspace_bytes(d, opts, cuda::Precision::fp32, false);
+  CHECK(need > 0);
+  CHECK(cuda::chunked_workspace_bytes(d, opts, cuda::Precision::bf16, false) > need);  // + float32 o
+  CHECK_THROWS_WITH(cuda::chunked_forward_device<float>(in, d, opts, dummy, dummy, need - 1),
+                    ContainsSubstring("workspace_bytes: expected >= chunked_workspace_bytes(...) = " +
+                                      std::to_string(need)));
+  CHECK_THROWS_WITH(cuda::chunked_forward_device<float>(in, d, opts, nullptr, dummy, need),
+                    ContainsSubstring("o: expected a device pointer, got nullptr"));
+  CHECK_THROWS_WITH(cuda::chunked_forward_device<float>({dummy, nullptr, dummy, dummy, dummy}, d, opts, dummy,
+                                                        dummy, need),
+                    ContainsSubstring("in.k: expected a device pointer"));
+  AttentionDims few = d;
+  few.L = 2;
+  CHECK_THROWS_WITH(cuda::chunked_workspace_bytes(few, opts, cuda::Precision::fp32, false),
+                    ContainsSubstring("dims.L: expected >= num_levels(T) = 5, got 2"));
+  AttentionDims bad_g = d;
+  bad_g.G = 3;
+  CHECK_THROWS_WITH(cuda::chunked_forward_device<float>(in, bad_g, opts, dummy, dummy, need),
+                    ContainsSubstring("dims.G: expected a divisor of H = 2, got 3"));
+  AttentionDims empty = d;
+  empty.T = 0;
+  CHECK_THROWS_WITH(cuda::chunked_forward_device<float>(in, empty, opts, dummy, dummy, need),
+                    ContainsSubstring("dims.T: expected >= 1, got 0"));
+  CHECK_THROWS_WITH(cuda::chunked_forward_device<float>(in, d, {128}, dummy, dummy, need),
+                    ContainsSubstring("chunk_size: expected a power of two <= 64 on the GPU"));
+  const cuda::DeviceGrads<float> grads{dummy, dummy, nullptr, dummy, dummy};
+  const size_t need_b = cuda::chunked_workspace_bytes(d, opts, cuda::Precision::fp32, true);
+  CHECK(need_b > need);  // + the summaries' gradient dU
+  CHECK_THROWS_WITH(cuda::chunked_backward_device<float>(in, d, opts, dummy, grads, dummy, need_b),
+                    ContainsSubstring("grads.dv: expected a device pointer"));
+}
+
+TEST_CASE("cuda: the device-pointer API on a stream equals the host-buffer API", "[cuda][gpu]") {
+  REQUIRE_GPU();
+  const Sizes s{2, 150, 4, 2, 64, 32};
+  const Index C = 32;
+  const auto in = random_inputs<float>(s, fresh_seed());
+  const AttentionDims d{s.B, s.T, s.H, s.G, s.K, s.V, in.lam.dim(3)};
+  Tensor<float, 4> o_host(in.v.shape()), o_dev(in.v.shape());
+  cuda::chunked_forward<float>(in.view(), {C}, o_host);
+  auto upload = [](const auto& t) {
+    float* p = nullptr;
+    REQUIRE(cudaMalloc(reinterpret_cast<void**>(&p), size_t(t.size()) * sizeof(float)) == cudaSuccess);
+    REQUIRE(cudaMemcpy(p, t.data(), size_t(t.size()) * sizeof(float), cudaMemcpyHostToDevice) == cudaSuccess);
+    return p;
+  };
+  float *q = upload(in.q), *k = upload(in.k), *v = upload(in.v), *g = upload(in.g), *lam = upload(in.lam),
+        *o = upload(o_dev);
+  const size_t bytes = cuda::chunked_workspace_bytes(d, {C}, cuda::Precision::fp32, false);
+  void* ws = nullptr;
+  REQUIRE(cudaMalloc(&ws, bytes) == cudaSuccess);
+  cudaStream_t stream;
+  REQUIRE(cudaStreamCreate(&stream) == cudaSuccess);
+  cuda::chunked_forward_device<float>({q, k, v, g, lam}, d, {C}, o, ws, bytes, stream);
+  REQUIRE(cudaStreamSynchronize(stream) == cudaSuccess);
+  REQUIRE(cudaMemcpy(o_dev.data(), o, size_t(o_dev.size()) * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess);
+  // Same kernels, same inputs, same order of operations: bit-identical.
+  CHECK(compare("o device API vs host API", o_dev, o_host).max_rel == 0.0);
+  for (void* p : {static_cast<void*>(q), static_cast<void*>(k), static_cast<void*>(v), static_cast<void*>(g),
+                  static_cast<void*>(lam), static_cast<void*>(o), ws})
+    cudaFree(p);
+  cudaStreamDestroy(stream);
 }

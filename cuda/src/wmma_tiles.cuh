@@ -1,0 +1,59 @@
+// Shared pieces of the tensor-core kernels (chunked_fwd_tc.cu, chunked_bwd_tc.cu): WMMA fragment
+// types for bf16 16 x 16 x 16 products with float32 accumulators, the shared-memory padding rule,
+// and the one way a 16 x 16 result tile is added to a gradient in global memory.
+#pragma once
+
+#include "common.cuh"
+
+#include <mma.h>
+
+namespace loglinear::cuda::tc {
+
+using bf16 = __nv_bfloat16;
+namespace wmma = nvcuda::wmma;
+using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major>;
+using FragAt = wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::col_major>;  // transposed view
+using FragB = wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major>;
+using FragBt = wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major>;  // transposed view
+using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
+
+constexpr int kWarps = 8, kThreads = 32 * kWarps;
+// Rows of bf16 tiles are padded by 8 elements (16 bytes) and float tiles by 4 (16 bytes): the
+// leading dimensions stay multiples of what WMMA requires (8 and 4) and consecutive rows start
+// in different banks. Every tile pointer handed to WMMA stays 32-byte aligned.
+constexpr int kPadH = 8, kPadF = 4;
+
+__host__ __device__ constexpr size_t align128(size_t bytes) { return (bytes + 127) / 128 * 128; }
+
+/// Stores x as the pair hi + lo of bf16 numbers (hi = bf16(x), lo = bf16(x - hi)), which keeps
+/// about 16 bits of mantissa where bf16 alone keeps 8. Every operand the kernels compute (masked
+/// scores, scaled rows, states, state gradients) is carried this way, and a product with it costs
+/// two MMAs (hi and lo; three when both operands are computed): the inputs' own bf16 rounding is
+/// then the only bf16 error left. With single bf16 operands, dg (a reverse cumulative sum of
+/// differences of large terms, eq. 10) came out 2 % off the double reference at T = 1000.
+__device__ __forceinline__ void split_bf16(float x, bf16* hi, bf16* lo, int at) {
+  const bf16 h = __float2bfloat16(x);
+  hi[at] = h;
+  lo[at] = __float2bfloat16(x - __bfloat162float(h));
+}
+
+/// Adds the accumulator tile `acc` to rows row0..row0+15 (only those < n) and columns
+/// col0..col0+15 of the row-major float array `dst` (row stride ld), through the calling warp's
+/// own 16 x 16 float `scratch` in shared memory. Atomic for dq / dk, which the heads of a group
+/// share; plain for dv, whose rows belong to one head and one block.
+template <bool Atomic>
+__device__ __forceinline__ void add_tile(const FragC& acc, float* scratch, float* dst, long ld, int row0,
+                                         int col0, int n) {
+  wmma::store_matrix_sync(scratch, acc, 16, wmma::mem_row_major);
+  __syncwarp();
+  for (int e = threadIdx.x % 32; e < 256; e += 32) {
+    const int r = e / 16, c = e % 16;
+    if (row0 + r < n) {
+      float* at = dst + long(row0 + r) * ld + col0 + c;
+      if constexpr (Atomic) atomicAdd(at, scratch[e]); else *at += scratch[e];
+    }
+  }
+  __syncwarp();  // scratch is reused by the warp's next tile
+}
+
+}  // namespace loglinear::cuda::tc
