@@ -1,9 +1,13 @@
 // Python bindings: NumPy arrays in the operator's [B,T,H,D] layout, float32 or float64 (the dtype
 // of q decides; mixed dtypes are an error), C++ std::invalid_argument -> ValueError with the same
-// message. Non-contiguous arrays are copied into C order first, never misread.
+// message. Non-contiguous arrays are copied into C order first, never misread. Dtypes are compared
+// by NumPy's equivalence (any float64 dtype object in native byte order is float64), and
+// non-native byte orders are refused with a message saying so.
 #include <loglinear/attention/decoder.hpp>
 #include <loglinear/attention/forms.hpp>
 #include <loglinear/core/fenwick.hpp>
+
+#include <cstdint>
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -20,13 +24,39 @@ namespace {
 
 std::string dtype_name(const py::dtype& dt) { return py::str(py::handle(dt)).cast<std::string>(); }
 
+// True if `a` holds Scalar values in native byte order. This is NumPy's equivalence test
+// (PyArray_EquivTypes, through pybind11's array_t check), not dtype object identity: a float64 array
+// whose dtype object is not NumPy's built-in singleton (unpickled arrays, dtype('=f8'), dtypes with
+// metadata) is still float64.
+template <class Scalar>
+bool holds(const py::array& a) {
+  return py::isinstance<py::array_t<Scalar>>(a);
+}
+
+// A float32 or float64 dtype in the non-native byte order (e.g. '>f8' on x86). NumPy reports the
+// native order as '=' (or '<'/'>' matching the machine), so only the opposite character counts.
+bool is_byte_swapped_float(const py::dtype& dt) {
+  const std::uint16_t one = 1;
+  const bool little = *reinterpret_cast<const unsigned char*>(&one) == 1;
+  const char swapped = little ? '>' : '<';
+  return dt.kind() == 'f' && (dt.itemsize() == 4 || dt.itemsize() == 8) && dt.byteorder() == swapped;
+}
+
+const char* const byte_order_hint =
+    " (non-native byte order: convert with a.astype(a.dtype.newbyteorder('=')))";
+
 // A C-contiguous array of Scalar (copied if the input is strided) with `rank` dimensions.
 template <class Scalar>
-py::array_t<Scalar, py::array::c_style> as_contiguous(const py::array& a, const char* name, int rank,
-                                                      const py::dtype& expected) {
-  if (!a.dtype().is(expected)) {
-    throw py::value_error(std::string(name) + ": expected dtype " + dtype_name(expected) +
-                          " (the dtype of q), got " + dtype_name(a.dtype()));
+py::array_t<Scalar, py::array::c_style> as_contiguous(const py::array& a, const char* name, int rank) {
+  if (!holds<Scalar>(a)) {
+    const std::string expected = dtype_name(py::dtype::of<Scalar>());
+    if (is_byte_swapped_float(a.dtype()) && a.dtype().itemsize() == static_cast<py::ssize_t>(sizeof(Scalar))) {
+      throw py::value_error(std::string(name) + ": expected dtype " + expected +
+                            " (the dtype of q) in native byte order, got " + dtype_name(a.dtype()) +
+                            byte_order_hint);
+    }
+    throw py::value_error(std::string(name) + ": expected dtype " + expected + " (the dtype of q), got " +
+                          dtype_name(a.dtype()));
   }
   if (a.ndim() != rank) {
     throw py::value_error(std::string(name) + ": expected a " + std::to_string(rank) +
@@ -60,12 +90,11 @@ struct Inputs {
   py::array_t<Scalar, py::array::c_style> q, k, v, g, lam;
   Inputs(const py::array& q_, const py::array& k_, const py::array& v_, const py::array& g_,
          const py::array& lam_) {
-    const py::dtype dt = py::dtype::of<Scalar>();
-    q = as_contiguous<Scalar>(q_, "q", 4, dt);
-    k = as_contiguous<Scalar>(k_, "k", 4, dt);
-    v = as_contiguous<Scalar>(v_, "v", 4, dt);
-    g = as_contiguous<Scalar>(g_, "g", 3, dt);
-    lam = as_contiguous<Scalar>(lam_, "lam", 4, dt);
+    q = as_contiguous<Scalar>(q_, "q", 4);
+    k = as_contiguous<Scalar>(k_, "k", 4);
+    v = as_contiguous<Scalar>(v_, "v", 4);
+    g = as_contiguous<Scalar>(g_, "g", 3);
+    lam = as_contiguous<Scalar>(lam_, "lam", 4);
   }
   AttentionInputs<Scalar> views() const {
     return {view<Scalar, 4>(q), view<Scalar, 4>(k), view<Scalar, 4>(v), view<Scalar, 3>(g),
@@ -120,7 +149,7 @@ py::dict backward_impl(const py::array& q, const py::array& k, const py::array& 
                        const std::string& device) {
   check_device(device, form);
   const Inputs<Scalar> in(q, k, v, g, lam);
-  const auto dout = as_contiguous<Scalar>(dout_, "do", 4, py::dtype::of<Scalar>());
+  const auto dout = as_contiguous<Scalar>(dout_, "do", 4);
   const Form f = parse_form(form);
   auto dq = empty<Scalar, 4>({in.q.shape(0), in.q.shape(1), in.q.shape(2), in.q.shape(3)});
   auto dk = empty<Scalar, 4>({in.k.shape(0), in.k.shape(1), in.k.shape(2), in.k.shape(3)});
@@ -157,10 +186,14 @@ py::dict backward_impl(const py::array& q, const py::array& k, const py::array& 
   return out;
 }
 
-// Dispatch on q's dtype.
+// Dispatch on q's dtype (by NumPy's equivalence test, see holds()).
 bool is_float32(const py::array& q) {
-  if (q.dtype().is(py::dtype::of<float>())) return true;
-  if (q.dtype().is(py::dtype::of<double>())) return false;
+  if (holds<float>(q)) return true;
+  if (holds<double>(q)) return false;
+  if (is_byte_swapped_float(q.dtype())) {
+    throw py::value_error("q: expected dtype float32 or float64 in native byte order, got " +
+                          dtype_name(q.dtype()) + byte_order_hint);
+  }
   throw py::value_error("q: expected dtype float32 or float64, got " + dtype_name(q.dtype()));
 }
 
@@ -170,10 +203,9 @@ class PyDecoder {
   PyDecoder(Index B, Index H, Index G, Index K, Index V) : dec_(B, H, G, K, V), B_(B), H_(H), V_(V) {}
   py::array_t<double> step(const py::array& q, const py::array& k, const py::array& v, const py::array& g,
                            const py::array& lam) {
-    const py::dtype dt = py::dtype::of<double>();
-    const auto qc = as_contiguous<double>(q, "q_t", 3, dt), kc = as_contiguous<double>(k, "k_t", 3, dt);
-    const auto vc = as_contiguous<double>(v, "v_t", 3, dt), gc = as_contiguous<double>(g, "g_t", 2, dt);
-    const auto lc = as_contiguous<double>(lam, "lam_t", 3, dt);
+    const auto qc = as_contiguous<double>(q, "q_t", 3), kc = as_contiguous<double>(k, "k_t", 3);
+    const auto vc = as_contiguous<double>(v, "v_t", 3), gc = as_contiguous<double>(g, "g_t", 2);
+    const auto lc = as_contiguous<double>(lam, "lam_t", 3);
     auto o = empty<double, 3>({B_, H_, V_});
     dec_.step(view<double, 3>(qc), view<double, 3>(kc), view<double, 3>(vc), view<double, 2>(gc),
               view<double, 3>(lc), mutable_view<double, 3>(o));
@@ -230,8 +262,8 @@ PYBIND11_MODULE(loglinear, m) {
         py::arg("t"), "Non-empty Fenwick buckets of [0, t] as (level, begin, end) tuples.");
   m.def("decay_mask",
         [](const py::array& g_, const py::array& lam_) {
-          const auto g = as_contiguous<double>(g_, "g", 1, py::dtype::of<double>());
-          const auto lam = as_contiguous<double>(lam_, "lam", 2, py::dtype::of<double>());
+          const auto g = as_contiguous<double>(g_, "g", 1);
+          const auto lam = as_contiguous<double>(lam_, "lam", 2);
           const Index T = g.shape(0);
           if (lam.shape(0) != T || lam.shape(1) < num_levels(T)) {
             throw py::value_error("lam: expected shape [T, L] = [" + std::to_string(T) + ", >= " +

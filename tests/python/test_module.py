@@ -1,11 +1,23 @@
 """The Python module against a NumPy implementation written here from the definition (SPEC §3):
 o_t = sum_{s<=t} lam_t[level(t,s)] exp(G_t - G_s) (q_t . k_s) v_s, with level(t,s) = bit_length(t^s).
-Gradients are checked against central differences of that NumPy oracle."""
+Gradients are checked against central differences of that NumPy oracle.
+
+Random inputs are reproducible: every test draws from np.random.default_rng(seed) with the seed
+printed on stderr and attached to failure messages. The seed is LOGLINEAR_TEST_SEED when set in the
+environment, otherwise a fixed default, e.g.  LOGLINEAR_TEST_SEED=123 python3 -m unittest test_module"""
+import os
+import pickle
+import re
+import sys
 import unittest
+import zlib
 
 import numpy as np
 
 import loglinear
+
+DEFAULT_SEED = 20250601
+SEED = int(os.environ.get("LOGLINEAR_TEST_SEED", DEFAULT_SEED))
 
 
 def oracle(q, k, v, g, lam):
@@ -35,9 +47,21 @@ def random_inputs(rng, B=2, T=13, H=4, G=2, K=3, V=5, dtype=np.float64):
 
 
 class ModuleTest(unittest.TestCase):
+    longMessage = True
+
+    @classmethod
+    def setUpClass(cls):
+        print(f"test_module: random seed {SEED} (rerun with LOGLINEAR_TEST_SEED={SEED})", file=sys.stderr)
+
     def setUp(self):
-        self.rng = np.random.default_rng()
-        self.seed_note = "random inputs (fresh seed per run)"
+        # One generator per test, seeded from SEED and the test's name: a test's inputs do not
+        # depend on which other tests ran before it, and each one can be rerun alone.
+        self.rng = np.random.default_rng([SEED, zlib.crc32(self.id().encode())])
+        self.seed_note = f"[random inputs: LOGLINEAR_TEST_SEED={SEED}]"
+
+    def _formatMessage(self, msg, standardMsg):
+        # Every self.assert* failure names the seed (np.testing calls pass seed_note in err_msg).
+        return f"{super()._formatMessage(msg, standardMsg)} {self.seed_note}"
 
     def test_levels(self):
         self.assertEqual(loglinear.num_levels(1), 1)
@@ -56,14 +80,14 @@ class ModuleTest(unittest.TestCase):
                     o = loglinear.forward(q, k, v, g, lam, form=form, chunk_size=C)
                     # float64 on both sides, same sums in another order: a few ulps.
                     np.testing.assert_allclose(o, ref, rtol=0, atol=1e-12 * np.abs(ref).max(),
-                                               err_msg=f"{form} C={C} T={T}")
+                                               err_msg=f"{form} C={C} T={T} {self.seed_note}")
 
     def test_float32_is_close_to_float64(self):
         q, k, v, g, lam = random_inputs(self.rng, T=40)
         ref = loglinear.forward(q, k, v, g, lam)
         o32 = loglinear.forward(*[x.astype(np.float32) for x in (q, k, v, g, lam)])
         self.assertEqual(o32.dtype, np.float32)
-        np.testing.assert_allclose(o32, ref, rtol=0, atol=1e-5 * np.abs(ref).max())
+        np.testing.assert_allclose(o32, ref, rtol=0, atol=1e-5 * np.abs(ref).max(), err_msg=self.seed_note)
 
     def test_gradients_match_finite_differences_of_the_oracle(self):
         q, k, v, g, lam = random_inputs(self.rng, B=1, T=9, H=2, G=1, K=2, V=3)
@@ -93,7 +117,7 @@ class ModuleTest(unittest.TestCase):
         big[..., ::2] = v
         self.assertFalse(big[..., ::2].flags.c_contiguous)
         o = loglinear.forward(np.asfortranarray(q), k, big[..., ::2], g, lam)
-        np.testing.assert_array_equal(o, ref)
+        np.testing.assert_array_equal(o, ref, err_msg=self.seed_note)
 
     def test_errors_arrive_as_value_error_with_the_cpp_message(self):
         q, k, v, g, lam = random_inputs(self.rng, T=9)
@@ -120,13 +144,63 @@ class ModuleTest(unittest.TestCase):
             with self.assertRaisesRegex(RuntimeError, "no CUDA device is present"):
                 loglinear.forward(q, k, v, g, lam, device="cuda")
 
+    def test_equivalent_dtype_objects_are_accepted(self):
+        # Dtypes are compared by NumPy's equivalence, not object identity: an unpickled array's
+        # dtype is a fresh object, not NumPy's float64/float32 singleton, and so is dtype('=f8').
+        q, k, v, g, lam = random_inputs(self.rng, T=11)
+        do = self.rng.standard_normal(v.shape)
+        for dtype in (np.float64, np.float32):
+            x = [a.astype(dtype) for a in (q, k, v, g, lam)]
+            dx = do.astype(dtype)
+            ref = loglinear.forward(*x)
+            ref_grads = loglinear.backward(*x, dx)
+            unpickled = [pickle.loads(pickle.dumps(a)) for a in x]
+            self.assertIsNot(unpickled[0].dtype, np.dtype(dtype))  # the case this test is about
+            self.assertEqual(unpickled[0].dtype, np.dtype(dtype))
+            o = loglinear.forward(*unpickled)
+            self.assertEqual(o.dtype, np.dtype(dtype))
+            np.testing.assert_array_equal(o, ref, err_msg=f"pickled {np.dtype(dtype)} {self.seed_note}")
+            grads = loglinear.backward(*unpickled, pickle.loads(pickle.dumps(dx)))
+            for name, d in grads.items():
+                np.testing.assert_array_equal(d, ref_grads[name],
+                                              err_msg=f"pickled {np.dtype(dtype)} {name} {self.seed_note}")
+            # An explicitly native byte order, and a dtype carrying metadata: the same type.
+            native = np.dtype(dtype).newbyteorder("=")
+            o = loglinear.forward(*[a.astype(native) for a in x])
+            np.testing.assert_array_equal(o, ref, err_msg=f"native {native} {self.seed_note}")
+            tagged = np.dtype(dtype, metadata={"unit": "none"})
+            o = loglinear.forward(*[a.astype(tagged) for a in x])
+            np.testing.assert_array_equal(o, ref, err_msg=f"metadata {tagged} {self.seed_note}")
+        # q decides the dtype; an equivalent but distinct dtype object for the others is fine.
+        o = loglinear.forward(q, pickle.loads(pickle.dumps(k)), v.astype(np.dtype("=f8")), g, lam)
+        np.testing.assert_array_equal(o, loglinear.forward(q, k, v, g, lam), err_msg=self.seed_note)
+        # The decoder and decay_mask take float64 the same way.
+        dec = loglinear.Decoder(2, 4, 2, 3, 5)
+        o_t = dec.step(*[pickle.loads(pickle.dumps(a[:, 0])) for a in (q, k, v, g, lam)])
+        self.assertEqual(o_t.shape, (2, 4, 5))
+        W = loglinear.decay_mask(pickle.loads(pickle.dumps(g[0, :, 0])), pickle.loads(pickle.dumps(lam[0, :, 0])))
+        self.assertEqual(W.shape, (11, 11))
+
+    def test_non_native_byte_order_is_refused_with_a_clear_message(self):
+        q, k, v, g, lam = random_inputs(self.rng, T=9)
+        swapped = ">" if sys.byteorder == "little" else "<"
+        for dtype in (np.float32, np.float64):
+            x = [a.astype(dtype) for a in (q, k, v, g, lam)]
+            other = np.dtype(dtype).newbyteorder(swapped)
+            with self.assertRaisesRegex(ValueError, r"q: expected dtype float32 or float64 in native byte order, "
+                                        rf"got {re.escape(str(other))} \(non-native byte order"):
+                loglinear.forward(x[0].astype(other), *x[1:])
+            with self.assertRaisesRegex(ValueError, rf"v: expected dtype {np.dtype(dtype)} \(the dtype of q\) in "
+                                        rf"native byte order, got {re.escape(str(other))}"):
+                loglinear.forward(x[0], x[1], x[2].astype(other), *x[3:])
+
     def test_cuda_device_matches_cpu_when_present(self):
         if not loglinear.cuda_available():
             self.skipTest("no CUDA device")
         x = [a.astype(np.float32) for a in random_inputs(self.rng, T=100)]
         ref = loglinear.forward(*[a.astype(np.float64) for a in x])
         o = loglinear.forward(*x, device="cuda")
-        np.testing.assert_allclose(o, ref, rtol=0, atol=1e-4 * np.abs(ref).max())
+        np.testing.assert_allclose(o, ref, rtol=0, atol=1e-4 * np.abs(ref).max(), err_msg=self.seed_note)
 
     def test_decoder_equals_forward(self):
         q, k, v, g, lam = random_inputs(self.rng, B=2, T=21, H=4, G=2, K=3, V=5)
@@ -134,7 +208,8 @@ class ModuleTest(unittest.TestCase):
         dec = loglinear.Decoder(2, 4, 2, 3, 5)
         for t in range(21):
             o_t = dec.step(q[:, t], k[:, t], v[:, t], g[:, t], lam[:, t])
-            np.testing.assert_allclose(o_t, ref[:, t], rtol=0, atol=1e-12 * np.abs(ref).max())
+            np.testing.assert_allclose(o_t, ref[:, t], rtol=0, atol=1e-12 * np.abs(ref).max(),
+                                       err_msg=f"t={t} {self.seed_note}")
         self.assertEqual(dec.tokens, 21)
         self.assertEqual(dec.state().shape, (2, 4, loglinear.num_levels(21), 3, 5))
 

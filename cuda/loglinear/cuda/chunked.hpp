@@ -30,6 +30,8 @@ enum class Precision {
 
 /// Chunked forward on the GPU from host buffers: validates exactly as loglinear::chunked_forward,
 /// copies the inputs in, runs stages 1-4, copies o back.
+/// @param in   q, k [B,T,G,K], v [B,T,H,V], g [B,T,H] (<= 0), lam [B,T,H,L] on the host
+/// @param o    [B,T,H,V] on the host, overwritten
 /// @param opts chunk size C: 16, 32 or 64 on the GPU (it bounds the shared-memory tiles).
 /// @param precision Precision::bf16 rounds q, k, v to bfloat16 on upload and o on the way back
 ///        (the host buffers stay float); g and lam stay float32.
@@ -81,7 +83,11 @@ std::size_t chunked_workspace_bytes(const AttentionDims& d, const ChunkedOptions
 /// the device are not inspected (the host-buffer overload checks them).
 /// @param d sizes B, T, H, G, K, V, L (L >= num_levels(T)); the other fields are ignored
 /// @param o [B,T,H,V], overwritten
+/// @param in device pointers of q, k, v (storage In), g and lam (float32)
+/// @param opts chunk size C: 16, 32 or 64
 /// @param workspace device memory of at least chunked_workspace_bytes(d, opts, In's precision, false)
+/// @param workspace_bytes size of `workspace` in bytes (checked against what the call needs)
+/// @param stream CUDA stream the kernels are queued on (nullptr: the default stream)
 /// @throws std::invalid_argument naming the bad argument; std::runtime_error on a CUDA error.
 template <class In>
 void chunked_forward_device(const DeviceInputs<In>& in, const AttentionDims& d, const ChunkedOptions& opts,
@@ -99,7 +105,11 @@ void chunked_backward_device(const DeviceInputs<In>& in, const AttentionDims& d,
 /// @param state  [B,H,Lmax,K,V] level states after `tokens` tokens (zero-initialised at 0)
 /// @param tokens tokens consumed so far (the step consumes token number `tokens`);
 ///               Lmax >= num_levels(tokens + 1) is required
-/// @param q_t, k_t [B,G,K]; v_t [B,H,V]; g_t [B,H] (<= 0); lam_t [B,H,L], L >= num_levels(tokens+1)
+/// @param q_t    [B,G,K] query of the new token
+/// @param k_t    [B,G,K] key of the new token
+/// @param v_t    [B,H,V] value of the new token
+/// @param g_t    [B,H] log-decay of the new token (<= 0)
+/// @param lam_t  [B,H,L] level weights of the new token, L >= num_levels(tokens + 1)
 /// @param o_t    [B,H,V], overwritten
 /// Host buffers in, host buffers out (the state is copied both ways).
 template <class Scalar>

@@ -35,6 +35,10 @@ void recurrent_forward(const AttentionInputs<Scalar>& in, TensorView<Scalar, 4> 
 /// Stores a snapshot of the Fenwick state every `ceil(sqrt(T))` tokens during a forward replay
 /// and recomputes the post-insert states of one segment at a time in reverse, so memory is
 /// O(sqrt(T) L K V) per head in flight instead of O(T L K V); the extra cost is one forward.
+/// @param in        the forward's inputs, as recurrent_forward
+/// @param dout      dL/do [B,T,H,V]
+/// @param grads     dq, dk [B,T,G,K]; dv [B,T,H,V]; dg [B,T,H]; dlam [B,T,H,L], overwritten
+/// @param state     the forward's initial / final state request, as recurrent_forward
 /// @param d_initial if not nullptr (and state.initial given), receives dL/dS_initial.
 /// @param d_final   if not nullptr (and state.final requested), the gradient arriving at the
 ///                  final state [B,H,L,K,V], added to the backward flow.

@@ -30,6 +30,7 @@ void check_chunk_size(Index C);
 ///
 /// Checks: every view non-empty and consistent with q's [B,T,G,K]; T >= 1; G divides H;
 /// L >= num_levels(t0 + T); all values finite; g <= 0.
+/// @param in the operator's inputs q, k, v, g, lam (views; only read).
 /// @param t0 absolute position of the first token (non-zero only when resuming a state).
 /// @throws std::invalid_argument naming the offending argument.
 template <class Scalar>

@@ -60,7 +60,8 @@ struct LayerNormCache {
 };
 
 /// LayerNorm over the last axis: y = (x - mean) / sqrt(var + eps) * gamma + beta, eps = 1e-5.
-/// @param x [N, d]  @param gamma, beta [1, d]  @return y [N, d]; fills `cache`.
+/// @param x [N, d]  @param gamma, beta [1, d]
+/// @param cache overwritten with what layernorm_backward needs.  @return y [N, d].
 template <class Scalar>
 RowMatrix<Scalar> layernorm_forward(const RowMatrix<Scalar>& x, const RowMatrix<Scalar>& gamma,
                                     const RowMatrix<Scalar>& beta, LayerNormCache<Scalar>& cache);

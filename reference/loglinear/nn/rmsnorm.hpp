@@ -16,7 +16,8 @@ struct RmsNormCache {
 
 /// RMSNorm per group of d / groups features: y = x / sqrt(mean(x^2) + eps) * w.
 /// @param x [N, d]; @param w [1, d]; @param groups divides d (1 = the plain RMSNorm);
-/// @param eps 1e-5 as the fla config. @return y [N, d]; fills `cache`.
+/// @param eps 1e-5 as the fla config. @param cache overwritten with what rmsnorm_backward needs.
+/// @return y [N, d].
 /// @throws std::invalid_argument "w: ..." if w is not [1, d], "groups: ..." if it does not divide d.
 template <class Scalar>
 RowMatrix<Scalar> rmsnorm_forward(const RowMatrix<Scalar>& x, const RowMatrix<Scalar>& w,
@@ -37,7 +38,8 @@ struct GatedRmsNormCache {
 };
 
 /// Gated RMSNorm with norm_before_gate = False (SPEC.md §8): y = RMSNorm(x ⊙ SiLU(z)) * w.
-/// @param x, z [N, d]; @param w [1, d]; @param groups as rmsnorm_forward. @return y [N, d].
+/// @param x, z [N, d]; @param w [1, d]; @param groups, eps as rmsnorm_forward.
+/// @param cache overwritten with what gated_rmsnorm_backward needs. @return y [N, d].
 /// @throws std::invalid_argument "z: ..." if z's shape differs from x's, and as rmsnorm_forward.
 template <class Scalar>
 RowMatrix<Scalar> gated_rmsnorm_forward(const RowMatrix<Scalar>& x, const RowMatrix<Scalar>& z,

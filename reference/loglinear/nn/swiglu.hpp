@@ -16,7 +16,8 @@ struct SwiGluCache {
 };
 
 /// y = (SiLU(x W_gate^T) ⊙ x W_up^T) W_down^T.
-/// @param x [N, d]; @param W_gate, W_up [hidden, d]; @param W_down [d, hidden]. @return y [N, d].
+/// @param x [N, d]; @param W_gate, W_up [hidden, d]; @param W_down [d, hidden].
+/// @param cache overwritten with what swiglu_backward needs. @return y [N, d].
 /// @throws std::invalid_argument naming W_gate, W_up or W_down if a shape disagrees.
 template <class Scalar>
 RowMatrix<Scalar> swiglu_forward(const RowMatrix<Scalar>& x, const RowMatrix<Scalar>& W_gate,
