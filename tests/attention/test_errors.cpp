@@ -103,11 +103,75 @@ TEST_CASE("errors: every form rejects bad input with a message naming the argume
     good.q(0, 0, 0, 0) = bad;
     CHECK_THAT(error_of(form, good.view()), ContainsSubstring("q: expected finite values"));
     good.q(0, 0, 0, 0) = 0;
+    good.k(1, 5, 1, 2) = bad;
+    CHECK_THAT(error_of(form, good.view()),
+               ContainsSubstring("k: expected finite values") && ContainsSubstring("at flat index"));
+    good.k(1, 5, 1, 2) = 0;
     good.g(0, 0, 0) = -bad;  // -inf would be a "gate of exactly zero": still rejected, not finite
     CHECK_THAT(error_of(form, good.view()), ContainsSubstring("g: expected finite values"));
   }
+  SECTION("lam with another batch, length or head count") {
+    const auto [shape, got] = GENERATE(table<Shape<4>, std::string>(
+        {{{1, 9, 4, 5}, "[1,9,4,5]"}, {{2, 8, 4, 5}, "[2,8,4,5]"}, {{2, 9, 3, 5}, "[2,9,3,5]"}}));
+    auto lam = Tensor<double, 4>(shape);
+    in.lam = lam;
+    CHECK_THAT(error_of(form, in),
+               ContainsSubstring("lam: expected shape [B,T,H,L] = [2,9,4,L] with L >= "
+                                 "num_levels(9) = 5, got " + got));
+  }
   SECTION("an output of the wrong shape") {
     CHECK_THAT(error_of(form, in, 64, {2, 9, 4, 4}), ContainsSubstring("expected shape [2,9,4,5]"));
+  }
+}
+
+TEST_CASE("errors: every backward rejects a non-finite output gradient", "[errors]") {
+  const Form form = GENERATE(Form::naive, Form::recurrent, Form::chunked);
+  const double bad = GENERATE(std::numeric_limits<double>::quiet_NaN(),
+                              std::numeric_limits<double>::infinity(),
+                              -std::numeric_limits<double>::infinity());
+  CAPTURE(form_name(form), bad);
+  auto in = random_inputs<double>({2, 9, 4, 2, 3, 5}, 1);
+  AttentionGradTensors<double> grads({2, 9, 4, 2, 3, 5, in.lam.dim(3)});
+  CHECK_NOTHROW(backward<double>(form, in.view(), ChunkedOptions{4}, in.dout, grads.views()));
+  in.dout(1, 7, 3, 4) = bad;
+  CHECK_THROWS_WITH(backward<double>(form, in.view(), ChunkedOptions{4}, in.dout, grads.views()),
+                    ContainsSubstring("dout: expected finite values") &&
+                        ContainsSubstring("at flat index " + std::to_string(in.dout.view().offset(1, 7, 3, 4))));
+}
+
+TEST_CASE("errors: every backward rejects gradient outputs of the wrong shape", "[errors]") {
+  const Form form = GENERATE(Form::naive, Form::recurrent, Form::chunked);
+  CAPTURE(form_name(form));
+  const auto in = random_inputs<double>({2, 9, 4, 2, 3, 5, 6}, 1);
+  AttentionGradTensors<double> grads({2, 9, 4, 2, 3, 5, 6});
+  auto run = [&](const AttentionGrads<double>& gr) {
+    backward<double>(form, in.view(), ChunkedOptions{4}, in.dout, gr);
+  };
+  CHECK_NOTHROW(run(grads.views()));
+  AttentionGrads<double> gr = grads.views();
+  // One wrong tensor at a time; the others keep their right shapes.
+  Tensor<double, 4> dq({2, 9, 4, 3}), dk({2, 9, 2, 4}), dv({2, 9, 2, 5}), dlam({2, 9, 4, 5});
+  Tensor<double, 3> dg({2, 8, 4});
+  SECTION("dq") {
+    gr.dq = dq;
+    CHECK_THROWS_WITH(run(gr), ContainsSubstring("dq: expected shape [2,9,2,3] (as q), got [2,9,4,3]"));
+  }
+  SECTION("dk") {
+    gr.dk = dk;
+    CHECK_THROWS_WITH(run(gr), ContainsSubstring("dk: expected shape [2,9,2,3] (as k), got [2,9,2,4]"));
+  }
+  SECTION("dv") {
+    gr.dv = dv;
+    CHECK_THROWS_WITH(run(gr), ContainsSubstring("dv: expected shape [2,9,4,5] (as v), got [2,9,2,5]"));
+  }
+  SECTION("dg") {
+    gr.dg = dg;
+    CHECK_THROWS_WITH(run(gr), ContainsSubstring("dg: expected shape [2,9,4] (as g), got [2,8,4]"));
+  }
+  SECTION("dlam: as lam, including its allocated level count") {
+    gr.dlam = dlam;
+    CHECK_THROWS_WITH(run(gr),
+                      ContainsSubstring("dlam: expected shape [2,9,4,6] (as lam), got [2,9,4,5]"));
   }
 }
 

@@ -33,22 +33,31 @@ struct GradCheck {
   }
 };
 
+/// Tensors of at most this many elements are worth checking in full (the attention tests pass it
+/// as `check_all_up_to`): one loss evaluation per element stays cheap at the tests' sizes.
+inline constexpr Index kCheckAllUpTo = 256;
+
 /// Checks `analytic` (n entries) against central differences of `loss()` w.r.t. x[0..n).
 ///
 /// @param x          the input being perturbed (restored afterwards)
 /// @param loss       callable returning the scalar loss (double) at the current x
 /// @param eps        step; central differences have O(eps^2) truncation error
-/// @param max_checks at most this many elements (a random sample, always including index 0
-///                   and n-1) are checked, to bound the cost on large tensors
+/// @param max_checks a tensor of more than max(max_checks, check_all_up_to) elements is checked
+///                   on a random sample of `max_checks` elements (always including index 0 and
+///                   n-1), to bound the cost on large tensors; a smaller one is checked in full
+/// @param seed       seed of that sample: pass the test case's own (printed) seed, so that every
+///                   run checks other elements and a failure can be replayed
+/// @param floor_rel  floor of the relative error, as a fraction of max_i |analytic_i|
+/// @param check_all_up_to  see max_checks (0: only tensors of at most max_checks elements)
 template <class Loss>
 GradCheck gradcheck(const std::string& name, double* x, const double* analytic, Index n,
                     Loss&& loss, double eps = 1e-6, Index max_checks = 48,
-                    std::uint64_t seed = 1, double floor_rel = 1e-3) {
+                    std::uint64_t seed = 1, double floor_rel = 1e-3, Index check_all_up_to = 0) {
   GradCheck r;
   r.name = name;
   std::vector<Index> idx(n);
   std::iota(idx.begin(), idx.end(), Index{0});
-  if (n > max_checks) {
+  if (n > std::max(max_checks, check_all_up_to)) {
     std::mt19937_64 rng(seed);
     std::shuffle(idx.begin() + 1, idx.end() - 1, rng);
     idx.resize(max_checks - 1);

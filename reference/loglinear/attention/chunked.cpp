@@ -117,14 +117,15 @@ void chunked_backward(const AttentionInputs<Scalar>& in, const ChunkedOptions& o
 
   const ChunkLayout lay(d.T, t0, opts.chunk_size);
   const std::vector<int> lut = level_table(opts.chunk_size);
-  for_each_head(d, [&](Index b, Index h) {
+  for_each_head_shared_qk<Scalar>(d, grads.dq, grads.dk, [&](Index b, Index h,
+                                                             MatrixMap<Scalar> dq_bh,
+                                                             MatrixMap<Scalar> dk_bh) {
     const HeadInputs<Scalar> x = head_inputs(in, d, b, h);
     const auto S0 = initial_levels(io, b, h);
     std::vector<RowMatrix<Scalar>> dF, dS0(S0.size(), RowMatrix<Scalar>::Zero(d.K, d.V));
     for (Index l = 0; d_final && l < L1; ++l)
       dF.push_back(Eigen::Map<const RowMatrix<Scalar>>(&(*d_final)(b, h, l, 0, 0), d.K, d.V));
-    HeadGrads<Scalar> gr{slice_bt(grads.dq, b, d.group_of(h)), slice_bt(grads.dk, b, d.group_of(h)),
-                         slice_bt(grads.dv, b, h), slice_bt(grads.dlam, b, h)};
+    HeadGrads<Scalar> gr{dq_bh, dk_bh, slice_bt(grads.dv, b, h), slice_bt(grads.dlam, b, h)};
     chunked_backward_head(x, lay, lut, S0, dF, slice_bt(dout, b, h), gr, slice_bt(grads.dg, b, h),
                           dS0);
     for (Index l = 0; d_initial && l < L0; ++l)

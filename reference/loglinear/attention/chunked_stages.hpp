@@ -104,8 +104,8 @@ std::vector<RowMatrix<Scalar>> final_state(const HeadInputs<Scalar>& x,
 /// Per-head gradient outputs of the backward stages (all of them add into their targets).
 template <class Scalar>
 struct HeadGrads {
-  MatrixMap<Scalar> dq;      ///< [T,K], shared by the heads of a group
-  MatrixMap<Scalar> dk;      ///< [T,K], shared by the heads of a group
+  MatrixMap<Scalar> dq;      ///< [T,K], this head's own dq (summed over the group by for_each_head_shared_qk)
+  MatrixMap<Scalar> dk;      ///< [T,K], this head's own dk (summed over the group by for_each_head_shared_qk)
   MatrixMap<Scalar> dv;      ///< [T,V]
   MatrixMap<Scalar> dlam;    ///< [T,L]
 };

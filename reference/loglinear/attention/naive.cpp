@@ -40,12 +40,14 @@ void naive_forward_head(const AttentionInputs<Scalar>& in, const AttentionDims& 
   slice_bt(o, b, h).noalias() = M * slice_bt(in.v, b, h);
 }
 
-// One (batch, head) of the backward; adds into dq, dk (shared by the heads of a group) and
-// overwrites dv, dg, dlam of this head. Equation numbers refer to docs/backward.md.
+// One (batch, head) of the backward; adds this head's share of dq, dk into dq_bh, dk_bh (its own
+// [T,K] slices, see for_each_head_shared_qk) and overwrites dv, dg, dlam of this head. Equation
+// numbers refer to docs/backward.md.
 template <class Scalar>
 void naive_backward_head(const AttentionInputs<Scalar>& in, const AttentionDims& d, Index b,
                          Index h, ConstTensorView<Scalar, 4> dout_all,
-                         const AttentionGrads<Scalar>& gr) {
+                         const AttentionGrads<Scalar>& gr, MatrixMap<Scalar> dq_bh,
+                         MatrixMap<Scalar> dk_bh) {
   const Index T = d.T, gi = d.group_of(h);
   const auto q = slice_bt(in.q, b, gi);
   const auto k = slice_bt(in.k, b, gi);
@@ -63,8 +65,8 @@ void naive_backward_head(const AttentionInputs<Scalar>& in, const AttentionDims&
   slice_bt(gr.dv, b, h).noalias() = M.transpose() * dout;
   // (3) M = S ⊙ W, hence dS = dM ⊙ W; (4) S = q k^T, hence dq = dS k and dk = dS^T q.
   const RowMatrix<Scalar> dS = dM.cwiseProduct(W);
-  slice_bt(gr.dq, b, gi).noalias() += dS * k;
-  slice_bt(gr.dk, b, gi).noalias() += dS.transpose() * q;
+  dq_bh.noalias() += dS * k;
+  dk_bh.noalias() += dS.transpose() * q;
 
   // (5) W_ts = lam_t[ell] D_ts, hence dlam_t[l] = sum_{s: ell(t,s)=l} S_ts D_ts dM_ts, where
   // S_ts D_ts dM_ts = M_ts dM_ts / lam_t[ell] is recomputed as P_ts / lam unless lam is zero.
@@ -111,7 +113,10 @@ void naive_backward(const AttentionInputs<Scalar>& in, ConstTensorView<Scalar, 4
   std::fill(grads.dq.data, grads.dq.data + grads.dq.size(), Scalar(0));
   std::fill(grads.dk.data, grads.dk.data + grads.dk.size(), Scalar(0));
   std::fill(grads.dlam.data, grads.dlam.data + grads.dlam.size(), Scalar(0));
-  for_each_head(d, [&](Index b, Index h) { naive_backward_head(in, d, b, h, dout, grads); });
+  for_each_head_shared_qk<Scalar>(
+      d, grads.dq, grads.dk, [&](Index b, Index h, MatrixMap<Scalar> dq_bh, MatrixMap<Scalar> dk_bh) {
+        naive_backward_head(in, d, b, h, dout, grads, dq_bh, dk_bh);
+      });
 }
 
 #define LOGLINEAR_INSTANTIATE(Scalar)                                                          \

@@ -92,6 +92,7 @@ template <class Scalar>
 void recurrent_backward_head(const AttentionInputs<Scalar>& in, const AttentionDims& d,
                              const StateIO<Scalar>& io, Index b, Index h,
                              ConstTensorView<Scalar, 4> dout_all, const AttentionGrads<Scalar>& gr,
+                             MatrixMap<Scalar> dq, MatrixMap<Scalar> dk,
                              const Tensor<Scalar, 5>* d_final, Tensor<Scalar, 5>* d_initial) {
   const Index gi = d.group_of(h);
   const auto q = slice_bt(in.q, b, gi);
@@ -100,8 +101,6 @@ void recurrent_backward_head(const AttentionInputs<Scalar>& in, const AttentionD
   const auto g = slice_bt(in.g, b, h);
   const auto lam = slice_bt(in.lam, b, h);
   const auto dout = slice_bt(dout_all, b, h);
-  auto dq = slice_bt(gr.dq, b, gi);
-  auto dk = slice_bt(gr.dk, b, gi);
   auto dv = slice_bt(gr.dv, b, h);
   auto dg = slice_bt(gr.dg, b, h);
   auto dlam = slice_bt(gr.dlam, b, h);
@@ -195,9 +194,10 @@ void recurrent_backward(const AttentionInputs<Scalar>& in, ConstTensorView<Scala
     *d_initial = Tensor<Scalar, 5>({d.B, d.H, t0 == 0 ? 0 : num_levels(t0), d.K, d.V});
   for (auto* p : {&grads.dq, &grads.dk, &grads.dlam})
     std::fill(p->data, p->data + p->size(), Scalar(0));
-  for_each_head(d, [&](Index b, Index h) {
-    recurrent_backward_head(in, d, io, b, h, dout, grads, d_final, d_initial);
-  });
+  for_each_head_shared_qk<Scalar>(
+      d, grads.dq, grads.dk, [&](Index b, Index h, MatrixMap<Scalar> dq_bh, MatrixMap<Scalar> dk_bh) {
+        recurrent_backward_head(in, d, io, b, h, dout, grads, dq_bh, dk_bh, d_final, d_initial);
+      });
 }
 
 #define LOGLINEAR_INSTANTIATE(Scalar)                                                        \
