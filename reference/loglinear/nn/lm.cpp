@@ -1,5 +1,6 @@
 // The small LM (lm.hpp), forward then backward; each backward block names the forward line.
 #include <loglinear/models/layers.hpp>
+#include <loglinear/nn/embedding.hpp>
 #include <loglinear/nn/lm.hpp>
 
 #include <random>
@@ -89,15 +90,8 @@ RowMatrix<Scalar> MambaLm<Scalar>::forward(const std::vector<std::int32_t>& toke
   if (B < 1 || tokens.empty() || Index(tokens.size()) % B != 0)
     throw std::invalid_argument("tokens: expected B*T ids with B = " + std::to_string(B) + " and T >= 1, got " +
                                 std::to_string(tokens.size()));
-  const Index N = Index(tokens.size());
+  RowMatrix<Scalar> x = embedding_forward<Scalar>(tokens, top_[embedding].value);
   tokens_ = tokens;
-  RowMatrix<Scalar> x(N, cfg_.d_model);
-  for (Index n = 0; n < N; ++n) {
-    if (tokens[n] < 0 || tokens[n] >= cfg_.vocab)
-      throw std::invalid_argument("tokens: expected ids in [0, " + std::to_string(cfg_.vocab) + "), got " +
-                                  std::to_string(tokens[n]) + " at " + std::to_string(n));
-    x.row(n) = top_[embedding].value.row(tokens[n]);
-  }
   // Pre-norm residual blocks: x += mixer(RMSNorm(x)); x += SwiGLU(RMSNorm(x)).
   for (auto& b : blocks_) {
     x += b->mixer.forward(rmsnorm_forward<Scalar>(x, b->p[norm1].value, b->n1), B);
@@ -137,7 +131,7 @@ double MambaLm<Scalar>::loss(const std::vector<std::int32_t>& tokens, const std:
     dx += rmsnorm_backward<Scalar>(dh1, b.p[norm1].value, b.n1, b.p[norm1].grad);
   }
   // forward: x = embedding[tokens].
-  for (std::size_t n = 0; n < tokens_.size(); ++n) top_[embedding].grad.row(tokens_[n]) += dx.row(Index(n));
+  embedding_backward<Scalar>(tokens_, dx, top_[embedding].grad);
   return loss;
 }
 

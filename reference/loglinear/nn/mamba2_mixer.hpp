@@ -35,8 +35,12 @@ struct Mamba2MixerConfig {
 ///
 /// Parameters (prefix + name): in_proj [d_inner + conv_dim + H + H*L, d_model], conv_w
 /// [conv_dim, W], conv_b [1, conv_dim], dt_bias, A_log, D [1, H], norm_w [1, d_inner], out_proj
-/// [d_model, d_inner], and the lambda parameters; conv_dim = d_inner + 2 G K. dt_bias, A_log, D,
-/// norm_w, conv_b and the lambda parameters are excluded from weight decay (as the sources).
+/// [d_model, d_inner], and the lambda parameters; conv_dim = d_inner + 2 G K. Excluded from weight
+/// decay: dt_bias, A_log, D and lambda's Lp (`fixed`), which the sources flag `_no_weight_decay`
+/// (SPEC.md §7.1 for Lp), its data-independent analogue lambda.c (`constant`, not in the sources),
+/// the norm weight norm_w and the biases conv_b, lambda.b1, lambda.b2. The lambda MLP's matrices
+/// lambda.W1 and lambda.W2 ARE decayed, like in_proj and out_proj: the adaptive code gives them no
+/// such flag (and its own runs use Adam, or AdamW over every parameter, so no flag is honoured).
 template <class Scalar>
 class Mamba2Mixer {
  public:
