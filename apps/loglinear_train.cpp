@@ -1,5 +1,6 @@
-// loglinear-train: trains the adaptive-decay task model (SPEC.md §8) on MQAR, selective copying
-// or byte-level language modelling, evaluates every --eval-every steps (also at --eval-len for
+// loglinear-train: trains the adaptive-decay task model (SPEC.md §8, any decay of decay/, §14) or
+// the full log-linear Mamba-2 LM (nn/lm.hpp, --model mamba2) on MQAR, selective copying or
+// byte-level language modelling, evaluates every --eval-every steps (also at --eval-len for
 // length generalisation), stops early at --early-stop accuracy, and writes one JSON result
 // (config, history, best accuracy, wall time, git commit, lambda and decay statistics).
 //
@@ -7,10 +8,14 @@
 //   ./build/apps/loglinear-train --quick                     # a couple of minutes on 2 cores
 //   ./build/apps/loglinear-train --task mqar --lambda mlp_softplus --length 128 --pairs 32
 //       --eval-len 256 --steps 2000 --json out.json --checkpoint out.ckpt   (one line)
+//   ./build/apps/loglinear-train --quick --decay gla          # another decay parameterisation
+//   ./build/apps/loglinear-train --quick --model mamba2       # the full log-linear Mamba-2 LM
 #include <loglinear/core/fenwick.hpp>
+#include <loglinear/decay/decay.hpp>
 #include <loglinear/models/checkpoint.hpp>
 #include <loglinear/models/optim.hpp>
 #include <loglinear/models/task_model.hpp>
+#include <loglinear/nn/lm.hpp>
 #include <loglinear/tasks/char_lm.hpp>
 #include <loglinear/tasks/mqar.hpp>
 #include <loglinear/tasks/selective_copy.hpp>
@@ -21,7 +26,9 @@
 #include <nlohmann/json.hpp>
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -33,9 +40,10 @@ using json = nlohmann::json;
 namespace {
 
 struct Options {
-  std::string task = "mqar", lambda = "mlp_softplus", decay = "mamba2", form = "chunked";
+  std::string model = "task", task = "mqar", lambda = "mlp_softplus", decay = "mamba2", form = "chunked";
   Index length = 128, pairs = 8, copy_tokens = 16, eval_len = 0;
   Index d_model = 64, layers = 2, heads = 1, mlp_hidden = 64, chunk = 64;
+  Index d_state = 16, expand = 2, ffn_hidden = 0;  // --model mamba2 only
   Index batch = 64, train_size = 10000, val_size = 1000;
   long steps = 20000, eval_every = 100, warmup = 0;
   double lr = 1e-3, clip = 1.0, early_stop = 99.0, weight_decay = 0.0;
@@ -89,12 +97,125 @@ class TaskData {
   std::unique_ptr<tasks::CharCorpus> corpus_;
 };
 
+std::string join(const std::vector<std::string>& names, const char* sep) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : sep) + n;
+  return out;
+}
+
+// Mean, std, min, max and median of a sample, as TaskModel's statistics (for the LM's layers).
+models::ValueStats value_stats(std::vector<double> xs) {
+  models::ValueStats s;
+  if (xs.empty()) return s;
+  std::sort(xs.begin(), xs.end());
+  double sum = 0, sq = 0;
+  for (double x : xs) sum += x;
+  s.mean = sum / double(xs.size());
+  for (double x : xs) sq += (x - s.mean) * (x - s.mean);
+  s.std = std::sqrt(sq / double(xs.size()));
+  s.min = xs.front();
+  s.max = xs.back();
+  s.median = xs[xs.size() / 2];
+  return s;
+}
+
+// What the training loop needs from a model, so that the task model and the full log-linear
+// Mamba-2 LM train through the same loop, evaluation, statistics and checkpoints.
+class Model {
+ public:
+  virtual ~Model() = default;
+  // Mean cross-entropy over the scored targets; with `backward`, adds into every grad.
+  virtual double step(const tasks::Batch& batch, bool backward, Index* correct = nullptr) = 0;
+  virtual std::vector<models::Param<float>*> params() = 0;
+  // The checkpoint's architecture entry: a file of another model or decay is rejected.
+  virtual std::string architecture() const = 0;
+  virtual Index num_layers() const = 0;
+  // Of the last forward: lambda per layer and level, exp(g) per layer (over tokens and heads),
+  // and lambda [T, H*L] of one sequence.
+  virtual std::vector<std::vector<models::ValueStats>> lambda_stats() const = 0;
+  virtual std::vector<models::ValueStats> decay_stats() const = 0;
+  virtual RowMatrix<float> lambda_of(Index layer, Index sequence) const = 0;
+  void zero_grad() {
+    for (auto* p : params()) p->grad.setZero();
+  }
+};
+
+class TaskModelRun final : public Model {
+ public:
+  TaskModelRun(const models::TaskModelConfig& cfg, std::uint64_t seed) : m_(cfg, seed) {}
+  double step(const tasks::Batch& b, bool backward, Index* correct) override { return m_.step(b, backward, correct); }
+  std::vector<models::Param<float>*> params() override { return m_.params(); }
+  std::string architecture() const override { return m_.architecture(); }
+  Index num_layers() const override { return m_.config().layers; }
+  std::vector<std::vector<models::ValueStats>> lambda_stats() const override { return m_.lambda_stats(); }
+  std::vector<models::ValueStats> decay_stats() const override { return m_.decay_stats(); }
+  RowMatrix<float> lambda_of(Index layer, Index seq) const override { return m_.lambda_of(layer, seq); }
+
+ private:
+  models::TaskModel<float> m_;
+};
+
+// The LM of nn/lm.hpp on the task batches: the same next-token targets, -1 = not scored.
+class MambaLmRun final : public Model {
+ public:
+  MambaLmRun(const nn::LmConfig& cfg, std::uint64_t seed, std::string lambda)
+      : m_(cfg, seed), lambda_(std::move(lambda)), H_(cfg.mixer.heads), L_(cfg.mixer.levels) {}
+  double step(const tasks::Batch& b, bool backward, Index* correct) override {
+    B_ = b.tokens.dim(0);
+    T_ = b.tokens.dim(1);
+    const std::vector<std::int32_t>& tokens = b.tokens.values();
+    const std::vector<std::int32_t>& targets = b.targets.values();
+    // Training: MambaLm::loss (forward + backward). Evaluation: the same mean cross-entropy
+    // from the logits, which also gives the accuracy (the training loop never asks for it).
+    if (backward) return m_.loss(tokens, targets, B_, true);
+    const RowMatrix<float> logits = m_.forward(tokens, B_);
+    return models::cross_entropy<float>(logits, targets.data(), nullptr, correct);
+  }
+  std::vector<models::Param<float>*> params() override { return m_.params(); }
+  std::string architecture() const override { return "mamba2_lm lambda=" + lambda_; }
+  Index num_layers() const override { return m_.num_layers(); }
+  std::vector<std::vector<models::ValueStats>> lambda_stats() const override {
+    std::vector<std::vector<models::ValueStats>> out;
+    for (Index i = 0; i < m_.num_layers(); ++i) {
+      const RowMatrix<float>& lam = m_.mixer(i).last_lambda();  // [N, H*L], column h*L + l
+      std::vector<models::ValueStats> per_level;
+      for (Index l = 0; l < L_; ++l) {
+        std::vector<double> xs;
+        for (Index n = 0; n < lam.rows(); ++n)
+          for (Index h = 0; h < H_; ++h) xs.push_back(double(lam(n, h * L_ + l)));
+        per_level.push_back(value_stats(std::move(xs)));
+      }
+      out.push_back(per_level);
+    }
+    return out;
+  }
+  std::vector<models::ValueStats> decay_stats() const override {
+    std::vector<models::ValueStats> out;
+    for (Index i = 0; i < m_.num_layers(); ++i) {
+      const RowMatrix<float>& g = m_.mixer(i).last_decay();
+      std::vector<double> xs;
+      for (Index k = 0; k < g.size(); ++k) xs.push_back(std::exp(double(g.data()[k])));
+      out.push_back(value_stats(std::move(xs)));
+    }
+    return out;
+  }
+  RowMatrix<float> lambda_of(Index layer, Index seq) const override {
+    if (seq < 0 || seq >= B_) throw std::invalid_argument("lambda_of: expected sequence < " + std::to_string(B_));
+    return m_.mixer(layer).last_lambda().middleRows(seq * T_, T_);
+  }
+
+ private:
+  nn::MambaLm<float> m_;
+  std::string lambda_;
+  Index H_, L_, B_ = 0, T_ = 0;
+};
+
 struct Eval {
   double loss = 0, accuracy = 0;
 };
 
 // Mean loss and token accuracy (%) over every scored position of a dataset, in batches.
-Eval evaluate(models::TaskModel<float>& model, const tasks::Dataset& ds, Index batch) {
+Eval evaluate(Model& model, const tasks::Dataset& ds, Index batch) {
   double loss_sum = 0;
   Index correct_sum = 0, scored_sum = 0;
   for (Index b = 0; b < ds.size(); b += batch) {
@@ -126,7 +247,7 @@ json stats_json(const models::ValueStats& s) {
 }
 
 json config_json(const Options& o, Index levels) {
-  return {{"task", o.task}, {"lambda", o.lambda}, {"decay", o.decay}, {"form", o.form},
+  json c = {{"model", o.model}, {"task", o.task}, {"lambda", o.lambda}, {"decay", o.decay}, {"form", o.form},
           {"length", o.length}, {"pairs", o.pairs}, {"copy_tokens", o.copy_tokens},
           {"eval_len", o.eval_len}, {"d_model", o.d_model}, {"layers", o.layers},
           {"heads", o.heads}, {"levels", levels}, {"mlp_hidden", o.mlp_hidden}, {"chunk", o.chunk},
@@ -134,10 +255,16 @@ json config_json(const Options& o, Index levels) {
           {"steps", o.steps}, {"eval_every", o.eval_every}, {"lr", o.lr}, {"warmup", o.warmup},
           {"clip", o.clip}, {"weight_decay", o.weight_decay}, {"early_stop", o.early_stop},
           {"seed", o.seed}, {"threads", omp_get_max_threads()}};
+  if (o.model == "mamba2") {
+    c["d_state"] = o.d_state;
+    c["expand"] = o.expand;
+    c["ffn_hidden"] = o.ffn_hidden;
+  }
+  return c;
 }
 
 // Parameters plus Adam moments, so that --resume continues the exact optimisation.
-std::vector<models::Param<float>> optimiser_state(models::TaskModel<float>& model, models::Adam<float>& opt) {
+std::vector<models::Param<float>> optimiser_state(Model& model, models::Adam<float>& opt) {
   std::vector<models::Param<float>> out;
   auto params = model.params();
   for (size_t i = 0; i < params.size(); ++i) {
@@ -147,12 +274,11 @@ std::vector<models::Param<float>> optimiser_state(models::TaskModel<float>& mode
   return out;
 }
 
-void save_all(const std::string& path, models::TaskModel<float>& model, models::Adam<float>& opt,
-              const json& state) {
+void save_all(const std::string& path, Model& model, models::Adam<float>& opt, const json& state) {
   auto extra = optimiser_state(model, opt);
   auto list = model.params();
   for (auto& p : extra) list.push_back(&p);
-  models::save_checkpoint(path, list);
+  models::save_checkpoint(path, list, model.architecture());
   std::ofstream(path + ".json") << state.dump(2) << "\n";
 }
 
@@ -162,15 +288,52 @@ int run(Options o) {
     o.length = 64; o.pairs = 8; o.steps = std::min<long>(o.steps, 400); o.train_size = 2000;
     o.val_size = 256; o.eval_every = 100;
   }
-  if (o.decay != "mamba2") {
-    throw std::invalid_argument("--decay: this model implements \"mamba2\" (SPEC.md §8); got \"" + o.decay + "\"");
+  const auto decays = decay::decay_names();
+  if (std::find(decays.begin(), decays.end(), o.decay) == decays.end()) {
+    throw std::invalid_argument("--decay: expected one of " + join(decays, ", ") + ", got \"" + o.decay + "\"");
+  }
+  if (o.model != "task" && o.model != "mamba2") {
+    throw std::invalid_argument("--model: expected one of task, mamba2, got \"" + o.model + "\"");
+  }
+  if (o.model == "mamba2" && o.decay != "mamba2") {
+    throw std::invalid_argument("--decay: --model mamba2 has the Mamba-2 layer's own decay (SPEC.md §8), "
+                                "expected mamba2, got \"" + o.decay + "\" (other decays: --model task)");
+  }
+  if (o.model == "task" && o.decay == "tnl" && (o.heads < 2 || o.layers < 2)) {
+    throw std::invalid_argument("--decay tnl: its rates divide by H - 1 and L - 1, so it needs --heads >= 2 and "
+                                "--layers >= 2 (tnl_l, the learned variant, does not), got --heads " +
+                                std::to_string(o.heads) + " --layers " + std::to_string(o.layers));
   }
   if (o.threads > 0) omp_set_num_threads(o.threads);
   const Index levels = num_levels(std::max(o.length, o.eval_len));
   const TaskData data(o);
-  models::TaskModelConfig cfg{data.vocab(), o.d_model, o.layers, o.heads, levels, o.mlp_hidden,
-                              o.chunk, models::parse_lambda_mode(o.lambda), parse_form(o.form)};
-  models::TaskModel<float> model(cfg, o.seed);
+  const models::LambdaMode lambda = models::parse_lambda_mode(o.lambda);
+  std::unique_ptr<Model> model_ptr;
+  if (o.model == "task") {
+    models::TaskModelConfig cfg{data.vocab(), o.d_model, o.layers, o.heads, levels, o.mlp_hidden,
+                                o.chunk, lambda, parse_form(o.form), o.decay};
+    model_ptr = std::make_unique<TaskModelRun>(cfg, o.seed);
+  } else {
+    // SPEC.md §8's block: d_inner = expand * d_model = H * V, one group of K = d_state, SwiGLU
+    // of hidden width ffn_hidden (0: 4 * d_model, fla's hidden_ratio).
+    if (o.ffn_hidden == 0) o.ffn_hidden = 4 * o.d_model;
+    nn::LmConfig cfg;
+    cfg.vocab = data.vocab();
+    cfg.d_model = o.d_model;
+    cfg.layers = o.layers;
+    cfg.mlp_hidden = o.ffn_hidden;
+    cfg.mixer.expand = o.expand;
+    cfg.mixer.heads = o.heads;
+    cfg.mixer.n_groups = 1;
+    cfg.mixer.d_state = o.d_state;
+    cfg.mixer.levels = levels;
+    cfg.mixer.lambda = lambda;
+    cfg.mixer.lambda_hidden = o.mlp_hidden;
+    cfg.mixer.form = parse_form(o.form);
+    cfg.mixer.chunk = o.chunk;
+    model_ptr = std::make_unique<MambaLmRun>(cfg, o.seed, o.lambda);
+  }
+  Model& model = *model_ptr;
   models::Adam<float> opt(model.params(), 0.9, 0.999, 1e-8, o.weight_decay);
 
   json result = {{"config", config_json(o, levels)}, {"git_commit", git_commit()}, {"history", json::array()}};
@@ -183,7 +346,7 @@ int run(Options o) {
     auto extra = optimiser_state(model, opt);
     auto list = model.params();
     for (auto& p : extra) list.push_back(&p);
-    models::load_checkpoint(o.resume, list);
+    models::load_checkpoint(o.resume, list, model.architecture());
     for (size_t i = 0; i < model.params().size(); ++i) {
       opt.first_moments()[i] = extra[2 * i].value;
       opt.second_moments()[i] = extra[2 * i + 1].value;
@@ -248,7 +411,7 @@ int run(Options o) {
     // lambda of every layer for the first validation sequence: tokens x (heads * levels).
     json dump = {{"config", config_json(o, levels)}, {"tokens", json::array()}, {"lambda", json::array()}};
     for (Index p = 0; p < data.val().length(); ++p) dump["tokens"].push_back(data.val().data.tokens(0, p));
-    for (Index layer = 0; layer < o.layers; ++layer) {
+    for (Index layer = 0; layer < model.num_layers(); ++layer) {
       const RowMatrix<float> lam = model.lambda_of(layer, 0);
       json rows = json::array();
       for (Index t = 0; t < lam.rows(); ++t) rows.push_back(std::vector<float>(lam.row(t).data(), lam.row(t).data() + lam.cols()));
@@ -272,8 +435,10 @@ int run(Options o) {
   result["train_tokens_per_s"] = double(tokens) / wall;
   result["lambda_stats"] = lam;
   result["decay_stats"] = dec;
-  std::printf("task %s lambda %s: best val accuracy %.2f%%, final %.2f%% (loss %.4f)%s, %ld steps, %.1f s\n",
-              o.task.c_str(), o.lambda.c_str(), best, final_ev.accuracy, final_ev.loss,
+  std::printf("model %s task %s lambda %s decay %s: best val accuracy %.2f%%, final %.2f%% (loss %.4f)%s, "
+              "%ld steps, %.1f s\n",
+              o.model.c_str(), o.task.c_str(), o.lambda.c_str(), o.decay.c_str(), best, final_ev.accuracy,
+              final_ev.loss,
               o.eval_len ? (", at length " + std::to_string(o.eval_len) + ": " + std::to_string(long_acc) + "%").c_str() : "",
               step, wall);
   if (!o.json_path.empty()) {
@@ -287,11 +452,19 @@ int run(Options o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Train the log-linear attention task model (adaptive memory decay experiments)"};
+  CLI::App app{"Train the log-linear attention task model or the full log-linear Mamba-2 LM "
+               "(adaptive memory decay experiments)"};
   Options o;
+  app.add_option("--model", o.model,
+                 "task (SPEC.md §8 toy model: q/k/v/dt/dl projections, post-norm) | mamba2 (full "
+                 "log-linear Mamba-2 LM: conv, gate, SwiGLU blocks)")
+      ->capture_default_str();
   app.add_option("--task", o.task, "mqar | selective_copy | lm")->capture_default_str();
   app.add_option("--lambda", o.lambda, "fixed | constant | mlp_softplus | mlp_softmax")->capture_default_str();
-  app.add_option("--decay", o.decay, "decay parameterisation (this model: mamba2)")->capture_default_str();
+  app.add_option("--decay", o.decay,
+                 "decay parameterisation (SPEC.md §14): " + join(decay::decay_names(), " | ") +
+                     " (--model mamba2: mamba2 only; tnl needs --heads >= 2 and --layers >= 2)")
+      ->capture_default_str();
   app.add_option("--form", o.form, "operator form: naive | recurrent | chunked")->capture_default_str();
   app.add_option("--length", o.length, "training sequence length T")->capture_default_str();
   app.add_option("--pairs", o.pairs, "MQAR key-value pairs")->capture_default_str();
@@ -299,7 +472,12 @@ int main(int argc, char** argv) {
   app.add_option("--eval-len", o.eval_len, "also evaluate at this length (length generalisation)");
   app.add_option("--d-model", o.d_model, "model width (= K = V with one head)")->capture_default_str();
   app.add_option("--layers", o.layers, "log-linear layers")->capture_default_str();
-  app.add_option("--heads", o.heads, "heads")->capture_default_str();
+  app.add_option("--heads", o.heads, "heads H (task: K = V = d_model / H; mamba2: V = expand * d_model / H)")
+      ->capture_default_str();
+  app.add_option("--d-state", o.d_state, "mamba2 model: K, the state size of q = C and k = B")->capture_default_str();
+  app.add_option("--expand", o.expand, "mamba2 model: d_inner = expand * d_model")->capture_default_str();
+  app.add_option("--ffn-hidden", o.ffn_hidden, "mamba2 model: SwiGLU hidden width (0: 4 * d_model)")
+      ->capture_default_str();
   app.add_option("--mlp-hidden", o.mlp_hidden, "hidden width of the lambda MLP")->capture_default_str();
   app.add_option("--chunk", o.chunk, "chunk size of the chunked form")->capture_default_str();
   app.add_option("--batch", o.batch, "sequences per step")->capture_default_str();

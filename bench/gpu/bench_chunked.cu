@@ -3,6 +3,7 @@
 // shared (G = 1), head dim 64 and 128, T = 1K..32K, float32 and bf16 storage. Prints a Markdown
 // table with ms, tokens/s and the forward's useful GFLOP/s.
 //   ./build/bench/gpu/bench_cuda_chunked [tokens [D [T]]]   (D, T pick one configuration, e.g. for ncu)
+//   LOGLINEAR_BENCH_STORAGE=bf16 ./build/bench/gpu/bench_cuda_chunked   (one storage type only)
 #include <loglinear/core/fenwick.hpp>
 #include <loglinear/cuda/chunked.hpp>
 
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
 
 using namespace loglinear;
@@ -93,6 +95,9 @@ int main(int argc, char** argv) {
   const long tokens = argc > 1 ? std::atol(argv[1]) : 32768;
   const int only_D = argc > 2 ? std::atoi(argv[2]) : 0;
   const long only_T = argc > 3 ? std::atol(argv[3]) : 0;
+  // LOGLINEAR_BENCH_STORAGE=fp32 or bf16 times one storage type only (default: both).
+  const char* env = std::getenv("LOGLINEAR_BENCH_STORAGE");
+  const std::string storage = env ? env : "both";
   std::printf("# bench_cuda_chunked on %s, B*T = %ld, H = 16, G = 1, C = 64 (v2: bf16 storage = WMMA forward)\n\n",
               device_name().c_str(), tokens);
   std::printf("| storage | D | T | B | fwd ms | fwd+bwd ms | Mtokens/s (fwd+bwd) | fwd GFLOP/s |\n"
@@ -102,8 +107,8 @@ int main(int argc, char** argv) {
     if (only_D && D != only_D) continue;
     for (long T = 1024; T <= tokens; T *= 2) {
       if (only_T && T != only_T) continue;
-      run<float>("fp32", D, T, tokens, rng);
-      run<__nv_bfloat16>("bf16", D, T, tokens, rng);
+      if (storage != "bf16") run<float>("fp32", D, T, tokens, rng);
+      if (storage != "fp32") run<__nv_bfloat16>("bf16", D, T, tokens, rng);
     }
   }
   return 0;

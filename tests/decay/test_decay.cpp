@@ -1,7 +1,7 @@
 // Decay parameterisations (reference/loglinear/decay/, SPEC.md §14.6): every key's du and
 // parameter gradients against central differences in double, the hgrn2 lower-bound table, the
-// init facts (simple_decay a0 = p, gla 0.5, tnl rates, hgrn2 lb_l = l/L), independent LightNet
-// oracle, g <= 0, float vs double, and every error message.
+// init facts (simple_decay a0 = p, gla 0.5, tnl and tnl_l rates, hgrn2 lb_l = l/L), independent
+// LightNet oracle, g <= 0, float vs double, and every error message.
 #include <loglinear/decay/decay.hpp>
 
 #include "../support/gradcheck.hpp"
@@ -145,6 +145,40 @@ TEST_CASE("tnl: H = 8 gives -2^-(h+1) at layer 0 and rates fall to ~0 at the top
   CHECK((g_top.array() > -1e-5).all());
 }
 
+TEST_CASE("tnl_l: starts at tnl's rates, keeps g <= 0 for any theta and accepts one head",
+          "[decay][tnl_l][init]") {
+  DecayOptions opt;
+  opt.heads = 8;
+  opt.num_layers = 12;
+  for (Index layer : {Index(0), Index(5), Index(11)}) {
+    CAPTURE(layer);
+    opt.layer = layer;
+    const Mat g_tnl = make_decay<double>("tnl", opt)->forward(Mat::Zero(1, 8), 1);
+    const Mat g = make_decay<double>("tnl_l", opt)->forward(Mat::Zero(3, 8), 1);
+    for (Index h = 0; h < 8; ++h)
+      // 1e-12 relative: softplus(softplus^-1(y)) loses a few ulps to log/expm1 of small y.
+      CHECK(std::abs(g(2, h) - g_tnl(0, h)) <= 1e-12 * std::abs(g_tnl(0, h)));
+  }
+  auto dec = make_decay<double>("tnl_l", opt);
+  REQUIRE(dec->params().size() == 1);
+  CHECK(dec->params()[0]->name == "theta");
+  CHECK_FALSE(dec->data_dependent());
+  // Any trained theta still gives a log-decay <= 0 (the source's unconstrained g = theta does not).
+  dec->params()[0]->value << -800, -40, -1, 0, 1, 40, 800, 1e5;
+  const Mat g = dec->forward(Mat::Zero(2, 8), 1);
+  CHECK((g.array() <= 0).all());
+  CHECK(g.allFinite());
+  CHECK(g(0, 7) == -1e5);
+  // One head, one layer: the 0/0 ratios of the rate formula are taken as 0, so g = -(1 + 1e-5) / 2.
+  DecayOptions one;
+  one.heads = 1;
+  one.num_layers = 1;
+  const Mat g1 = make_decay<double>("tnl_l", one)->forward(Mat::Zero(1, 1), 1);
+  CHECK(std::abs(g1(0, 0) + (1 + 1e-5) / 2) <= 1e-15);
+  one.prefix = "layers.3.";
+  CHECK(make_decay<double>("tnl_l", one)->params()[0]->name == "layers.3.theta");
+}
+
 TEST_CASE("lightnet: g_t = log((1 + sum_{s<t} e^u_s) / (1 + sum_{s<=t} e^u_s)) per sequence",
           "[decay][lightnet][oracle]") {
   const Index B = 2, T = 13, H = 2;
@@ -201,6 +235,7 @@ TEST_CASE("decay: bad keys, options and shapes throw std::invalid_argument namin
   bad = opt;
   bad.layer = 2;
   CHECK_THROWS_WITH(make_decay<double>("tnl", bad), ContainsSubstring("layer: expected in [0, 2), got 2"));
+  CHECK_THROWS_WITH(make_decay<double>("tnl_l", bad), ContainsSubstring("layer: expected in [0, 2), got 2"));
   bad = opt;
   bad.p = 1.0;
   CHECK_THROWS_WITH(make_decay<double>("simple_decay", bad), ContainsSubstring("p: expected an initial decay rate in (0, 1)"));

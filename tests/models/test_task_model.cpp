@@ -1,6 +1,8 @@
 // The synthetic-task model (reference/loglinear/models/): every layer, every lambda mode and the
 // whole model's loss against central finite differences in double; init facts; training lowers
-// the loss deterministically; checkpoints round-trip and reject bad files.
+// the loss deterministically; checkpoints round-trip and reject bad files; every decay key of
+// decay/ in the whole model's gradient check and in checkpoints.
+#include <loglinear/decay/decay.hpp>
 #include <loglinear/models/checkpoint.hpp>
 #include <loglinear/models/layers.hpp>
 #include <loglinear/models/level_weights.hpp>
@@ -12,6 +14,7 @@
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
+#include <catch2/generators/catch_generators_range.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
 #include <cstdio>
@@ -137,6 +140,84 @@ TEST_CASE("models: the whole model's loss gradient matches finite differences fo
   }
 }
 
+TEST_CASE("models: the whole model's loss gradient matches finite differences with every other "
+          "decay parameterisation", "[models][decay][fd]") {
+  // mamba2 is the case above; here every other key of the factory, with 2 heads (tnl needs them)
+  // and 2 layers (hgrn2's lower-bound table then reaches its softmax).
+  std::vector<std::string> keys;
+  for (const auto& k : decay::decay_names())
+    if (k != "mamba2") keys.push_back(k);
+  const std::string key = GENERATE_COPY(from_range(keys));
+  CAPTURE(key);
+  TaskModelConfig cfg{16, 8, 2, 2, 4, 5, 2, LambdaMode::mlp_softplus, Form::chunked, key};
+  TaskModel<double> model(cfg, 42);
+  for (auto* p : model.params()) {
+    p->value += random_matrix(p->value.rows(), p->value.cols(), 77, 0.2);
+    // tnl_l starts the top layer at theta ~ -17 (a ~ 1), where dg/dtheta = -sigmoid(theta) ~ 1e-8
+    // is below what differences of a ~3-nat loss resolve; O(1) values exercise the same formula.
+    if (p->name.find("theta") != std::string::npos) p->value = random_matrix(p->value.rows(), p->value.cols(), 78);
+  }
+  const auto ds = tasks::make_mqar({8, 2, 16}, 2, 5);
+  model.zero_grad();
+  model.step(ds.data, true);
+  auto L = [&] { return model.step(ds.data, false); };
+  bool has_decay_param = false;
+  for (auto* p : model.params()) {
+    has_decay_param |= p->name.find("Wdt") != std::string::npos || p->name.find("theta") != std::string::npos ||
+                       p->name.find("Delta") != std::string::npos || p->name == "hgrn2.Gamma";
+    const Mat analytic = p->grad;
+    // Three steps, the best counts (a wrong backward is off at every step): eps = 1e-5 keeps the
+    // O(eps^2) truncation below 1e-6 on strongly curved entries (embedding, lm_head), eps = 1e-3
+    // keeps rounding in the difference (~1e-16 |loss| / eps absolute) below the small gradients
+    // of layer 0's decay projection (gla divides them by tau = 16), 1e-4 sits in between.
+    GradCheck r;
+    r.max_rel = 1e300;
+    for (double eps : {1e-5, 1e-4, 1e-3}) {
+      const auto re = gradcheck(p->name, p->value.data(), analytic.data(), p->value.size(), L, eps, 12);
+      if (re.max_rel < r.max_rel) r = re;
+    }
+    INFO(r.report());
+    CHECK(r.max_rel <= 1e-6);
+  }
+  // Every key but tnl carries a decay tensor whose gradient was just checked.
+  CHECK(has_decay_param == (key != "tnl"));
+}
+
+TEST_CASE("models: the decay key decides the decay tensors; mamba2 keeps its old names",
+          "[models][decay]") {
+  auto names = [](const std::string& key) {
+    TaskModel<float> m({16, 8, 1, 2, 4, 8, 4, LambdaMode::fixed, Form::chunked, key}, 1);
+    std::vector<std::string> out;
+    for (auto* p : m.params()) out.push_back(p->name);
+    return out;
+  };
+  const std::vector<std::string> head = {"embedding", "norm_f.gamma", "norm_f.beta", "lm_head"};
+  auto expect = [&](std::vector<std::string> decay_part) {
+    std::vector<std::string> out = head;
+    if (!decay_part.empty() && decay_part[0] == "hgrn2.Gamma") {
+      out.push_back("hgrn2.Gamma");
+      decay_part.erase(decay_part.begin());
+    }
+    for (const char* n : {"layers.0.Wq", "layers.0.Wk", "layers.0.Wv", "layers.0.Wdl"}) out.push_back(n);
+    for (const auto& n : decay_part) out.push_back(n);
+    for (const char* n : {"layers.0.Wo", "layers.0.norm.gamma", "layers.0.norm.beta", "layers.0.lambda.Lp"})
+      out.push_back(n);
+    return out;
+  };
+  CHECK(names("mamba2") == expect({"layers.0.Wdt", "layers.0.dt_bias", "layers.0.A_log"}));
+  CHECK(names("gla") == expect({"layers.0.Wdt"}));
+  CHECK(names("hgrn2") == expect({"hgrn2.Gamma", "layers.0.Wdt"}));
+  CHECK(names("simple_decay") == expect({"layers.0.Wdt", "layers.0.Delta"}));
+  CHECK(names("tnl_l") == expect({"layers.0.theta"}));
+  TaskModel<float> gla({16, 8, 1, 2, 4, 8, 4, LambdaMode::fixed, Form::chunked, "gla"}, 1);
+  CHECK(gla.architecture() == "task_model lambda=fixed decay=gla");
+  CHECK_THROWS_WITH(TaskModel<float>({16, 8, 1, 2, 4, 8, 4, LambdaMode::fixed, Form::chunked, "gru"}, 1),
+                    ContainsSubstring("decay: expected one of mamba2, gla, hgrn2, lightnet, tnl, tnl_l, "
+                                      "simple_decay, got \"gru\""));
+  CHECK_THROWS_WITH(TaskModel<float>({16, 8, 1, 1, 4, 8, 4, LambdaMode::fixed, Form::chunked, "tnl"}, 1),
+                    ContainsSubstring("heads: tnl expects >= 2"));
+}
+
 TEST_CASE("models: 200 training steps lower the loss, bit-identically for the same seed",
           "[models][train]") {
   const LambdaMode mode = GENERATE(LambdaMode::fixed, LambdaMode::constant, LambdaMode::mlp_softplus,
@@ -197,6 +278,40 @@ TEST_CASE("models: checkpoints round-trip and reject truncated or mismatched fil
   CHECK_THROWS_WITH(load_checkpoint("/nonexistent/x.bin", a.params()), ContainsSubstring("cannot open"));
   std::remove(path.c_str());
   std::remove((path + ".cut").c_str());
+}
+
+TEST_CASE("models: checkpoints carry the decay's tensors and a file of another decay is rejected",
+          "[models][checkpoint][decay]") {
+  const std::string path = "loglinear_test_checkpoint_decay.bin";
+  auto cfg = [](const std::string& key) {
+    return TaskModelConfig{16, 8, 2, 2, 4, 8, 4, LambdaMode::mlp_softplus, Form::chunked, key};
+  };
+  const auto ds = tasks::make_mqar({8, 2, 16}, 3, 5);
+  for (const std::string key : {"gla", "hgrn2", "tnl_l", "simple_decay"}) {
+    CAPTURE(key);
+    TaskModel<float> a(cfg(key), 1), b(cfg(key), 2);
+    // Move the decay tensors off their (seed-independent) init so that the round trip shows.
+    for (auto* p : a.params()) p->value.array() += 0.1f;
+    save_checkpoint(path, a.params(), a.architecture());
+    CHECK(a.step(ds.data, false) != b.step(ds.data, false));
+    load_checkpoint(path, b.params(), b.architecture());
+    CHECK(a.step(ds.data, false) == b.step(ds.data, false));
+  }
+  // gla and lightnet have the same tensors: only the architecture entry tells them apart.
+  TaskModel<float> gla(cfg("gla"), 1), lightnet(cfg("lightnet"), 1), mamba2(cfg("mamba2"), 1);
+  save_checkpoint(path, gla.params(), gla.architecture());
+  CHECK_THROWS_WITH(load_checkpoint(path, lightnet.params(), lightnet.architecture()),
+                    ContainsSubstring("written by the model \"task_model lambda=mlp_softplus decay=gla\", "
+                                      "this model is \"task_model lambda=mlp_softplus decay=lightnet\""));
+  CHECK_THROWS_AS(load_checkpoint(path, mamba2.params(), mamba2.architecture()), std::invalid_argument);
+  // A file without the entry (as written before it existed) is judged by names and shapes.
+  save_checkpoint(path, mamba2.params());
+  TaskModel<float> other(cfg("mamba2"), 3);
+  load_checkpoint(path, other.params(), other.architecture());
+  CHECK(mamba2.step(ds.data, false) == other.step(ds.data, false));
+  CHECK_THROWS_WITH(load_checkpoint(path, gla.params(), gla.architecture()),
+                    ContainsSubstring("expected 28 parameters, the file has 32"));
+  std::remove(path.c_str());
 }
 
 TEST_CASE("models: bad configurations and batches are rejected", "[models][errors]") {

@@ -7,7 +7,7 @@
 namespace loglinear::decay {
 
 std::vector<std::string> decay_names() {
-  return {"mamba2", "gla", "hgrn2", "lightnet", "tnl", "simple_decay"};
+  return {"mamba2", "gla", "hgrn2", "lightnet", "tnl", "tnl_l", "simple_decay"};
 }
 
 template <class Scalar>
@@ -19,6 +19,7 @@ std::unique_ptr<Decay<Scalar>> make_decay(const std::string& key, const DecayOpt
   if (key == "hgrn2") return make_hgrn2<Scalar>(opt);
   if (key == "lightnet") return make_lightnet<Scalar>(opt);
   if (key == "tnl") return make_tnl<Scalar>(opt);
+  if (key == "tnl_l") return make_tnl_l<Scalar>(opt);
   if (key == "simple_decay") return make_simple_decay<Scalar>(opt);
   std::string known;
   for (const auto& n : decay_names()) known += (known.empty() ? "" : ", ") + n;

@@ -1,14 +1,15 @@
 // Scalar-per-head decay (g) parameterisations of the decay design-space study (SPEC.md §14):
-// one interface, a factory keyed by file name (mamba2, gla, hgrn2, lightnet, tnl, simple_decay).
-// Each maps a pre-activation u [N = B*T, H] (one bias-free projection d -> H) to a log-decay
-// g <= 0 of the same shape, the operator's `g` input. Cost O(N H) forward and backward.
-// The task model (models/task_model.cpp) hard-codes the mamba2 entry; this module is its general twin.
+// one interface, a factory keyed by file name (mamba2, gla, hgrn2, lightnet, tnl, tnl_l,
+// simple_decay). Each maps a pre-activation u [N = B*T, H] (one bias-free projection d -> H) to
+// a log-decay g <= 0 of the same shape, the operator's `g` input. Cost O(N H) forward and backward.
+// The task model (models/task_model.cpp) builds one per layer through make_decay (--decay).
 #pragma once
 
 #include <loglinear/core/tensor.hpp>
 #include <loglinear/models/param.hpp>
 
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -22,19 +23,25 @@ struct DecayOptions {
   double p = 0.99;            ///< simple_decay: initial decay rate a0 = p, in (0, 1)
   double tau = 16.0;          ///< gla: temperature, g = log sigmoid(u / tau), > 0
   std::uint64_t seed = 0;     ///< mamba2: seed of the dt_bias draw
+  /// mamba2: if set, the dt_bias draw takes its H uniforms from this generator (advancing it)
+  /// instead of a fresh one seeded with `seed`; the task model passes its own so that its
+  /// initialisation does not depend on which module holds the decay.
+  std::mt19937_64* rng = nullptr;
+  std::string prefix = "";    ///< prepended to every parameter name, e.g. "layers.0."
 };
 
 /// A decay parameterisation g = phi(u; theta) <= 0 with a handwritten backward.
 ///
 /// forward caches what backward needs (one call of backward per forward). Parameters are
-/// models::Param rows [1, H] with weight_decay = false (the sources exclude them from AdamW).
+/// models::Param rows [1, H] with weight_decay = false (the sources exclude them from AdamW),
+/// named DecayOptions::prefix + their SPEC name (dt_bias, A_log, Delta, theta).
 template <class Scalar>
 class Decay {
  public:
   virtual ~Decay() = default;
   /// The factory key, e.g. "mamba2".
   virtual std::string name() const = 0;
-  /// True if g depends on u (false only for tnl, whose backward returns du = 0).
+  /// True if g depends on u (false for tnl and tnl_l, whose backward returns du = 0).
   virtual bool data_dependent() const { return true; }
   /// The trainable parameters (possibly none).
   virtual std::vector<models::Param<Scalar>*> params() { return {}; }
@@ -90,7 +97,9 @@ class Hgrn2Decay : public Decay<Scalar> {
 template <class Scalar>
 RowMatrix<Scalar> hgrn2_lower_bounds(const RowMatrix<Scalar>& Gamma);
 /// Backward of hgrn2_lower_bounds: dGamma_m += sum_l dlb_l p_m ([1 <= m <= l] - lb_l).
-/// @param dlb [L, H]; @param dGamma [L, H], added into.
+/// @param Gamma [L, H], the forward's input
+/// @param dlb [L, H], gradient of the lower bounds
+/// @param dGamma [L, H], added into.
 template <class Scalar>
 void hgrn2_lower_bounds_backward(const RowMatrix<Scalar>& Gamma, const RowMatrix<Scalar>& dlb,
                                  RowMatrix<Scalar>& dGamma);
@@ -111,5 +120,16 @@ std::unique_ptr<Decay<Scalar>> make_tnl(const DecayOptions& opt);
 /// Delta [1, H] trainable, init ln(p / (1 - p)) so a0 = p; dg/du = dg/dDelta = 1 - a.
 template <class Scalar>
 std::unique_ptr<Decay<Scalar>> make_simple_decay(const DecayOptions& opt);
+
+/// tnl_l (SPEC §14.2 "TNL-L", xmixers' learned TNL): the plain learned static decay, one
+/// trainable log-decay per head, the same for every token: g_h = -softplus(theta_h), theta [1, H].
+/// Started at tnl's rates, theta_h = softplus^-1(-g_tnl,h), so at init it equals tnl.
+/// dg/du = 0, dg/dtheta = -sigmoid(theta). The source trains g itself (theta = g, unconstrained);
+/// the softplus is our change so that g <= 0 holds for every theta (SPEC §14.6 "test or clamp").
+/// Unlike tnl it accepts H = 1 and num_layers = 1 (the rate formula's 0/0 ratio is taken as 0:
+/// head 0's rate, layer 0's depth factor).
+/// @throws std::invalid_argument "layer: ..." unless 0 <= layer < num_layers.
+template <class Scalar>
+std::unique_ptr<Decay<Scalar>> make_tnl_l(const DecayOptions& opt);
 
 }  // namespace loglinear::decay

@@ -4,6 +4,7 @@
 #include <loglinear/core/tensor.hpp>
 #include <loglinear/models/layers.hpp>
 
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -19,6 +20,16 @@ void check_decay_shape(const std::string& name, const RowMatrix<Scalar>& m, Inde
                               (rows < 0 ? " and rows divisible by B = " + std::to_string(B)
                                         : " and B*T = " + std::to_string(rows)) +
                               ", got [" + std::to_string(m.rows()) + "," + std::to_string(m.cols()) + "]");
+}
+
+/// The TNL rate of head h of H in layer l of L (SPEC.md §14.2): g_h = s_h (1 - l/(L-1) + 1e-5),
+/// s_h = -1/n_h, n_h = 2 * 128^(h/(H-1)). Where the formula would divide by zero (H = 1 or L = 1;
+/// tnl rejects both, tnl_l only needs a starting point) the ratio is taken as 0: head 0's rate,
+/// layer 0's depth factor.
+inline double tnl_rate(Index h, Index H, Index l, Index L) {
+  const double head = H > 1 ? double(h) / double(H - 1) : 0.0;
+  const double depth = 1.0 - (L > 1 ? double(l) / double(L - 1) : 0.0) + 1e-5;
+  return -depth / (2.0 * std::pow(128.0, head));
 }
 
 /// log sigmoid(x) = -softplus(-x), finite for every finite x (SPEC.md §10).

@@ -14,7 +14,8 @@ class Mamba2Decay final : public Decay<Scalar> {
  public:
   explicit Mamba2Decay(const DecayOptions& opt) : H_(opt.heads) {
     // dt0 log-uniform on [1e-3, 0.1] floored at 1e-4 and A = -(1..H), as the §8 layer.
-    std::mt19937_64 rng(opt.seed);
+    std::mt19937_64 own(opt.seed);
+    std::mt19937_64& rng = opt.rng ? *opt.rng : own;
     std::uniform_real_distribution<double> u01(0.0, 1.0);
     RowMatrix<Scalar> bias(1, H_), alog(1, H_);
     for (Index h = 0; h < H_; ++h) {
@@ -23,8 +24,8 @@ class Mamba2Decay final : public Decay<Scalar> {
       bias(0, h) = models::softplus_inverse(Scalar(dt0));
       alog(0, h) = Scalar(std::log(double(h + 1)));
     }
-    p_.emplace_back("dt_bias", bias, false);
-    p_.emplace_back("A_log", alog, false);
+    p_.emplace_back(opt.prefix + "dt_bias", bias, false);
+    p_.emplace_back(opt.prefix + "A_log", alog, false);
   }
   std::string name() const override { return "mamba2"; }
   std::vector<models::Param<Scalar>*> params() override { return {&p_[0], &p_[1]}; }

@@ -16,7 +16,8 @@ class SimpleDecay final : public Decay<Scalar> {
     if (!(opt.p > 0 && opt.p < 1))
       throw std::invalid_argument("p: expected an initial decay rate in (0, 1), got " + std::to_string(opt.p));
     // Delta = logit(p) so that sigmoid(0 + Delta) = p.
-    p_.emplace_back("Delta", RowMatrix<Scalar>::Constant(1, H_, Scalar(std::log(opt.p / (1 - opt.p)))), false);
+    const Scalar logit_p = Scalar(std::log(opt.p / (1 - opt.p)));
+    p_.emplace_back(opt.prefix + "Delta", RowMatrix<Scalar>::Constant(1, H_, logit_p), false);
   }
   std::string name() const override { return "simple_decay"; }
   std::vector<models::Param<Scalar>*> params() override { return {&p_[0]}; }

@@ -23,9 +23,7 @@ class TnlDecay final : public Decay<Scalar> {
       throw std::invalid_argument("layer: expected in [0, " + std::to_string(opt.num_layers) + "), got " +
                                   std::to_string(opt.layer));
     // g_h = s_h (1 - l/(L-1) + 1e-5), s_h = -1/n_h, n_h = 2 * 128^(h/(H-1)); 0-based layers keep g < 0.
-    const double depth = 1.0 - double(opt.layer) / double(opt.num_layers - 1) + 1e-5;
-    for (Index h = 0; h < H_; ++h)
-      rate_(0, h) = Scalar(-depth / (2.0 * std::pow(128.0, double(h) / double(H_ - 1))));
+    for (Index h = 0; h < H_; ++h) rate_(0, h) = Scalar(detail::tnl_rate(h, H_, opt.layer, opt.num_layers));
   }
   std::string name() const override { return "tnl"; }
   bool data_dependent() const override { return false; }

@@ -28,21 +28,44 @@ T get(std::ifstream& f, const std::string& path) {
   get_bytes(f, reinterpret_cast<char*>(&x), sizeof x, path);
   return x;
 }
+
+// One entry's name and shape (its values follow in the file).
+struct EntryHeader {
+  std::string name;
+  std::int64_t rows = 0, cols = 0;
+};
+EntryHeader get_header(std::ifstream& f, const std::string& path) {
+  const auto len = get<std::uint32_t>(f, path);
+  if (len > 4096) throw std::runtime_error("checkpoint \"" + path + "\": corrupt parameter name");
+  EntryHeader h;
+  h.name.assign(len, '\0');
+  get_bytes(f, h.name.data(), len, path);
+  h.rows = get<std::int64_t>(f, path);
+  h.cols = get<std::int64_t>(f, path);
+  return h;
+}
+void put_header(std::ofstream& f, const std::string& name, std::int64_t rows, std::int64_t cols) {
+  put(f, std::uint32_t(name.size()));
+  f.write(name.data(), std::streamsize(name.size()));
+  put(f, rows);
+  put(f, cols);
+}
 }  // namespace
 
 template <class Scalar>
-void save_checkpoint(const std::string& path, const std::vector<Param<Scalar>*>& params) {
+void save_checkpoint(const std::string& path, const std::vector<Param<Scalar>*>& params,
+                     const std::string& architecture) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     if (!f) throw std::runtime_error("checkpoint \"" + path + "\": cannot open for writing");
     f.write(kMagic, 8);
-    put(f, std::uint32_t(params.size()));
+    put(f, std::uint32_t(params.size() + (architecture.empty() ? 0 : 1)));
+    // The architecture entry is an ordinary entry without values, so older readers see a name
+    // mismatch (a clear error) rather than a corrupt file.
+    if (!architecture.empty()) put_header(f, "@" + architecture, 0, 0);
     for (const auto* p : params) {
-      put(f, std::uint32_t(p->name.size()));
-      f.write(p->name.data(), std::streamsize(p->name.size()));
-      put(f, std::int64_t(p->value.rows()));
-      put(f, std::int64_t(p->value.cols()));
+      put_header(f, p->name, p->value.rows(), p->value.cols());
       for (Index i = 0; i < p->value.size(); ++i) put(f, double(p->value.data()[i]));
     }
     f.write(kEnd, 8);
@@ -54,7 +77,8 @@ void save_checkpoint(const std::string& path, const std::vector<Param<Scalar>*>&
 }
 
 template <class Scalar>
-void load_checkpoint(const std::string& path, const std::vector<Param<Scalar>*>& params) {
+void load_checkpoint(const std::string& path, const std::vector<Param<Scalar>*>& params,
+                     const std::string& architecture) {
   std::ifstream f(path, std::ios::binary);
   if (!f) throw std::runtime_error("checkpoint \"" + path + "\": cannot open for reading");
   char magic[8];
@@ -62,18 +86,35 @@ void load_checkpoint(const std::string& path, const std::vector<Param<Scalar>*>&
   if (std::memcmp(magic, kMagic, 8) != 0) {
     throw std::runtime_error("checkpoint \"" + path + "\": not a loglinear checkpoint (bad magic)");
   }
-  const auto count = get<std::uint32_t>(f, path);
+  auto count = get<std::uint32_t>(f, path);
+  // The first entry is either the architecture entry or the first parameter's header.
+  EntryHeader first;
+  bool have_first = false;
+  if (count > 0) {
+    first = get_header(f, path);
+    have_first = true;
+    if (!first.name.empty() && first.name[0] == '@') {
+      if (first.rows != 0 || first.cols != 0)
+        throw std::runtime_error("checkpoint \"" + path + "\": corrupt architecture entry");
+      const std::string file_arch = first.name.substr(1);
+      if (!architecture.empty() && file_arch != architecture) {
+        throw std::invalid_argument("checkpoint \"" + path + "\": written by the model \"" + file_arch +
+                                    "\", this model is \"" + architecture + "\"");
+      }
+      have_first = false;
+      --count;
+    }
+  }
   if (count != params.size()) {
     throw std::invalid_argument("checkpoint \"" + path + "\": expected " + std::to_string(params.size()) +
                                 " parameters, the file has " + std::to_string(count));
   }
   std::vector<RowMatrix<Scalar>> values;
   for (const auto* p : params) {
-    const auto len = get<std::uint32_t>(f, path);
-    if (len > 4096) throw std::runtime_error("checkpoint \"" + path + "\": corrupt parameter name");
-    std::string name(len, '\0');
-    get_bytes(f, name.data(), len, path);
-    const auto rows = get<std::int64_t>(f, path), cols = get<std::int64_t>(f, path);
+    const EntryHeader h = have_first ? first : get_header(f, path);
+    have_first = false;
+    const std::string& name = h.name;
+    const auto rows = h.rows, cols = h.cols;
     if (name != p->name || rows != p->value.rows() || cols != p->value.cols()) {
       throw std::invalid_argument("checkpoint \"" + path + "\": expected " + p->name + " [" +
                                   std::to_string(p->value.rows()) + "," + std::to_string(p->value.cols()) +
@@ -92,9 +133,9 @@ void load_checkpoint(const std::string& path, const std::vector<Param<Scalar>*>&
   for (size_t i = 0; i < params.size(); ++i) params[i]->value = std::move(values[i]);
 }
 
-template void save_checkpoint<float>(const std::string&, const std::vector<Param<float>*>&);
-template void save_checkpoint<double>(const std::string&, const std::vector<Param<double>*>&);
-template void load_checkpoint<float>(const std::string&, const std::vector<Param<float>*>&);
-template void load_checkpoint<double>(const std::string&, const std::vector<Param<double>*>&);
+template void save_checkpoint<float>(const std::string&, const std::vector<Param<float>*>&, const std::string&);
+template void save_checkpoint<double>(const std::string&, const std::vector<Param<double>*>&, const std::string&);
+template void load_checkpoint<float>(const std::string&, const std::vector<Param<float>*>&, const std::string&);
+template void load_checkpoint<double>(const std::string&, const std::vector<Param<double>*>&, const std::string&);
 
 }  // namespace loglinear::models

@@ -1,6 +1,7 @@
 // Task model forward and backward (task_model.hpp). Every backward block names the forward line
 // it differentiates; the operator's own backward is attention/*.cpp.
 #include <loglinear/core/fenwick.hpp>
+#include <loglinear/decay/decay.hpp>
 #include <loglinear/models/task_model.hpp>
 
 #include <algorithm>
@@ -10,7 +11,7 @@
 namespace loglinear::models {
 
 namespace {
-enum LayerParam { Wq, Wk, Wv, Wdl, Wdt, dt_bias, A_log, Wo, ln_g, ln_b };
+enum LayerParam { Wq, Wk, Wv, Wdl, Wo, ln_g, ln_b };
 enum TopParam { embedding, lnf_g, lnf_b, head };
 
 template <class Scalar>
@@ -39,10 +40,12 @@ ValueStats stats_of(std::vector<double> xs) {
 
 template <class Scalar>
 struct TaskModel<Scalar>::Layer {
-  std::vector<Param<Scalar>> p;
+  std::vector<Param<Scalar>> p;                  // LayerParam order
+  std::optional<Param<Scalar>> Wdt;              // decay pre-activation projection [H, d]
+  std::unique_ptr<decay::Decay<Scalar>> decay;   // g = phi(x Wdt^T) <= 0 (decay/)
   LevelWeights<Scalar> lam;
   // Cache of the last forward, all [N, features] with N = B*T.
-  RowMatrix<Scalar> x, q, k, v, dl, dt_pre, g, lamv, o;
+  RowMatrix<Scalar> x, q, k, v, dl, g, lamv, o;
   LayerNormCache<Scalar> ln;
   Layer(const TaskModelConfig& c, std::mt19937_64& rng, const std::string& prefix)
       : lam(c.lambda, c.heads, c.levels, c.mlp_hidden, rng, prefix + "lambda.") {}
@@ -64,7 +67,7 @@ TaskModel<Scalar>::TaskModel(const TaskModelConfig& c, std::uint64_t seed) : cfg
   top_.emplace_back("norm_f.gamma", M::Ones(1, d), false);
   top_.emplace_back("norm_f.beta", M::Zero(1, d), false);
   top_.emplace_back("lm_head", normal<Scalar>(c.vocab, d, 0.02, rng));
-  std::uniform_real_distribution<double> u01(0.0, 1.0);
+  if (c.decay == "hgrn2") gamma_.emplace("hgrn2.Gamma", M::Ones(c.layers, H), false);  // lb_i = i / layers
   for (Index i = 0; i < c.layers; ++i) {
     const std::string pre = "layers." + std::to_string(i) + ".";
     auto layer = std::make_unique<Layer>(c, rng, pre);
@@ -73,16 +76,18 @@ TaskModel<Scalar>::TaskModel(const TaskModelConfig& c, std::uint64_t seed) : cfg
     p.emplace_back(pre + "Wk", normal<Scalar>(d, d, 0.02, rng));
     p.emplace_back(pre + "Wv", normal<Scalar>(d, d, 0.02, rng));   // H*V = d
     p.emplace_back(pre + "Wdl", normal<Scalar>(H * L, d, 0.02, rng));
-    p.emplace_back(pre + "Wdt", normal<Scalar>(H, d, 0.02, rng));
-    // dt_bias = softplus^-1(dt0), dt0 log-uniform on [1e-3, 0.1] floored at 1e-4 (SPEC.md §8).
-    M bias(1, H), alog(1, H);
-    for (Index h = 0; h < H; ++h) {
-      const double dt0 = std::max(1e-4, std::exp(u01(rng) * (std::log(0.1) - std::log(1e-3)) + std::log(1e-3)));
-      bias(0, h) = softplus_inverse(Scalar(dt0));
-      alog(0, h) = Scalar(std::log(double(h + 1)));  // A = -(1..H)
-    }
-    p.emplace_back(pre + "dt_bias", bias, false);
-    p.emplace_back(pre + "A_log", alog, false);
+    // Wdt is drawn for every decay (kept only by data-dependent ones) and the decay then draws
+    // from the model's generator (mamba2: dt_bias): the order of the draws when Mamba-2 was
+    // hard-coded, so mamba2 models start where they used to.
+    RowMatrix<Scalar> wdt = normal<Scalar>(H, d, 0.02, rng);
+    decay::DecayOptions dopt;
+    dopt.heads = H;
+    dopt.layer = i;
+    dopt.num_layers = c.layers;
+    dopt.rng = &rng;
+    dopt.prefix = pre;
+    layer->decay = decay::make_decay<Scalar>(c.decay, dopt);
+    if (layer->decay->data_dependent()) layer->Wdt.emplace(pre + "Wdt", std::move(wdt));
     p.emplace_back(pre + "Wo", normal<Scalar>(d, d, 0.01, rng));
     p.emplace_back(pre + "norm.gamma", M::Ones(1, d), false);
     p.emplace_back(pre + "norm.beta", M::Zero(1, d), false);
@@ -99,11 +104,21 @@ template <class Scalar>
 std::vector<Param<Scalar>*> TaskModel<Scalar>::params() {
   std::vector<Param<Scalar>*> out;
   for (auto& p : top_) out.push_back(&p);
+  if (gamma_) out.push_back(&*gamma_);
   for (auto& layer : layers_) {
-    for (auto& p : layer->p) out.push_back(&p);
-    for (auto* p : layer->lam.params()) out.push_back(p);
+    auto& p = layer->p;
+    for (int i : {Wq, Wk, Wv, Wdl}) out.push_back(&p[i]);
+    if (layer->Wdt) out.push_back(&*layer->Wdt);
+    for (auto* dp : layer->decay->params()) out.push_back(dp);
+    for (int i : {Wo, ln_g, ln_b}) out.push_back(&p[i]);
+    for (auto* lp : layer->lam.params()) out.push_back(lp);
   }
   return out;
+}
+
+template <class Scalar>
+std::string TaskModel<Scalar>::architecture() const {
+  return "task_model lambda=" + lambda_mode_name(cfg_.lambda) + " decay=" + cfg_.decay;
 }
 
 template <class Scalar>
@@ -134,6 +149,12 @@ double TaskModel<Scalar>::step(const tasks::Batch& batch, bool backward, Index* 
     x.row(n) = top_[embedding].value.row(tok);
   }
   const ChunkedOptions opts{cfg_.chunk};
+  // hgrn2: every layer's lower bound comes from the one model-level table (SPEC.md §14.2).
+  if (gamma_) {
+    const RowMatrix<Scalar> lb = decay::hgrn2_lower_bounds(gamma_->value);
+    for (Index i = 0; i < cfg_.layers; ++i)
+      dynamic_cast<decay::Hgrn2Decay<Scalar>&>(*layers_[i]->decay).set_lower_bound(lb.row(i));
+  }
   for (auto& lp : layers_) {
     Layer& l = *lp;
     auto& p = l.p;
@@ -142,12 +163,10 @@ double TaskModel<Scalar>::step(const tasks::Batch& batch, bool backward, Index* 
     l.k = linear_forward(x, p[Wk].value);
     l.v = linear_forward(x, p[Wv].value);
     l.dl = linear_forward(x, p[Wdl].value);
-    // g = -exp(A_log) softplus(x Wdt^T + dt_bias): a log-decay <= 0 per token and head.
-    l.dt_pre = linear_forward(x, p[Wdt].value).rowwise() + p[dt_bias].value.row(0);
-    l.g.resize(N, H);
-    for (Index n = 0; n < N; ++n)
-      for (Index h = 0; h < H; ++h)
-        l.g(n, h) = -std::exp(p[A_log].value(0, h)) * softplus(l.dt_pre(n, h));
+    // g = phi(x Wdt^T) <= 0 per token and head (mamba2: -exp(A_log) softplus(x Wdt^T + dt_bias));
+    // a data-independent decay reads only the shape of u.
+    const RowMatrix<Scalar> u = l.Wdt ? linear_forward(x, l.Wdt->value) : RowMatrix<Scalar>::Zero(N, H);
+    l.g = l.decay->forward(u, B);
     l.lamv = l.lam.forward(l.dl);
     l.o.resize(N, d);
     const AttentionInputs<Scalar> in{{l.q.data(), {B, T, H, Dh}}, {l.k.data(), {B, T, H, Dh}},
@@ -182,23 +201,23 @@ double TaskModel<Scalar>::step(const tasks::Batch& batch, bool backward, Index* 
                                        {dv.data(), {B, T, H, Dh}}, {dg.data(), {B, T, H}},
                                        {dlam.data(), {B, T, H, L}}};
     loglinear::backward<Scalar>(cfg_.form, in, opts, ConstTensorView<Scalar, 4>{dout.data(), {B, T, H, Dh}}, grads);
-    // forward: g = -exp(A_log) sp(u), u = x Wdt^T + dt_bias:
-    // dg/du = -exp(A_log) sigmoid(u), dg/dA_log = g.
-    RowMatrix<Scalar> ddt(N, H);
-    for (Index n = 0; n < N; ++n)
-      for (Index h = 0; h < H; ++h) {
-        ddt(n, h) = dg(n, h) * -std::exp(p[A_log].value(0, h)) * sigmoid(l.dt_pre(n, h));
-        p[A_log].grad(0, h) += dg(n, h) * l.g(n, h);
-      }
-    p[dt_bias].grad.row(0) += ddt.colwise().sum();
+    // forward: g = phi(u; theta), u = x Wdt^T: the decay adds dtheta and returns du.
+    const RowMatrix<Scalar> du = l.decay->backward(dg);
     // forward: lam = LevelWeights(dl).
     const RowMatrix<Scalar> ddl = l.lam.backward(dlam);
-    // forward: q, k, v, dl, dt = x W^T: every projection sends its gradient back to x.
+    // forward: q, k, v, dl, u = x W^T: every projection sends its gradient back to x.
     dx += linear_backward(l.x, p[Wq].value, dq, p[Wq].grad);
     dx += linear_backward(l.x, p[Wk].value, dk, p[Wk].grad);
     dx += linear_backward(l.x, p[Wv].value, dv, p[Wv].grad);
     dx += linear_backward(l.x, p[Wdl].value, ddl, p[Wdl].grad);
-    dx += linear_backward(l.x, p[Wdt].value, ddt, p[Wdt].grad);
+    if (l.Wdt) dx += linear_backward(l.x, l.Wdt->value, du, l.Wdt->grad);
+  }
+  // forward: lb = hgrn2_lower_bounds(Gamma), row i the lower bound of layer i.
+  if (gamma_) {
+    RowMatrix<Scalar> dlb(cfg_.layers, cfg_.heads);
+    for (Index i = 0; i < cfg_.layers; ++i)
+      dlb.row(i) = dynamic_cast<const decay::Hgrn2Decay<Scalar>&>(*layers_[i]->decay).lower_bound_grad();
+    decay::hgrn2_lower_bounds_backward(gamma_->value, dlb, gamma_->grad);
   }
   // forward: x = embedding[tokens].
   for (Index n = 0; n < N; ++n) top_[embedding].grad.row(tokens_[n]) += dx.row(n);

@@ -1,7 +1,8 @@
 // The model of the adaptive-decay synthetic tasks (SPEC.md §8, last paragraph): embedding ->
-// N log-linear attention layers (q/k/v/dt/dl projections, Mamba-2 decay, a lambda
-// parameterisation, out_proj, post-norm residual) -> LayerNorm -> LM head. Forward and
-// handwritten backward end to end; the operator runs in any form (chunked by default).
+// N log-linear attention layers (q/k/v/dt/dl projections, a decay parameterisation from decay/
+// (Mamba-2 by default, SPEC.md §14), a lambda parameterisation, out_proj, post-norm residual)
+// -> LayerNorm -> LM head. Forward and handwritten backward end to end; the operator runs in any
+// form (chunked by default). nn/lm.hpp is the full log-linear Mamba-2 sibling.
 #pragma once
 
 #include <loglinear/attention/forms.hpp>
@@ -10,7 +11,9 @@
 #include <loglinear/tasks/task.hpp>
 
 #include <memory>
+#include <optional>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace loglinear::models {
@@ -26,6 +29,10 @@ struct TaskModelConfig {
   Index chunk = 64;        ///< chunk size of the chunked form
   LambdaMode lambda = LambdaMode::mlp_softplus;  ///< lambda parameterisation
   Form form = Form::chunked;                     ///< operator form
+  /// Decay parameterisation, a key of decay::decay_names() (mamba2, gla, hgrn2, lightnet, tnl,
+  /// tnl_l, simple_decay); built per layer by decay::make_decay with heads = H, layer = i and
+  /// num_layers = layers (tnl needs heads >= 2 and layers >= 2), other options at their defaults.
+  std::string decay = "mamba2";
 };
 
 /// Summary of a tensor's values over tokens (and heads).
@@ -41,8 +48,10 @@ struct ValueStats {
 template <class Scalar>
 class TaskModel {
  public:
-  /// Builds and initialises the model from `seed` (deterministic).
-  /// @throws std::invalid_argument if d_model is not divisible by heads or a size is < 1.
+  /// Builds and initialises the model from `seed` (deterministic). With decay = "mamba2" the
+  /// initial values are those of the model before the decay became selectable (same draws).
+  /// @throws std::invalid_argument if d_model is not divisible by heads or a size is < 1, and
+  ///         as decay::make_decay for an unknown decay key (the message lists the known ones).
   TaskModel(const TaskModelConfig& cfg, std::uint64_t seed);
   ~TaskModel();                       ///< out of line: Layer is complete only in the .cpp
   TaskModel(TaskModel&&) noexcept;    ///< movable, not copyable
@@ -54,8 +63,16 @@ class TaskModel {
   /// @throws std::invalid_argument if a token is outside [0, vocab) or T needs more levels.
   double step(const tasks::Batch& batch, bool backward, Index* correct = nullptr);
 
-  /// Every trainable tensor, in a fixed order (the checkpoint order).
+  /// Every trainable tensor, in a fixed order (the checkpoint order): embedding, norm_f.gamma,
+  /// norm_f.beta, lm_head, [hgrn2.Gamma]; per layer "layers.i.": Wq, Wk, Wv, Wdl, [Wdt], the
+  /// decay's own (mamba2: dt_bias, A_log; simple_decay: Delta; tnl_l: theta), Wo, norm.gamma,
+  /// norm.beta, then lambda's. Wdt [H, d] (u = x Wdt^T, the decay's pre-activation, SPEC.md §14.1)
+  /// exists only for data-dependent decays; hgrn2.Gamma [layers, H] (init 1) is HGRN2's lower-bound
+  /// table, lb of layer i = hgrn2_lower_bounds(Gamma) row i.
   std::vector<Param<Scalar>*> params();
+  /// What the checkpoint's architecture entry records: "task_model lambda=<mode> decay=<key>"
+  /// (names and shapes alone cannot tell apart decays without parameters, or the two MLP modes).
+  std::string architecture() const;
   /// Sets every gradient to zero.
   void zero_grad();
   /// The configuration.
@@ -72,6 +89,7 @@ class TaskModel {
   struct Layer;
   TaskModelConfig cfg_;
   std::vector<Param<Scalar>> top_;           // embedding, final norm, head
+  std::optional<Param<Scalar>> gamma_;       // hgrn2's lower-bound table [layers, H]
   std::vector<std::unique_ptr<Layer>> layers_;
   // Cache of the last forward.
   Index B_ = 0, T_ = 0;
