@@ -15,6 +15,7 @@
 #include <loglinear/models/checkpoint.hpp>
 #include <loglinear/models/optim.hpp>
 #include <loglinear/models/task_model.hpp>
+#include <loglinear/train/diagnostics.hpp>
 #include <loglinear/nn/lm.hpp>
 #include <loglinear/tasks/char_lm.hpp>
 #include <loglinear/tasks/mqar.hpp>
@@ -50,6 +51,7 @@ struct Options {
   std::uint64_t seed = 0;
   int threads = 0;
   std::string json_path, checkpoint, resume, dump_lambda, corpus = LOGLINEAR_DEFAULT_CORPUS;
+  bool print_diagnostics = false;
   bool quick = false, progress = true;
 };
 
@@ -135,6 +137,8 @@ class Model {
   virtual std::vector<std::vector<models::ValueStats>> lambda_stats() const = 0;
   virtual std::vector<models::ValueStats> decay_stats() const = 0;
   virtual RowMatrix<float> lambda_of(Index layer, Index sequence) const = 0;
+  // Of the last forward: per layer and head, quantiles of exp(g) and of lambda per level.
+  virtual train::Diagnostics diagnostics() const = 0;
   void zero_grad() {
     for (auto* p : params()) p->grad.setZero();
   }
@@ -150,6 +154,14 @@ class TaskModelRun final : public Model {
   std::vector<std::vector<models::ValueStats>> lambda_stats() const override { return m_.lambda_stats(); }
   std::vector<models::ValueStats> decay_stats() const override { return m_.decay_stats(); }
   RowMatrix<float> lambda_of(Index layer, Index seq) const override { return m_.lambda_of(layer, seq); }
+  train::Diagnostics diagnostics() const override {
+    std::vector<RowMatrix<float>> g, lam;
+    for (Index i = 0; i < m_.config().layers; ++i) {
+      g.push_back(m_.last_decay(i));
+      lam.push_back(m_.last_lambda(i));
+    }
+    return train::collect_diagnostics<float>(g, lam, m_.config().levels);
+  }
 
  private:
   models::TaskModel<float> m_;
@@ -202,6 +214,14 @@ class MambaLmRun final : public Model {
   RowMatrix<float> lambda_of(Index layer, Index seq) const override {
     if (seq < 0 || seq >= B_) throw std::invalid_argument("lambda_of: expected sequence < " + std::to_string(B_));
     return m_.mixer(layer).last_lambda().middleRows(seq * T_, T_);
+  }
+  train::Diagnostics diagnostics() const override {
+    std::vector<RowMatrix<float>> g, lam;
+    for (Index i = 0; i < m_.num_layers(); ++i) {
+      g.push_back(m_.mixer(i).last_decay());
+      lam.push_back(m_.mixer(i).last_lambda());
+    }
+    return train::collect_diagnostics<float>(g, lam, L_);
   }
 
  private:
@@ -339,6 +359,9 @@ int run(Options o) {
   json result = {{"config", config_json(o, levels)}, {"git_commit", git_commit()}, {"history", json::array()}};
   long start_step = 0;
   double best = 0;
+  // Wall time and tokens of the segments before a --resume: totals cover the whole run.
+  double prior_wall = 0;
+  double prior_tokens = 0;
   if (!o.resume.empty()) {
     std::ifstream f(o.resume + ".json");
     if (!f) throw std::runtime_error("--resume: cannot read " + o.resume + ".json");
@@ -355,6 +378,9 @@ int run(Options o) {
     opt.set_steps(start_step);
     result["history"] = state.at("history");
     best = state.at("best_accuracy").get<double>();
+    prior_wall = state.value("wall_time_s", 0.0);
+    prior_tokens = state.value("train_tokens", 0.0);
+    result["resumed_at_step"] = start_step;
     std::fprintf(stderr, "resumed from %s at step %ld\n", o.resume.c_str(), start_step);
   }
 
@@ -392,7 +418,9 @@ int run(Options o) {
       best = std::max(best, ev.accuracy);
       if (o.task != "lm" && ev.accuracy >= o.early_stop) stopped_early = true;
       if (!o.checkpoint.empty()) {
-        save_all(o.checkpoint, model, opt, {{"step", step + 1}, {"history", result["history"]}, {"best_accuracy", best}});
+        save_all(o.checkpoint, model, opt,
+                 {{"step", step + 1}, {"history", result["history"]}, {"best_accuracy", best},
+                  {"wall_time_s", prior_wall + secs}, {"train_tokens", prior_tokens + double(tokens)}});
       }
     }
   }
@@ -421,7 +449,7 @@ int run(Options o) {
     if (!f) throw std::runtime_error("--dump-lambda: cannot write " + o.dump_lambda);
     f << dump.dump() << "\n";
   }
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double wall = prior_wall + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   result["first_train_loss"] = first_loss;
   result["last_train_loss"] = last_loss;
   result["best_accuracy"] = best;
@@ -432,8 +460,12 @@ int run(Options o) {
   result["steps_run"] = step;
   result["stopped_early"] = stopped_early;
   result["wall_time_s"] = wall;
-  result["train_tokens_per_s"] = double(tokens) / wall;
+  result["train_tokens_per_s"] = (prior_tokens + double(tokens)) / wall;  // over every segment
   result["lambda_stats"] = lam;
+  // Per layer and head (the pooled stats above mix the heads): quantiles of exp(g) and lambda.
+  const train::Diagnostics diag = model.diagnostics();
+  result["diagnostics"] = json::parse(diag.to_json());
+  if (o.print_diagnostics) std::printf("\n%s", diag.to_text().c_str());
   result["decay_stats"] = dec;
   std::printf("model %s task %s lambda %s decay %s: best val accuracy %.2f%%, final %.2f%% (loss %.4f)%s, "
               "%ld steps, %.1f s\n",
@@ -496,6 +528,9 @@ int main(int argc, char** argv) {
   app.add_option("--checkpoint", o.checkpoint, "save model + optimiser here at every evaluation");
   app.add_option("--resume", o.resume, "resume from a --checkpoint file");
   app.add_option("--dump-lambda", o.dump_lambda, "write lambda (tokens x levels, per layer) of one validation sequence as JSON");
+  app.add_flag("--print-diagnostics", o.print_diagnostics,
+               "print, per layer and head, quantiles of exp(g) and lambda per level of the last validation batch "
+               "(always written to the JSON under \"diagnostics\")");
   app.add_option("--corpus", o.corpus, "LM corpus (made by the build target kjv_corpus)")->capture_default_str();
   app.add_flag("--quick", o.quick, "small MQAR preset (T = 64, 8 pairs, <= 400 steps)");
   app.add_flag("!--no-progress", o.progress, "no progress bar");

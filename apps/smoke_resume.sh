@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CTest: a run stopped at step 100 and resumed with --resume reaches step 150 with exactly the
 # history of an uninterrupted 150-step run (batches are a function of (seed, step); the
-# checkpoint holds the parameters and Adam's moments). Usage: smoke_resume.sh BINARY WORKDIR
+# checkpoint holds the parameters and Adam's moments), and its wall time counts both segments.
+# Usage: smoke_resume.sh BINARY WORKDIR
 set -euo pipefail
 binary=$1 work=$2
 mkdir -p "$work"
@@ -16,5 +17,9 @@ strip = lambda h: [{k: v for k, v in x.items() if k != "tokens_per_s"} for x in 
 a = json.load(open(f"{w}/resumed.json"))["history"]
 b = json.load(open(f"{w}/whole.json"))["history"]
 assert len(a) == 3 and strip(a) == strip(b), f"resumed history differs:\n{a}\n{b}"
+# The totals cover both segments: the resumed run's wall time includes the first run's.
+first, resumed = json.load(open(f"{w}/first.json")), json.load(open(f"{w}/resumed.json"))
+assert resumed["resumed_at_step"] == 100, resumed.get("resumed_at_step")
+assert resumed["wall_time_s"] > first["wall_time_s"] * 0.99, (first["wall_time_s"], resumed["wall_time_s"])
 print("resume ok: identical history over", len(a), "evaluations")
 PY

@@ -251,7 +251,7 @@ TEST_CASE("models: 200 training steps lower the loss, bit-identically for the sa
   CHECK(last < 0.75 * first);
 }
 
-TEST_CASE("models: checkpoints round-trip and reject truncated or mismatched files",
+TEST_CASE("models: checkpoints round-trip and reject truncated, corrupt or mismatched files",
           "[models][checkpoint]") {
   const std::string path = "loglinear_test_checkpoint.bin";
   TaskModel<float> a({16, 8, 2, 1, 4, 8, 4, LambdaMode::mlp_softplus, Form::chunked}, 1);
@@ -268,6 +268,21 @@ TEST_CASE("models: checkpoints round-trip and reject truncated or mismatched fil
     CAPTURE(cut);
     std::ofstream(path + ".cut", std::ios::binary).write(bytes.data(), std::streamsize(cut));
     CHECK_THROWS_AS(load_checkpoint(path + ".cut", b.params()), std::runtime_error);
+  }
+  // One flipped bit anywhere (magic, header, a value, the end marker, the checksum) is rejected;
+  // inside the values only the checksum can tell.
+  for (size_t at : {size_t(3), size_t(10), bytes.size() / 2, bytes.size() - 12, bytes.size() - 1}) {
+    CAPTURE(at);
+    std::string flipped = bytes;
+    flipped[at] = char(flipped[at] ^ 0x10);
+    std::ofstream(path + ".cut", std::ios::binary).write(flipped.data(), std::streamsize(flipped.size()));
+    CHECK_THROWS_AS(load_checkpoint(path + ".cut", b.params()), std::exception);
+  }
+  {
+    std::string flipped = bytes;
+    flipped[bytes.size() / 2] = char(flipped[bytes.size() / 2] ^ 0x01);  // a value's lowest bits
+    std::ofstream(path + ".cut", std::ios::binary).write(flipped.data(), std::streamsize(flipped.size()));
+    CHECK_THROWS_WITH(load_checkpoint(path + ".cut", b.params()), ContainsSubstring("checksum mismatch"));
   }
   CHECK(a.step(ds.data, false) == b.step(ds.data, false));
   // Another architecture: a name/shape mismatch.
@@ -322,4 +337,21 @@ TEST_CASE("models: bad configurations and batches are rejected", "[models][error
   auto bad = tasks::make_mqar({4, 1, 16}, 1, 1);
   bad.data.tokens(0, 0) = 99;
   CHECK_THROWS_WITH(m.step(bad.data, false), ContainsSubstring("expected ids in [0, 16), got 99"));
+}
+
+TEST_CASE("models: the last forward's g and lambda per layer feed the diagnostics", "[models][diagnostics]") {
+  TaskModel<double> m({16, 8, 2, 2, 4, 8, 4, LambdaMode::mlp_softplus, Form::chunked}, 1);
+  const auto ds = tasks::make_mqar({8, 2, 16}, 3, 5);
+  m.step(ds.data, false);
+  const Index N = ds.data.tokens.dim(0) * ds.data.tokens.dim(1);
+  for (Index layer = 0; layer < 2; ++layer) {
+    CHECK(m.last_decay(layer).rows() == N);
+    CHECK(m.last_decay(layer).cols() == 2);
+    CHECK(m.last_lambda(layer).cols() == 2 * m.config().levels);
+    CHECK((m.last_decay(layer).array() <= 0).all());
+  }
+  // lambda_of is a view of the same cache.
+  CHECK(m.lambda_of(1, 0) == m.last_lambda(1).topRows(ds.data.tokens.dim(1)));
+  CHECK_THROWS_WITH(m.last_decay(2), ContainsSubstring("layer: expected 0 <= layer < 2, got 2"));
+  CHECK_THROWS_WITH(m.last_lambda(-1), ContainsSubstring("layer: expected 0 <= layer < 2, got -1"));
 }

@@ -10,45 +10,72 @@
 namespace loglinear::models {
 
 namespace {
-constexpr char kMagic[9] = "LLCKPT01";
+constexpr char kMagicV1[9] = "LLCKPT01";  // read only: files written before the checksum
+constexpr char kMagic[9] = "LLCKPT02";
 constexpr char kEnd[9] = "LLCKPTEN";
 
-template <class T>
-void put(std::ofstream& f, const T& x) { f.write(reinterpret_cast<const char*>(&x), sizeof x); }
-
-// Reads exactly n bytes or throws: a truncated file never yields garbage.
-void get_bytes(std::ifstream& f, char* out, size_t n, const std::string& path) {
-  if (!f.read(out, std::streamsize(n))) {
-    throw std::runtime_error("checkpoint \"" + path + "\": truncated or unreadable file");
+// FNV-1a, 64 bit, over every byte from the magic to the end marker: a flipped bit anywhere in
+// the names, shapes or values is reported as a corrupt file instead of loading silently.
+struct Fnv1a {
+  std::uint64_t h = 14695981039346656037ull;
+  void add(const char* p, size_t n) {
+    for (size_t i = 0; i < n; ++i) h = (h ^ std::uint8_t(p[i])) * 1099511628211ull;
   }
-}
-template <class T>
-T get(std::ifstream& f, const std::string& path) {
-  T x;
-  get_bytes(f, reinterpret_cast<char*>(&x), sizeof x, path);
-  return x;
-}
+};
+
+struct Writer {
+  std::ofstream f;
+  Fnv1a hash;
+  void bytes(const char* p, size_t n) {
+    f.write(p, std::streamsize(n));
+    hash.add(p, n);
+  }
+  template <class T>
+  void put(const T& x) { bytes(reinterpret_cast<const char*>(&x), sizeof x); }
+};
+
+struct Reader {
+  std::ifstream f;
+  std::string path;
+  Fnv1a hash;
+  // Reads exactly n bytes or throws: a truncated file never yields garbage.
+  void bytes(char* out, size_t n) {
+    if (!f.read(out, std::streamsize(n))) {
+      throw std::runtime_error("checkpoint \"" + path + "\": truncated or unreadable file");
+    }
+    hash.add(out, n);
+  }
+  template <class T>
+  T get() {
+    T x;
+    bytes(reinterpret_cast<char*>(&x), sizeof x);
+    return x;
+  }
+};
 
 // One entry's name and shape (its values follow in the file).
 struct EntryHeader {
   std::string name;
   std::int64_t rows = 0, cols = 0;
 };
-EntryHeader get_header(std::ifstream& f, const std::string& path) {
-  const auto len = get<std::uint32_t>(f, path);
-  if (len > 4096) throw std::runtime_error("checkpoint \"" + path + "\": corrupt parameter name");
+EntryHeader get_header(Reader& r) {
+  const auto len = r.get<std::uint32_t>();
+  if (len > 4096) throw std::runtime_error("checkpoint \"" + r.path + "\": corrupt parameter name");
   EntryHeader h;
   h.name.assign(len, '\0');
-  get_bytes(f, h.name.data(), len, path);
-  h.rows = get<std::int64_t>(f, path);
-  h.cols = get<std::int64_t>(f, path);
+  r.bytes(h.name.data(), len);
+  h.rows = r.get<std::int64_t>();
+  h.cols = r.get<std::int64_t>();
+  if (h.rows < 0 || h.cols < 0 || (h.cols > 0 && h.rows > (std::int64_t(1) << 40) / h.cols)) {
+    throw std::runtime_error("checkpoint \"" + r.path + "\": corrupt shape of " + h.name);
+  }
   return h;
 }
-void put_header(std::ofstream& f, const std::string& name, std::int64_t rows, std::int64_t cols) {
-  put(f, std::uint32_t(name.size()));
-  f.write(name.data(), std::streamsize(name.size()));
-  put(f, rows);
-  put(f, cols);
+void put_header(Writer& w, const std::string& name, std::int64_t rows, std::int64_t cols) {
+  w.put(std::uint32_t(name.size()));
+  w.bytes(name.data(), name.size());
+  w.put(rows);
+  w.put(cols);
 }
 }  // namespace
 
@@ -57,19 +84,21 @@ void save_checkpoint(const std::string& path, const std::vector<Param<Scalar>*>&
                      const std::string& architecture) {
   const std::string tmp = path + ".tmp";
   {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw std::runtime_error("checkpoint \"" + path + "\": cannot open for writing");
-    f.write(kMagic, 8);
-    put(f, std::uint32_t(params.size() + (architecture.empty() ? 0 : 1)));
+    Writer w{std::ofstream(tmp, std::ios::binary | std::ios::trunc), {}};
+    if (!w.f) throw std::runtime_error("checkpoint \"" + path + "\": cannot open for writing");
+    w.bytes(kMagic, 8);
+    w.put(std::uint32_t(params.size() + (architecture.empty() ? 0 : 1)));
     // The architecture entry is an ordinary entry without values, so older readers see a name
     // mismatch (a clear error) rather than a corrupt file.
-    if (!architecture.empty()) put_header(f, "@" + architecture, 0, 0);
+    if (!architecture.empty()) put_header(w, "@" + architecture, 0, 0);
     for (const auto* p : params) {
-      put_header(f, p->name, p->value.rows(), p->value.cols());
-      for (Index i = 0; i < p->value.size(); ++i) put(f, double(p->value.data()[i]));
+      put_header(w, p->name, p->value.rows(), p->value.cols());
+      for (Index i = 0; i < p->value.size(); ++i) w.put(double(p->value.data()[i]));
     }
-    f.write(kEnd, 8);
-    if (!f) throw std::runtime_error("checkpoint \"" + path + "\": write failed");
+    w.bytes(kEnd, 8);
+    const std::uint64_t checksum = w.hash.h;
+    w.f.write(reinterpret_cast<const char*>(&checksum), sizeof checksum);
+    if (!w.f) throw std::runtime_error("checkpoint \"" + path + "\": write failed");
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     throw std::runtime_error("checkpoint \"" + path + "\": cannot rename " + tmp);
@@ -79,19 +108,20 @@ void save_checkpoint(const std::string& path, const std::vector<Param<Scalar>*>&
 template <class Scalar>
 void load_checkpoint(const std::string& path, const std::vector<Param<Scalar>*>& params,
                      const std::string& architecture) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error("checkpoint \"" + path + "\": cannot open for reading");
+  Reader r{std::ifstream(path, std::ios::binary), path, {}};
+  if (!r.f) throw std::runtime_error("checkpoint \"" + path + "\": cannot open for reading");
   char magic[8];
-  get_bytes(f, magic, 8, path);
-  if (std::memcmp(magic, kMagic, 8) != 0) {
+  r.bytes(magic, 8);
+  const bool v1 = std::memcmp(magic, kMagicV1, 8) == 0;
+  if (!v1 && std::memcmp(magic, kMagic, 8) != 0) {
     throw std::runtime_error("checkpoint \"" + path + "\": not a loglinear checkpoint (bad magic)");
   }
-  auto count = get<std::uint32_t>(f, path);
+  auto count = r.get<std::uint32_t>();
   // The first entry is either the architecture entry or the first parameter's header.
   EntryHeader first;
   bool have_first = false;
   if (count > 0) {
-    first = get_header(f, path);
+    first = get_header(r);
     have_first = true;
     if (!first.name.empty() && first.name[0] == '@') {
       if (first.rows != 0 || first.cols != 0)
@@ -111,7 +141,7 @@ void load_checkpoint(const std::string& path, const std::vector<Param<Scalar>*>&
   }
   std::vector<RowMatrix<Scalar>> values;
   for (const auto* p : params) {
-    const EntryHeader h = have_first ? first : get_header(f, path);
+    const EntryHeader h = have_first ? first : get_header(r);
     have_first = false;
     const std::string& name = h.name;
     const auto rows = h.rows, cols = h.cols;
@@ -122,13 +152,20 @@ void load_checkpoint(const std::string& path, const std::vector<Param<Scalar>*>&
                                   std::to_string(cols) + "]");
     }
     RowMatrix<Scalar> v(rows, cols);
-    for (Index i = 0; i < v.size(); ++i) v.data()[i] = Scalar(get<double>(f, path));
+    for (Index i = 0; i < v.size(); ++i) v.data()[i] = Scalar(r.get<double>());
     values.push_back(std::move(v));
   }
   char end[8];
-  get_bytes(f, end, 8, path);
+  r.bytes(end, 8);
   if (std::memcmp(end, kEnd, 8) != 0) {
     throw std::runtime_error("checkpoint \"" + path + "\": corrupt file (bad end marker)");
+  }
+  if (!v1) {
+    const std::uint64_t expected = r.hash.h, stored = r.get<std::uint64_t>();
+    if (stored != expected) {
+      throw std::runtime_error("checkpoint \"" + path + "\": corrupt file (checksum mismatch: the "
+                               "contents changed after it was written)");
+    }
   }
   for (size_t i = 0; i < params.size(); ++i) params[i]->value = std::move(values[i]);
 }

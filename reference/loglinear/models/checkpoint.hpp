@@ -1,8 +1,10 @@
 // Checkpoints: a small documented binary format for a list of named parameters.
 //
-// Layout (little-endian): the 8 bytes "LLCKPT01"; uint32 count; then per entry: uint32 name
-// length, the name bytes, int64 rows, int64 cols, rows*cols float64 values (row-major); finally
-// the 8 bytes "LLCKPTEN". Values are stored as float64 whatever the model's Scalar. An optional
+// Layout (little-endian): the 8 bytes "LLCKPT02"; uint32 count; then per entry: uint32 name
+// length, the name bytes, int64 rows, int64 cols, rows*cols float64 values (row-major); then
+// the 8 bytes "LLCKPTEN"; finally a uint64 FNV-1a (64-bit) checksum of every byte before it, so a
+// changed byte anywhere is reported as corruption. Files of the first version ("LLCKPT01", no
+// checksum) are still read. Values are stored as float64 whatever the model's Scalar. An optional
 // first entry named "@" + architecture with shape [0,0] (counted in count) says which model wrote
 // the file, e.g. "@task_model decay=gla": what names and shapes cannot tell apart (decays
 // without parameters) is told by it.

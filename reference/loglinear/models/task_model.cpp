@@ -261,6 +261,22 @@ RowMatrix<Scalar> TaskModel<Scalar>::lambda_of(Index layer, Index sequence) cons
   return layers_[layer]->lamv.middleRows(sequence * T_, T_);
 }
 
+template <class Scalar>
+const RowMatrix<Scalar>& TaskModel<Scalar>::last_decay(Index layer) const {
+  if (layer < 0 || layer >= Index(layers_.size()))
+    throw std::invalid_argument("layer: expected 0 <= layer < " + std::to_string(layers_.size()) + ", got " +
+                                std::to_string(layer));
+  return layers_[layer]->g;
+}
+
+template <class Scalar>
+const RowMatrix<Scalar>& TaskModel<Scalar>::last_lambda(Index layer) const {
+  if (layer < 0 || layer >= Index(layers_.size()))
+    throw std::invalid_argument("layer: expected 0 <= layer < " + std::to_string(layers_.size()) + ", got " +
+                                std::to_string(layer));
+  return layers_[layer]->lamv;
+}
+
 template class TaskModel<float>;
 template class TaskModel<double>;
 

@@ -84,6 +84,12 @@ class TaskModel {
   std::vector<ValueStats> decay_stats() const;
   /// Lambda of the last forward for one layer and sequence: [T, H*L] (for heatmaps).
   RowMatrix<Scalar> lambda_of(Index layer, Index sequence) const;
+  /// The log-decay g [B*T, H] and lambda [B*T, H*L] (column h*L + l) of every layer in the last
+  /// forward, for train::collect_diagnostics.
+  /// @throws std::invalid_argument "layer: ..." if layer is out of range.
+  const RowMatrix<Scalar>& last_decay(Index layer) const;
+  /// See last_decay.
+  const RowMatrix<Scalar>& last_lambda(Index layer) const;
 
  private:
   struct Layer;
