@@ -5,6 +5,7 @@
 #include <loglinear/decay/decay.hpp>
 
 #include "../support/gradcheck.hpp"
+#include "../support/layer_checks.hpp"
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
@@ -20,16 +21,6 @@ using namespace loglinear::test;
 using Catch::Matchers::ContainsSubstring;
 using Mat = RowMatrix<double>;
 
-namespace {
-Mat random_matrix(Index r, Index c, std::uint64_t seed, double scale = 1.0) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> n(0, scale);
-  Mat m(r, c);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = n(rng);
-  return m;
-}
-double weighted_sum(const Mat& a, const Mat& w) { return a.cwiseProduct(w).sum(); }
-}  // namespace
 
 TEST_CASE("decay: every parameterisation's du and parameter gradients match central differences",
           "[decay][fd]") {

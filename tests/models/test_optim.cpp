@@ -5,6 +5,8 @@
 #include <loglinear/models/optim.hpp>
 #include <loglinear/nn/lm.hpp>
 
+#include "../support/layer_checks.hpp"
+
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
 
@@ -14,16 +16,10 @@
 
 using namespace loglinear;
 using namespace loglinear::models;
+using loglinear::test::random_matrix;
 using Mat = RowMatrix<double>;
 
 namespace {
-Mat random_matrix(Index r, Index c, std::uint64_t seed, double scale = 1.0) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> n(0, scale);
-  Mat m(r, c);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = n(rng);
-  return m;
-}
 double global_norm(const std::vector<Param<double>*>& params) {
   double sq = 0;
   for (auto* p : params)

@@ -11,6 +11,7 @@
 #include <loglinear/tasks/mqar.hpp>
 
 #include "../support/gradcheck.hpp"
+#include "../support/layer_checks.hpp"
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
@@ -27,13 +28,6 @@ using Catch::Matchers::ContainsSubstring;
 using Mat = RowMatrix<double>;
 
 namespace {
-Mat random_matrix(Index r, Index c, std::uint64_t seed, double scale = 1.0) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> n(0, scale);
-  Mat m(r, c);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = n(rng);
-  return m;
-}
 // Sum of w ⊙ y: a loss whose gradient w.r.t. y is w.
 double weighted(const Mat& y, const Mat& w) { return y.cwiseProduct(w).sum(); }
 }  // namespace

@@ -8,6 +8,7 @@
 #include <loglinear/nn/swiglu.hpp>
 
 #include "../support/gradcheck.hpp"
+#include "../support/layer_checks.hpp"
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
@@ -21,25 +22,6 @@ using namespace loglinear::test;
 using Catch::Matchers::ContainsSubstring;
 using Mat = RowMatrix<double>;
 
-namespace {
-Mat random_matrix(Index r, Index c, std::uint64_t seed, double scale = 1.0) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> n(0, scale);
-  Mat m(r, c);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = n(rng);
-  return m;
-}
-double wsum(const Mat& a, const Mat& w) { return a.cwiseProduct(w).sum(); }
-// 1e-6 (the issue's bound): eps 1e-6 central differences of a summed O(1) loss carry ~1e-10
-// absolute roundoff, which is ~1e-7 relative on entries near gradcheck's floor.
-constexpr double kFdTol = 1e-6;
-#define CHECK_FD(r)      \
-  do {                   \
-    const auto rr = (r); \
-    INFO(rr.report());   \
-    CHECK(rr.max_rel <= kFdTol); \
-  } while (0)
-}  // namespace
 
 TEST_CASE("rmsnorm: dx and dw match central differences, per group too", "[nn][rmsnorm][fd]") {
   const Index groups = GENERATE(1, 2);
@@ -52,7 +34,7 @@ TEST_CASE("rmsnorm: dx and dw match central differences, per group too", "[nn][r
   const Mat dx = rmsnorm_backward(dy, w, cache, dw);
   auto loss = [&] {
     RmsNormCache<double> c;
-    return wsum(rmsnorm_forward(x, w, c, groups), dy);
+    return weighted_sum(rmsnorm_forward(x, w, c, groups), dy);
   };
   CHECK_FD(gradcheck("dx", x.data(), dx.data(), dx.size(), loss));
   CHECK_FD(gradcheck("dw", w.data(), dw.data(), dw.size(), loss));
@@ -78,7 +60,7 @@ TEST_CASE("gated_rmsnorm: dx, dz and dw match central differences", "[nn][rmsnor
   gated_rmsnorm_backward(dy, w, cache, dw, dx, dz);
   auto loss = [&] {
     GatedRmsNormCache<double> c;
-    return wsum(gated_rmsnorm_forward(x, z, w, c, groups), dy);
+    return weighted_sum(gated_rmsnorm_forward(x, z, w, c, groups), dy);
   };
   CHECK_FD(gradcheck("dx", x.data(), dx.data(), dx.size(), loss));
   CHECK_FD(gradcheck("dz", z.data(), dz.data(), dz.size(), loss));
@@ -89,7 +71,7 @@ TEST_CASE("silu: derivative matches central differences, finite for |x| = 1e3", 
   Mat x = random_matrix(3, 5, 9, 3.0);
   const Mat dy = random_matrix(3, 5, 10);
   const Mat dx = silu_backward(x, dy);
-  CHECK_FD(gradcheck("dx", x.data(), dx.data(), dx.size(), [&] { return wsum(silu_forward(x), dy); }));
+  CHECK_FD(gradcheck("dx", x.data(), dx.data(), dx.size(), [&] { return weighted_sum(silu_forward(x), dy); }));
   CHECK(silu(-1e3) == 0.0);
   CHECK(silu(1e3) == 1e3);
   CHECK(std::isfinite(silu_grad(-1e3)));
@@ -102,7 +84,7 @@ TEST_CASE("conv1d: dx, dw and dbias match central differences", "[nn][conv1d][fd
   const Mat dy = random_matrix(B * T, C, 14);
   Mat dw = Mat::Zero(C, W), dbias = Mat::Zero(1, C);
   const Mat dx = conv1d_backward(x, B, w, dy, dw, dbias);
-  auto loss = [&] { return wsum(conv1d_forward(x, B, w, bias), dy); };
+  auto loss = [&] { return weighted_sum(conv1d_forward(x, B, w, bias), dy); };
   CHECK_FD(gradcheck("dx", x.data(), dx.data(), dx.size(), loss));
   CHECK_FD(gradcheck("dw", w.data(), dw.data(), dw.size(), loss));
   CHECK_FD(gradcheck("dbias", bias.data(), dbias.data(), dbias.size(), loss));
@@ -136,7 +118,7 @@ TEST_CASE("swiglu: dx and every weight gradient match central differences", "[nn
   const Mat dx = swiglu_backward(dy, Wg, Wu, Wd, cache, dWg, dWu, dWd);
   auto loss = [&] {
     SwiGluCache<double> c;
-    return wsum(swiglu_forward(x, Wg, Wu, Wd, c), dy);
+    return weighted_sum(swiglu_forward(x, Wg, Wu, Wd, c), dy);
   };
   CHECK_FD(gradcheck("dx", x.data(), dx.data(), dx.size(), loss));
   CHECK_FD(gradcheck("dW_gate", Wg.data(), dWg.data(), dWg.size(), loss));

@@ -8,6 +8,7 @@
 #include <loglinear/nn/lm.hpp>
 
 #include "../support/gradcheck.hpp"
+#include "../support/layer_checks.hpp"
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
@@ -24,24 +25,6 @@ using Catch::Matchers::ContainsSubstring;
 using Mat = RowMatrix<double>;
 
 namespace {
-Mat random_matrix(Index r, Index c, std::uint64_t seed, double scale = 1.0) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> n(0, scale);
-  Mat m(r, c);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = n(rng);
-  return m;
-}
-// A random linear functional of a layer's output: its gradient w.r.t. the output is `w`.
-double wsum(const Mat& a, const Mat& w) { return a.cwiseProduct(w).sum(); }
-// 1e-6 (the issue's bound): eps 1e-6 central differences of a summed O(1) loss carry ~1e-10
-// absolute roundoff, which is ~1e-7 relative on entries near gradcheck's floor.
-constexpr double kFdTol = 1e-6;
-#define CHECK_FD(r)              \
-  do {                           \
-    const auto rr = (r);         \
-    INFO(rr.report());           \
-    CHECK(rr.max_rel <= kFdTol); \
-  } while (0)
 
 LmConfig one_block_lm() {
   LmConfig c;
@@ -72,7 +55,7 @@ TEST_CASE("linear: dx and dW match central differences, dW is added to", "[nn][l
   Mat dW = dW0;
   const Mat dx = models::linear_backward(x, W, dy, dW);
   const Mat dW_added = dW - dW0;  // the backward ADDS into dW; what it added is the gradient
-  auto loss = [&] { return wsum(models::linear_forward(x, W), dy); };
+  auto loss = [&] { return weighted_sum(models::linear_forward(x, W), dy); };
   CHECK_FD(gradcheck("dx", x.data(), dx.data(), dx.size(), loss));
   CHECK_FD(gradcheck("dW", W.data(), dW_added.data(), dW_added.size(), loss));
 }
@@ -96,7 +79,7 @@ TEST_CASE("gelu: derivative matches central differences from the tails through 0
   x(0, 0) = 0.0;  // GELU'(0) = 1/2 exactly
   const Mat dy = random_matrix(4, 6, 8);
   const Mat dx = dy.cwiseProduct(x.unaryExpr([](double v) { return models::gelu_grad(v); }));
-  auto loss = [&] { return wsum(x.unaryExpr([](double v) { return models::gelu(v); }), dy); };
+  auto loss = [&] { return weighted_sum(x.unaryExpr([](double v) { return models::gelu(v); }), dy); };
   CHECK_FD(gradcheck("dx", x.data(), dx.data(), dx.size(), loss));
   CHECK(models::gelu_grad(0.0) == 0.5);
 }
@@ -124,7 +107,7 @@ TEST_CASE("embedding: dtable matches central differences, repeated ids accumulat
   Mat dtable = dtable0;
   embedding_backward(tokens, dx, dtable);
   const Mat dtable_added = dtable - dtable0;  // the backward ADDS into dtable
-  auto loss = [&] { return wsum(embedding_forward(tokens, table), dx); };
+  auto loss = [&] { return weighted_sum(embedding_forward(tokens, table), dx); };
   CHECK_FD(gradcheck("dtable", table.data(), dtable_added.data(), dtable_added.size(), loss));
   // Rows of ids that do not occur receive exactly nothing.
   CHECK(dtable.row(0) == dtable0.row(0));

@@ -4,6 +4,7 @@
 #include <loglinear/nn/mamba2_mixer.hpp>
 
 #include "../support/gradcheck.hpp"
+#include "../support/layer_checks.hpp"
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
@@ -18,13 +19,6 @@ using Catch::Matchers::ContainsSubstring;
 using Mat = RowMatrix<double>;
 
 namespace {
-Mat random_matrix(Index r, Index c, std::uint64_t seed, double scale = 1.0) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> n(0, scale);
-  Mat m(r, c);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = n(rng);
-  return m;
-}
 Mamba2MixerConfig tiny(models::LambdaMode mode, Index groups) {
   Mamba2MixerConfig c;
   c.d_model = 4;
