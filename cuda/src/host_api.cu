@@ -8,6 +8,7 @@
 #include "params.cuh"
 
 #include <algorithm>
+#include <cstdint>
 #include <type_traits>
 #include <vector>
 
@@ -56,9 +57,29 @@ void check_gpu_chunk_size(Index C) {
   }
 }
 
+// Limits of the launch configuration, checked before anything is queued: the kernels index
+// streams (b, h) by blockIdx.y (at most 65535), use int offsets inside one stream, and stage
+// C x K / C x V float tiles in shared memory (at most 227 KB per block on sm_90).
+constexpr Index kMaxStreams = 65535, kMaxHeadDim = 512;
+void check_gpu_limits(Index B, Index H, Index K, Index V, Index T) {
+  if (B * H > kMaxStreams) {
+    throw std::invalid_argument("B*H: expected <= " + std::to_string(kMaxStreams) +
+                                " streams on the GPU (grid y dimension), got " + std::to_string(B * H) +
+                                "; split the batch into several calls");
+  }
+  if (K > kMaxHeadDim || V > kMaxHeadDim) {
+    throw std::invalid_argument("K, V: expected head dimensions <= " + std::to_string(kMaxHeadDim) +
+                                " on the GPU (shared-memory tiles), got K = " + std::to_string(K) +
+                                ", V = " + std::to_string(V));
+  }
+  if (T > (Index(1) << 30)) throw std::invalid_argument("T: expected <= 2^30 on the GPU, got " + std::to_string(T));
+}
+
 AttentionDims validate(const AttentionInputs<float>& in, Index C) {
   check_gpu_chunk_size(C);
-  return check_inputs(in);
+  const AttentionDims d = check_inputs(in);
+  check_gpu_limits(d.B, d.H, d.K, d.V, d.T);
+  return d;
 }
 
 // The device API sees no tensors, only sizes: the same rules as check_inputs on the sizes alone.
@@ -77,6 +98,7 @@ void check_dims(const AttentionDims& d, Index C) {
     throw std::invalid_argument("dims.L: expected >= num_levels(T) = " + std::to_string(num_levels(d.T)) +
                                 ", got " + std::to_string(d.L));
   }
+  check_gpu_limits(d.B, d.H, d.K, d.V, d.T);
 }
 
 void check_pointer(const void* ptr, const char* name) {
@@ -137,6 +159,11 @@ void check_workspace(const AttentionDims& d, const ChunkedOptions& opts, Precisi
                                 std::to_string(need) + ", got " + std::to_string(workspace_bytes));
   }
   if (need > 0) check_pointer(workspace, "workspace");
+  // WMMA stores the summaries and states straight into the workspace: 32-byte alignment at least
+  // (cudaMalloc gives 256); every part inside it starts on a 256-byte boundary of the base.
+  if (reinterpret_cast<std::uintptr_t>(workspace) % 256 != 0) {
+    throw std::invalid_argument("workspace: expected a 256-byte aligned device pointer (as cudaMalloc returns)");
+  }
 }
 
 std::vector<bf16> rounded_bf16(const float* x, Index n) {
@@ -310,37 +337,62 @@ void chunked_backward<float>(const AttentionInputs<float>& in, const ChunkedOpti
   else backward_from_host<float>(in, d, opts, dout.data, grads);
 }
 
-template <>
-void decode_step<float>(TensorView<float, 5> state, Index tokens, ConstTensorView<float, 3> q_t,
-                        ConstTensorView<float, 3> k_t, ConstTensorView<float, 3> v_t,
-                        ConstTensorView<float, 2> g_t, ConstTensorView<float, 3> lam_t,
-                        TensorView<float, 3> o_t) {
-  const Index B = state.shape[0], H = state.shape[1], Lmax = state.shape[2], K = state.shape[3],
-              V = state.shape[4], G = q_t.shape[1];
-  const int levels = num_levels(tokens + 1);
+namespace {
+// The checks of both decode_step overloads, on sizes alone; returns num_levels(tokens + 1).
+int check_decode(Index B, Index H, Index G, Index K, Index V, Index L, Index Lmax, Index tokens) {
   if (tokens < 0) throw std::invalid_argument("tokens: expected >= 0, got " + std::to_string(tokens));
+  const int levels = num_levels(tokens + 1);
   if (Lmax < levels) {
     throw std::invalid_argument("state: expected [B,H,Lmax,K,V] with Lmax >= num_levels(" +
                                 std::to_string(tokens + 1) + ") = " + std::to_string(levels) +
                                 ", got Lmax = " + std::to_string(Lmax));
   }
   if (G < 1 || H % G != 0) throw std::invalid_argument("q_t: expected G dividing H = " + std::to_string(H));
-  check_shape<3>("q_t", q_t.shape, {B, G, K}, " = [B,G,K]");
-  check_shape<3>("k_t", k_t.shape, {B, G, K}, " = [B,G,K]");
-  check_shape<3>("v_t", v_t.shape, {B, H, V}, " = [B,H,V]");
-  check_shape<2>("g_t", g_t.shape, {B, H}, " = [B,H]");
-  check_shape<3>("o_t", o_t.shape, {B, H, V}, " = [B,H,V]");
-  if (lam_t.shape[0] != B || lam_t.shape[1] != H || lam_t.shape[2] < levels) {
-    throw std::invalid_argument("lam_t: expected [B,H,L] with L >= " + std::to_string(levels));
+  if (L < levels) throw std::invalid_argument("lam_t: expected [B,H,L] with L >= " + std::to_string(levels));
+  if (B < 1 || K < 1 || V < 1) {
+    throw std::invalid_argument("state: expected B, K, V >= 1, got B = " + std::to_string(B) + ", K = " +
+                                std::to_string(K) + ", V = " + std::to_string(V));
+  }
+  check_gpu_limits(B, H, K, V, 1);
+  return levels;
+}
+}  // namespace
+
+void decode_step_device(const DecodeDims& d, float* state, Index tokens, const float* q_t, const float* k_t,
+                        const float* v_t, const float* g_t, const float* lam_t, float* o_t, cudaStream_t stream) {
+  const int levels = check_decode(d.B, d.H, d.G, d.K, d.V, d.L, d.Lmax, tokens);
+  check_pointer(state, "state"); check_pointer(q_t, "q_t"); check_pointer(k_t, "k_t");
+  check_pointer(v_t, "v_t"); check_pointer(g_t, "g_t"); check_pointer(lam_t, "lam_t"); check_pointer(o_t, "o_t");
+  require_device();
+  DecodeParams p{int(d.B), int(d.H), int(d.G), int(d.K), int(d.V), int(d.L), int(d.Lmax), tokens, levels,
+                 state, q_t, k_t, v_t, g_t, lam_t, o_t};
+  launch_decode_step(p, stream);
+}
+
+template <>
+void decode_step<float>(TensorView<float, 5> state, Index tokens, ConstTensorView<float, 3> q_t,
+                        ConstTensorView<float, 3> k_t, ConstTensorView<float, 3> v_t,
+                        ConstTensorView<float, 2> g_t, ConstTensorView<float, 3> lam_t,
+                        TensorView<float, 3> o_t) {
+  const DecodeDims d{state.shape[0], state.shape[1], q_t.shape[1], state.shape[3], state.shape[4],
+                     lam_t.shape[2], state.shape[2]};
+  check_decode(d.B, d.H, d.G, d.K, d.V, d.L, d.Lmax, tokens);
+  check_shape<3>("q_t", q_t.shape, {d.B, d.G, d.K}, " = [B,G,K]");
+  check_shape<3>("k_t", k_t.shape, {d.B, d.G, d.K}, " = [B,G,K]");
+  check_shape<3>("v_t", v_t.shape, {d.B, d.H, d.V}, " = [B,H,V]");
+  check_shape<2>("g_t", g_t.shape, {d.B, d.H}, " = [B,H]");
+  check_shape<3>("o_t", o_t.shape, {d.B, d.H, d.V}, " = [B,H,V]");
+  if (lam_t.shape[0] != d.B || lam_t.shape[1] != d.H) {
+    throw std::invalid_argument("lam_t: expected [B,H,L] with B = " + std::to_string(d.B) + ", H = " +
+                                std::to_string(d.H));
   }
   for (Index i = 0; i < g_t.size(); ++i)
     if (!(g_t.data[i] <= 0)) throw std::invalid_argument("g_t: expected finite log-decay values <= 0");
   require_device();
-  DeviceBuffer<float> S(state.data, size_t(state.size())), q(q_t.data, size_t(q_t.size())), k(k_t.data, size_t(k_t.size())),
-      v(v_t.data, size_t(v_t.size())), g(g_t.data, size_t(g_t.size())), lam(lam_t.data, size_t(lam_t.size())), o(size_t(o_t.size()));
-  DecodeParams p{int(B), int(H), int(G), int(K), int(V), int(lam_t.shape[2]), int(Lmax), tokens, levels,
-                 S.get(), q.get(), k.get(), v.get(), g.get(), lam.get(), o.get()};
-  launch_decode_step(p, nullptr);
+  DeviceBuffer<float> S(state.data, size_t(state.size())), q(q_t.data, size_t(q_t.size())),
+      k(k_t.data, size_t(k_t.size())), v(v_t.data, size_t(v_t.size())), g(g_t.data, size_t(g_t.size())),
+      lam(lam_t.data, size_t(lam_t.size())), o(size_t(o_t.size()));
+  decode_step_device(d, S.get(), tokens, q.get(), k.get(), v.get(), g.get(), lam.get(), o.get(), nullptr);
   LOGLINEAR_CUDA_CHECK(cudaDeviceSynchronize());
   S.to_host(state.data);
   o.to_host(o_t.data);

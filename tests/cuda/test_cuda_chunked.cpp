@@ -205,6 +205,31 @@ TEST_CASE("cuda: the device-pointer API rejects bad sizes, pointers and workspac
                     ContainsSubstring("dims.T: expected >= 1, got 0"));
   CHECK_THROWS_WITH(cuda::chunked_forward_device<float>(in, d, {128}, dummy, dummy, need),
                     ContainsSubstring("chunk_size: expected a power of two <= 64 on the GPU"));
+  // Launch limits: streams index blockIdx.y, head dimensions bound the shared-memory tiles.
+  AttentionDims many = d;
+  many.B = 4097;
+  many.H = 16;
+  many.G = 1;
+  CHECK_THROWS_WITH(cuda::chunked_workspace_bytes(many, opts, cuda::Precision::fp32, false),
+                    ContainsSubstring("B*H: expected <= 65535 streams on the GPU"));
+  AttentionDims wide = d;
+  wide.K = 1024;
+  CHECK_THROWS_WITH(cuda::chunked_forward_device<float>(in, wide, opts, dummy, dummy, need),
+                    ContainsSubstring("K, V: expected head dimensions <= 512 on the GPU"));
+  alignas(256) unsigned char buffer[512];
+  CHECK_THROWS_WITH(cuda::chunked_forward_device<float>(in, d, opts, dummy, buffer + 4, need),
+                    ContainsSubstring("workspace: expected a 256-byte aligned device pointer"));
+  // Decoding on device buffers: the same checks as the host overload, before any launch.
+  const cuda::DecodeDims dd{1, 2, 1, 4, 4, 3, 3};
+  CHECK_THROWS_WITH(cuda::decode_step_device(dd, dummy, -3, dummy, dummy, dummy, dummy, dummy, dummy),
+                    ContainsSubstring("tokens: expected >= 0, got -3"));
+  CHECK_THROWS_WITH(cuda::decode_step_device(dd, dummy, 9, dummy, dummy, dummy, dummy, dummy, dummy),
+                    ContainsSubstring("state: expected [B,H,Lmax,K,V] with Lmax >= num_levels(10) = 5, got Lmax = 3"));
+  CHECK_THROWS_WITH(cuda::decode_step_device(dd, dummy, 1, nullptr, dummy, dummy, dummy, dummy, dummy),
+                    ContainsSubstring("q_t: expected a device pointer, got nullptr"));
+  const cuda::DecodeDims bad_groups{1, 2, 3, 4, 4, 3, 3};
+  CHECK_THROWS_WITH(cuda::decode_step_device(bad_groups, dummy, 1, dummy, dummy, dummy, dummy, dummy, dummy),
+                    ContainsSubstring("q_t: expected G dividing H = 2"));
   const cuda::DeviceGrads<float> grads{dummy, dummy, nullptr, dummy, dummy};
   const size_t need_b = cuda::chunked_workspace_bytes(d, opts, cuda::Precision::fp32, true);
   CHECK(need_b > need);  // + the summaries' gradient dU

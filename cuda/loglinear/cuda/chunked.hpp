@@ -32,7 +32,9 @@ enum class Precision {
 /// copies the inputs in, runs stages 1-4, copies o back.
 /// @param in   q, k [B,T,G,K], v [B,T,H,V], g [B,T,H] (<= 0), lam [B,T,H,L] on the host
 /// @param o    [B,T,H,V] on the host, overwritten
-/// @param opts chunk size C: 16, 32 or 64 on the GPU (it bounds the shared-memory tiles).
+/// @param opts chunk size C: a power of two <= 64 on the GPU (it bounds the shared-memory tiles);
+///        bf16 storage uses the tensor-core kernels for C >= 16 and K, V multiples of 16 up to 128,
+///        the FFMA kernels otherwise. B*H <= 65535 and K, V <= 512 on the GPU.
 /// @param precision Precision::bf16 rounds q, k, v to bfloat16 on upload and o on the way back
 ///        (the host buffers stay float); g and lam stay float32.
 /// @throws std::invalid_argument on bad shapes or values (before any launch);
@@ -84,8 +86,9 @@ std::size_t chunked_workspace_bytes(const AttentionDims& d, const ChunkedOptions
 /// @param d sizes B, T, H, G, K, V, L (L >= num_levels(T)); the other fields are ignored
 /// @param o [B,T,H,V], overwritten
 /// @param in device pointers of q, k, v (storage In), g and lam (float32)
-/// @param opts chunk size C: 16, 32 or 64
-/// @param workspace device memory of at least chunked_workspace_bytes(d, opts, In's precision, false)
+/// @param opts chunk size C: a power of two <= 64 (see chunked_forward)
+/// @param workspace device memory of at least chunked_workspace_bytes(d, opts, In's precision, false),
+///        256-byte aligned (as cudaMalloc returns)
 /// @param workspace_bytes size of `workspace` in bytes (checked against what the call needs)
 /// @param stream CUDA stream the kernels are queued on (nullptr: the default stream)
 /// @throws std::invalid_argument naming the bad argument; std::runtime_error on a CUDA error.
@@ -117,5 +120,34 @@ void decode_step(TensorView<Scalar, 5> state, Index tokens, ConstTensorView<Scal
                  ConstTensorView<Scalar, 3> k_t, ConstTensorView<Scalar, 3> v_t,
                  ConstTensorView<Scalar, 2> g_t, ConstTensorView<Scalar, 3> lam_t,
                  TensorView<Scalar, 3> o_t);
+
+/// Sizes of a batch of decoding streams (the decode_step state is [B,H,Lmax,K,V]).
+struct DecodeDims {
+  Index B = 0;     ///< batch
+  Index H = 0;     ///< heads
+  Index G = 0;     ///< query/key groups (divides H)
+  Index K = 0;     ///< key / state dimension
+  Index V = 0;     ///< value dimension
+  Index L = 0;     ///< levels allocated in lam_t (>= num_levels(tokens + 1))
+  Index Lmax = 0;  ///< levels allocated in the state (>= num_levels(tokens + 1))
+};
+
+/// decode_step on device buffers, asynchronous on `stream`: the state stays on the GPU between
+/// tokens, which is what a decoding loop needs (the host overload copies it both ways per token).
+/// Sizes and pointers are checked before launch; the values are not inspected.
+/// @param d      sizes of the streams
+/// @param state  [B,H,Lmax,K,V] level states after `tokens` tokens, updated in place
+/// @param tokens tokens consumed so far
+/// @param q_t    [B,G,K] query of the new token
+/// @param k_t    [B,G,K] key of the new token
+/// @param v_t    [B,H,V] value of the new token
+/// @param g_t    [B,H] log-decay of the new token (<= 0)
+/// @param lam_t  [B,H,L] level weights of the new token
+/// @param o_t    [B,H,V] output, overwritten
+/// @param stream CUDA stream the two kernels are queued on
+/// @throws std::invalid_argument naming the bad argument; std::runtime_error on a CUDA error.
+void decode_step_device(const DecodeDims& d, float* state, Index tokens, const float* q_t, const float* k_t,
+                        const float* v_t, const float* g_t, const float* lam_t, float* o_t,
+                        cudaStream_t stream = nullptr);
 
 }  // namespace loglinear::cuda
