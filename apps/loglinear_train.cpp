@@ -60,26 +60,42 @@ struct Options {
 class TaskData {
  public:
   explicit TaskData(const Options& o) : o_(o) {
+    make(o);
+  }
+  Index vocab() const { return vocab_; }
+
+ private:
+  // The generators name their own field ("length: ..."); the long split's length is --eval-len.
+  template <class Fn>
+  static auto at_eval_len(Fn&& fn) {
+    try {
+      return fn();
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string("--eval-len: ") + e.what());
+    }
+  }
+  void make(const Options& o) {
     if (o.task == "mqar") {
       vocab_ = 128;
       train_ = tasks::make_mqar({o.length, o.pairs, 128}, o.train_size, o.seed);
       val_ = tasks::make_mqar({o.length, o.pairs, 128}, o.val_size, o.seed + 1);
-      if (o.eval_len) long_ = tasks::make_mqar({o.eval_len, o.pairs, 128}, o.val_size, o.seed + 2);
+      if (o.eval_len) long_ = at_eval_len([&] { return tasks::make_mqar({o.eval_len, o.pairs, 128}, o.val_size, o.seed + 2); });
     } else if (o.task == "selective_copy") {
       vocab_ = tasks::SelectiveCopyVocab::size;
       train_ = tasks::make_selective_copy({o.length, o.copy_tokens}, o.train_size, o.seed);
       val_ = tasks::make_selective_copy({o.length, o.copy_tokens}, o.val_size, o.seed + 1);
-      if (o.eval_len) long_ = tasks::make_selective_copy({o.eval_len, o.copy_tokens}, o.val_size, o.seed + 2);
+      if (o.eval_len) long_ = at_eval_len([&] { return tasks::make_selective_copy({o.eval_len, o.copy_tokens}, o.val_size, o.seed + 2); });
     } else if (o.task == "lm") {
       vocab_ = tasks::CharCorpus::vocab;
       corpus_ = std::make_unique<tasks::CharCorpus>(tasks::CharCorpus::from_file(o.corpus));
       val_.data = corpus_->valid_windows(o.length, o.val_size);
-      if (o.eval_len) long_.data = corpus_->valid_windows(o.eval_len, o.val_size);
+      if (o.eval_len) long_.data = at_eval_len([&] { return corpus_->valid_windows(o.eval_len, o.val_size); });
     } else {
       throw std::invalid_argument("--task: expected one of mqar, selective_copy, lm, got \"" + o.task + "\"");
     }
   }
-  Index vocab() const { return vocab_; }
+
+ public:
   tasks::Batch train_batch(long step) const {
     const std::uint64_t s = o_.seed * 1000003ULL + std::uint64_t(step);
     if (corpus_) return corpus_->sample_train(o_.batch, o_.length, s);
@@ -251,7 +267,8 @@ Eval evaluate(Model& model, const tasks::Dataset& ds, Index batch) {
 }
 
 std::string git_commit() {
-  const std::string cmd = std::string("git -C \"") + LOGLINEAR_SOURCE_DIR + "\" rev-parse --short HEAD 2>/dev/null";
+  // describe --dirty: a run from a checkout with uncommitted changes says so ("abc1234-dirty").
+  const std::string cmd = std::string("git -C \"") + LOGLINEAR_SOURCE_DIR + "\" describe --always --dirty 2>/dev/null";
   std::string out;
   if (FILE* p = popen(cmd.c_str(), "r")) {
     char buf[64];
@@ -292,6 +309,24 @@ std::vector<models::Param<float>> optimiser_state(Model& model, models::Adam<flo
     out.emplace_back("adam.v." + params[i]->name, opt.second_moments()[i], false);
   }
   return out;
+}
+
+// A resumed run must continue the same run: every setting that changes the data, the model or the
+// optimisation must match the checkpoint's (only --steps, --threads, --eval-len and --early-stop
+// may change; --steps only without warm-up, since the cosine schedule spans all steps).
+void check_resume_config(const json& state, const json& now, const std::string& path) {
+  if (!state.contains("config")) return;  // checkpoints written before the config was recorded
+  const json& then = state.at("config");
+  for (const auto& [key, value] : then.items()) {
+    if (key == "threads" || key == "eval_len" || key == "early_stop") continue;
+    if (key == "steps" && then.value("warmup", 0) == 0) continue;
+    if (!now.contains(key) || now.at(key) != value) {
+      throw std::invalid_argument("--resume: " + path + " was written with " + key + " = " + value.dump() +
+                                  ", this run has " + key + " = " + (now.contains(key) ? now.at(key).dump() : "(none)") +
+                                  "; resume with the same settings (only --steps, --threads, --eval-len and "
+                                  "--early-stop may change)");
+    }
+  }
 }
 
 void save_all(const std::string& path, Model& model, models::Adam<float>& opt, const json& state) {
@@ -366,6 +401,7 @@ int run(Options o) {
     std::ifstream f(o.resume + ".json");
     if (!f) throw std::runtime_error("--resume: cannot read " + o.resume + ".json");
     const json state = json::parse(f);
+    check_resume_config(state, result["config"], o.resume);
     auto extra = optimiser_state(model, opt);
     auto list = model.params();
     for (auto& p : extra) list.push_back(&p);
@@ -407,7 +443,10 @@ int run(Options o) {
       const Eval ev = evaluate(model, data.val(), o.batch);
       json row = {{"step", step + 1}, {"train_loss", last_loss}, {"val_loss", ev.loss},
                   {"val_accuracy", ev.accuracy}, {"tokens_per_s", double(tokens) / secs}, {"lr", lr}};
-      if (o.task == "lm") row["val_bits_per_byte"] = tasks::bits_per_byte(ev.loss);
+      if (o.task == "lm") {
+        row["val_bits_per_byte"] = tasks::bits_per_byte(ev.loss);
+        row["val_perplexity"] = std::exp(ev.loss);  // per byte
+      }
       if (o.eval_len) {
         const Eval lv = evaluate(model, data.long_val(), o.batch);
         long_acc = lv.accuracy;
@@ -420,7 +459,8 @@ int run(Options o) {
       if (!o.checkpoint.empty()) {
         save_all(o.checkpoint, model, opt,
                  {{"step", step + 1}, {"history", result["history"]}, {"best_accuracy", best},
-                  {"wall_time_s", prior_wall + secs}, {"train_tokens", prior_tokens + double(tokens)}});
+                  {"wall_time_s", prior_wall + secs}, {"train_tokens", prior_tokens + double(tokens)},
+                  {"config", result["config"]}});
       }
     }
   }
@@ -455,7 +495,10 @@ int run(Options o) {
   result["best_accuracy"] = best;
   result["final_accuracy"] = final_ev.accuracy;
   result["final_val_loss"] = final_ev.loss;
-  if (o.task == "lm") result["final_val_bits_per_byte"] = tasks::bits_per_byte(final_ev.loss);
+  if (o.task == "lm") {
+    result["final_val_bits_per_byte"] = tasks::bits_per_byte(final_ev.loss);
+    result["final_val_perplexity"] = std::exp(final_ev.loss);  // per byte
+  }
   result["eval_len_accuracy"] = o.eval_len ? json(long_acc) : json(nullptr);
   result["steps_run"] = step;
   result["stopped_early"] = stopped_early;
@@ -486,6 +529,20 @@ int run(Options o) {
 int main(int argc, char** argv) {
   CLI::App app{"Train the log-linear attention task model or the full log-linear Mamba-2 LM "
                "(adaptive memory decay experiments)"};
+  // Validators whose messages say what was expected ("--batch: expected a number > 0, got 0").
+  auto number_check = [](bool strict) {
+    return CLI::Validator(
+        [strict](std::string& text) -> std::string {
+          char* end = nullptr;
+          const double x = std::strtod(text.c_str(), &end);
+          if (end == text.c_str() || *end != '\0' || !std::isfinite(x) || (strict ? !(x > 0) : !(x >= 0)))
+            return std::string("expected a number ") + (strict ? "> 0" : ">= 0") + ", got " + text;
+          return "";
+        },
+        strict ? "> 0" : ">= 0");
+  };
+  const CLI::Validator positive = number_check(true), non_negative = number_check(false);
+
   Options o;
   app.add_option("--model", o.model,
                  "task (SPEC.md §8 toy model: q/k/v/dt/dl projections, post-norm) | mamba2 (full "
@@ -498,8 +555,8 @@ int main(int argc, char** argv) {
                      " (--model mamba2: mamba2 only; tnl needs --heads >= 2 and --layers >= 2)")
       ->capture_default_str();
   app.add_option("--form", o.form, "operator form: naive | recurrent | chunked")->capture_default_str();
-  app.add_option("--length", o.length, "training sequence length T")->capture_default_str();
-  app.add_option("--pairs", o.pairs, "MQAR key-value pairs")->capture_default_str();
+  app.add_option("--length", o.length, "training sequence length T")->capture_default_str()->check(positive);
+  app.add_option("--pairs", o.pairs, "MQAR key-value pairs")->capture_default_str()->check(positive);
   app.add_option("--copy-tokens", o.copy_tokens, "selective copying: data tokens")->capture_default_str();
   app.add_option("--eval-len", o.eval_len, "also evaluate at this length (length generalisation)");
   app.add_option("--d-model", o.d_model, "model width (= K = V with one head)")->capture_default_str();
@@ -512,18 +569,23 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--mlp-hidden", o.mlp_hidden, "hidden width of the lambda MLP")->capture_default_str();
   app.add_option("--chunk", o.chunk, "chunk size of the chunked form")->capture_default_str();
-  app.add_option("--batch", o.batch, "sequences per step")->capture_default_str();
-  app.add_option("--train-size", o.train_size, "training sequences generated up front")->capture_default_str();
-  app.add_option("--val-size", o.val_size, "validation sequences (LM: windows)")->capture_default_str();
-  app.add_option("--steps", o.steps, "maximum training steps")->capture_default_str();
-  app.add_option("--eval-every", o.eval_every, "steps between evaluations")->capture_default_str();
-  app.add_option("--lr", o.lr, "peak learning rate (Adam)")->capture_default_str();
-  app.add_option("--warmup", o.warmup, "linear warm-up steps, then cosine decay (0: constant lr)")->capture_default_str();
-  app.add_option("--weight-decay", o.weight_decay, "AdamW decoupled weight decay")->capture_default_str();
-  app.add_option("--clip", o.clip, "gradient-norm clip")->capture_default_str();
-  app.add_option("--early-stop", o.early_stop, "stop at this validation accuracy (%)")->capture_default_str();
+  app.add_option("--batch", o.batch, "sequences per step")->capture_default_str()->check(positive);
+  app.add_option("--train-size", o.train_size, "training sequences generated up front")->capture_default_str()
+      ->check(positive);
+  app.add_option("--val-size", o.val_size, "validation sequences (LM: windows)")->capture_default_str()
+      ->check(positive);
+  app.add_option("--steps", o.steps, "maximum training steps")->capture_default_str()->check(positive);
+  app.add_option("--eval-every", o.eval_every, "steps between evaluations")->capture_default_str()->check(positive);
+  app.add_option("--lr", o.lr, "peak learning rate (Adam)")->capture_default_str()->check(positive);
+  app.add_option("--warmup", o.warmup, "linear warm-up steps, then cosine decay (0: constant lr)")->capture_default_str()
+      ->check(non_negative);
+  app.add_option("--weight-decay", o.weight_decay, "AdamW decoupled weight decay")->capture_default_str()
+      ->check(non_negative);
+  app.add_option("--clip", o.clip, "gradient-norm clip")->capture_default_str()->check(positive);
+  app.add_option("--early-stop", o.early_stop, "stop at this validation accuracy (%)")->capture_default_str()
+      ->check(CLI::Range(0.0, 100.0));
   app.add_option("--seed", o.seed, "seed of data, init and batch order")->capture_default_str();
-  app.add_option("--threads", o.threads, "OpenMP threads (0: all)")->capture_default_str();
+  app.add_option("--threads", o.threads, "OpenMP threads (0: all)")->capture_default_str()->check(non_negative);
   app.add_option("--json", o.json_path, "write the result as JSON here");
   app.add_option("--checkpoint", o.checkpoint, "save model + optimiser here at every evaluation");
   app.add_option("--resume", o.resume, "resume from a --checkpoint file");

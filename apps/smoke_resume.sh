@@ -10,6 +10,11 @@ opts=(--task mqar --length 32 --pairs 4 --train-size 500 --val-size 64 --batch 1
 "$binary" "${opts[@]}" --steps 100 --checkpoint "$work/run.ckpt" --json "$work/first.json" > /dev/null
 "$binary" "${opts[@]}" --steps 150 --resume "$work/run.ckpt" --json "$work/resumed.json" > /dev/null
 "$binary" "${opts[@]}" --steps 150 --json "$work/whole.json" > /dev/null
+# Resuming with other settings (here the seed) is refused with a message naming them.
+if "$binary" "${opts[@]}" --seed 5 --steps 150 --resume "$work/run.ckpt" > /dev/null 2> "$work/mismatch.err"; then
+  echo "resume with --seed 5 (checkpoint: 0) was accepted" >&2; exit 1
+fi
+grep -q "was written with seed = 0, this run has seed = 5" "$work/mismatch.err" || { cat "$work/mismatch.err" >&2; exit 1; }
 /usr/bin/python3 - "$work" <<'PY'
 import json, sys
 w = sys.argv[1]
