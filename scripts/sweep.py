@@ -84,14 +84,18 @@ def aggregate(runs, out_dir, report_path, steps_note, notes=None):
     cells = {}
     for r in runs:
         c = r["config"]
-        cells.setdefault((c["lambda"], c["pairs"]), []).append(r)
+        # A cell is one setting of everything but the seed: runs at other lengths never merge.
+        cells.setdefault((c["lambda"], c["pairs"], c["length"], c.get("eval_len") or 0), []).append(r)
     modes = sorted({k[0] for k in cells})
     pairs = sorted({k[1] for k in cells})
-    length = runs[0]["config"]["length"] if runs else 0
+    lengths = sorted({k[2] for k in cells})
+    length = lengths[0] if lengths else 0
     eval_len = runs[0]["config"].get("eval_len") if runs else 0
-    lines = [f"| lambda | KV pairs | seeds | best val acc at T={length} % (mean ± std) | per seed | "
-             f"acc at T={eval_len} % (mean ± std) | per seed | steps (mean) | wall s (mean) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["± is the sample standard deviation over seeds (n - 1); the accuracy at the evaluation "
+             "length is that of the last evaluation (the best is not tracked there).", "",
+             "| lambda | KV pairs | T | eval T | seeds | best val acc at T % (mean ± std) | per seed | "
+             "acc at eval T % (mean ± std) | per seed | steps (mean) | wall s (mean) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for key in sorted(cells):
         rs = sorted(cells[key], key=lambda r: r["config"]["seed"])
         best = mean_std([r["best_accuracy"] for r in rs])
@@ -101,15 +105,16 @@ def aggregate(runs, out_dir, report_path, steps_note, notes=None):
         wall = mean_std([r["wall_time_s"] for r in rs])[0]
         per_seed = ", ".join(f"{r['best_accuracy']:.1f}" for r in rs)
         per_seed_gen = ", ".join(f"{g:.1f}" for g in gens)
-        lines.append(f"| {key[0]} | {key[1]} | {len(rs)} | {best[0]:.1f} ± {best[1]:.1f} | {per_seed} | "
-                     f"{gen[0]:.1f} ± {gen[1]:.1f} | {per_seed_gen} | {steps:.0f} | {wall:.0f} |")
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {key[3] or '-'} | {len(rs)} | {best[0]:.1f} ± {best[1]:.1f} | "
+                     f"{per_seed} | {gen[0]:.1f} ± {gen[1]:.1f} | {per_seed_gen} | {steps:.0f} | {wall:.0f} |")
 
     def plot(metric, ylabel, filename):
         fig, ax = plt.subplots(figsize=(5, 3.5))
         for m in modes:
             xs, ys, es = [], [], []
             for p in pairs:
-                vals = [r[metric] for r in cells.get((m, p), []) if r.get(metric) is not None]
+                vals = [r[metric] for k, rs in cells.items() if k[0] == m and k[1] == p and k[2] == length
+                        for r in rs if r.get(metric) is not None]
                 if vals:
                     mu, sd = mean_std(vals)
                     xs.append(p); ys.append(mu); es.append(sd)
@@ -122,6 +127,19 @@ def aggregate(runs, out_dir, report_path, steps_note, notes=None):
 
     plot("best_accuracy", f"best val accuracy at T={length} (%)", "results_mqar_acc_vs_pairs.png")
     plot("eval_len_accuracy", f"accuracy at T={eval_len} (%)", "results_mqar_length_generalisation.png")
+    if len(lengths) > 1:  # accuracy against the training length, one line per (mode, pairs)
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        for m in modes:
+            for p in pairs:
+                pts = [(k[2], mean_std([r["best_accuracy"] for r in rs])) for k, rs in sorted(cells.items())
+                       if k[0] == m and k[1] == p]
+                if pts:
+                    ax.errorbar([x for x, _ in pts], [y[0] for _, y in pts], yerr=[y[1] for _, y in pts],
+                                marker="o", capsize=3, label=f"{m}, {p} pairs")
+        ax.set_xlabel("training length T"); ax.set_ylabel("best val accuracy (%)")
+        ax.set_xscale("log", base=2); ax.set_ylim(-2, 102); ax.legend(fontsize=7); ax.grid(alpha=.3)
+        fig.tight_layout(); fig.savefig(os.path.join(os.path.dirname(report_path), "results_mqar_acc_vs_length.png"), dpi=120)
+        plt.close(fig)
     gen_keys = [k for k in cells if any(r.get("eval_len_accuracy") is not None for r in cells[k])]
 
     # How much lambda varies across tokens in the trained models (per layer and level).
@@ -149,6 +167,8 @@ def aggregate(runs, out_dir, report_path, steps_note, notes=None):
         f.write("![accuracy vs pairs](results_mqar_acc_vs_pairs.png)\n\n")
         if gen_keys:
             f.write("![length generalisation](results_mqar_length_generalisation.png)\n\n")
+        if len(lengths) > 1:
+            f.write("![accuracy vs length](results_mqar_acc_vs_length.png)\n\n")
         # Made by scripts/plot_lambda.py from --dump-lambda files, when present.
         for png, alt in (("results_lambda_heatmaps.png", "lambda heatmaps"), ("results_decay_medians.png", "decay medians")):
             if os.path.exists(os.path.join(os.path.dirname(report_path), png)):
@@ -172,10 +192,18 @@ def main():
     ap.add_argument("--report", default=os.path.join(ROOT, "docs", "RESULTS.md"))
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--force", action="store_true", help="re-run cells whose JSON exists")
-    ap.add_argument("--notes", default=None, help="Markdown placed above the tables (the written report)")
+    ap.add_argument("--notes", default=None,
+                    help="Markdown placed above the tables (the written report; default docs/results/NOTES.md "
+                         "when the report is docs/RESULTS.md, so that re-aggregating keeps the prose)")
+    ap.add_argument("--modes", default=None,
+                    help="comma-separated lambda modes instead of the preset's (e.g. mlp_softmax)")
     ap.add_argument("extra", nargs="*", help="extra arguments for loglinear-train (after --)")
     args = ap.parse_args()
-    args.preset_cfg = PRESETS[args.preset]
+    args.preset_cfg = dict(PRESETS[args.preset])
+    if args.modes:
+        args.preset_cfg["modes"] = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if args.notes is None and os.path.abspath(args.report) == os.path.join(ROOT, "docs", "RESULTS.md"):
+        args.notes = os.path.join(ROOT, "docs", "results", "NOTES.md")
     args.out = args.out or os.path.join(ROOT, "experiments", args.preset)
     os.makedirs(args.out, exist_ok=True)
     os.makedirs(os.path.dirname(args.report), exist_ok=True)
