@@ -25,6 +25,6 @@ for mode in fixed mlp_softplus; do
   ./build/apps/loglinear-train --quick --lambda "$mode" --eval-len 128 --json "build/quick/${mode}_kv8_eval128_seed0.json"
 done
 /usr/bin/python3 scripts/sweep.py --preset quick --report-only --out build/quick --report build/quick/RESULTS.md > /dev/null
-sed -n '/^| lambda | KV pairs | seeds/,/^$/p' build/quick/RESULTS.md
+sed -n '/^| lambda | KV pairs | T | eval T | seeds/,/^$/p' build/quick/RESULTS.md
 echo "Full table, lambda statistics and plots: build/quick/RESULTS.md (per-run JSON in build/quick/)."
 echo "The full experiment and what it says about the adaptive-decay claim: docs/RESULTS.md."
