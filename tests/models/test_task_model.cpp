@@ -279,6 +279,15 @@ TEST_CASE("models: checkpoints round-trip and reject truncated, corrupt or misma
     CHECK_THROWS_WITH(load_checkpoint(path + ".cut", b.params()), ContainsSubstring("checksum mismatch"));
   }
   CHECK(a.step(ds.data, false) == b.step(ds.data, false));
+  {
+    // A first-version file ("LLCKPT01", no checksum after the end marker) still loads.
+    std::string v1 = bytes.substr(0, bytes.size() - 8);
+    v1.replace(0, 8, "LLCKPT01");
+    std::ofstream(path + ".cut", std::ios::binary).write(v1.data(), std::streamsize(v1.size()));
+    TaskModel<float> c({16, 8, 2, 1, 4, 8, 4, LambdaMode::mlp_softplus, Form::chunked}, 3);
+    load_checkpoint(path + ".cut", c.params());
+    CHECK(a.step(ds.data, false) == c.step(ds.data, false));
+  }
   // Another architecture: a name/shape mismatch.
   TaskModel<float> wide({16, 16, 2, 1, 4, 8, 4, LambdaMode::mlp_softplus, Form::chunked}, 1);
   CHECK_THROWS_WITH(load_checkpoint(path, wide.params()), ContainsSubstring("expected embedding [16,16]"));
