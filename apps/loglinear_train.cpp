@@ -28,6 +28,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -317,14 +318,26 @@ std::vector<models::Param<float>> optimiser_state(Model& model, models::Adam<flo
 void check_resume_config(const json& state, const json& now, const std::string& path) {
   if (!state.contains("config")) return;  // checkpoints written before the config was recorded
   const json& then = state.at("config");
+  auto differs = [&](const std::string& key) { return then.contains(key) && (!now.contains(key) || now.at(key) != then.at(key)); };
+  auto refuse = [&](const std::string& key, const std::string& why) {
+    throw std::invalid_argument("--resume: " + path + " was written with " + key + " = " + then.at(key).dump() +
+                                ", this run has " + key + " = " + (now.contains(key) ? now.at(key).dump() : "(none)") +
+                                "; " + why);
+  };
+  // The model and the task first: they explain every other difference.
+  for (const char* key : {"model", "task"})
+    if (differs(key)) refuse(key, "resume with the same --model and --task");
+  if (differs("levels")) {
+    refuse("levels", "levels = num_levels(max(--length, --eval-len)) sizes the lambda parameters, so --eval-len "
+                     "may change on resume only if it keeps that number");
+  }
+  if (differs("steps") && then.value("warmup", 0) != 0) {
+    refuse("steps", "with --warmup the cosine schedule spans all --steps, so they may not change on resume");
+  }
   for (const auto& [key, value] : then.items()) {
-    if (key == "threads" || key == "eval_len" || key == "early_stop") continue;
-    if (key == "steps" && then.value("warmup", 0) == 0) continue;
-    if (!now.contains(key) || now.at(key) != value) {
-      throw std::invalid_argument("--resume: " + path + " was written with " + key + " = " + value.dump() +
-                                  ", this run has " + key + " = " + (now.contains(key) ? now.at(key).dump() : "(none)") +
-                                  "; resume with the same settings (only --steps, --threads, --eval-len and "
-                                  "--early-stop may change)");
+    if (key == "threads" || key == "eval_len" || key == "early_stop" || key == "steps") continue;
+    if (differs(key)) {
+      refuse(key, "resume with the same settings (only --steps, --threads, --eval-len and --early-stop may change)");
     }
   }
 }
@@ -397,6 +410,7 @@ int run(Options o) {
   // Wall time and tokens of the segments before a --resume: totals cover the whole run.
   double prior_wall = 0;
   double prior_tokens = 0;
+  double prior_first_loss = -1;  // the first segment's first training loss
   if (!o.resume.empty()) {
     std::ifstream f(o.resume + ".json");
     if (!f) throw std::runtime_error("--resume: cannot read " + o.resume + ".json");
@@ -416,6 +430,7 @@ int run(Options o) {
     best = state.at("best_accuracy").get<double>();
     prior_wall = state.value("wall_time_s", 0.0);
     prior_tokens = state.value("train_tokens", 0.0);
+    prior_first_loss = state.value("first_train_loss", -1.0);
     result["resumed_at_step"] = start_step;
     std::fprintf(stderr, "resumed from %s at step %ld\n", o.resume.c_str(), start_step);
   }
@@ -460,7 +475,8 @@ int run(Options o) {
         save_all(o.checkpoint, model, opt,
                  {{"step", step + 1}, {"history", result["history"]}, {"best_accuracy", best},
                   {"wall_time_s", prior_wall + secs}, {"train_tokens", prior_tokens + double(tokens)},
-                  {"config", result["config"]}});
+                  {"config", result["config"]},
+                  {"first_train_loss", prior_first_loss >= 0 ? prior_first_loss : first_loss}});
       }
     }
   }
@@ -490,7 +506,7 @@ int run(Options o) {
     f << dump.dump() << "\n";
   }
   const double wall = prior_wall + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  result["first_train_loss"] = first_loss;
+  result["first_train_loss"] = prior_first_loss >= 0 ? prior_first_loss : first_loss;  // of the whole run
   result["last_train_loss"] = last_loss;
   result["best_accuracy"] = best;
   result["final_accuracy"] = final_ev.accuracy;
@@ -541,7 +557,20 @@ int main(int argc, char** argv) {
         },
         strict ? "> 0" : ">= 0");
   };
-  const CLI::Validator positive = number_check(true), non_negative = number_check(false);
+  const CLI::Validator positive_real = number_check(true), non_negative_real = number_check(false);
+  auto integer_check = [](bool strict) {
+    return CLI::Validator(
+        [strict](std::string& text) -> std::string {
+          char* end = nullptr;
+          errno = 0;
+          const long long x = std::strtoll(text.c_str(), &end, 10);
+          if (end == text.c_str() || *end != '\0' || errno != 0 || (strict ? x <= 0 : x < 0))
+            return std::string("expected an integer ") + (strict ? "> 0" : ">= 0") + ", got " + text;
+          return "";
+        },
+        strict ? "integer > 0" : "integer >= 0");
+  };
+  const CLI::Validator positive = integer_check(true), non_negative = integer_check(false);
 
   Options o;
   app.add_option("--model", o.model,
@@ -576,12 +605,12 @@ int main(int argc, char** argv) {
       ->check(positive);
   app.add_option("--steps", o.steps, "maximum training steps")->capture_default_str()->check(positive);
   app.add_option("--eval-every", o.eval_every, "steps between evaluations")->capture_default_str()->check(positive);
-  app.add_option("--lr", o.lr, "peak learning rate (Adam)")->capture_default_str()->check(positive);
+  app.add_option("--lr", o.lr, "peak learning rate (Adam)")->capture_default_str()->check(positive_real);
   app.add_option("--warmup", o.warmup, "linear warm-up steps, then cosine decay (0: constant lr)")->capture_default_str()
       ->check(non_negative);
   app.add_option("--weight-decay", o.weight_decay, "AdamW decoupled weight decay")->capture_default_str()
-      ->check(non_negative);
-  app.add_option("--clip", o.clip, "gradient-norm clip")->capture_default_str()->check(positive);
+      ->check(non_negative_real);
+  app.add_option("--clip", o.clip, "gradient-norm clip")->capture_default_str()->check(positive_real);
   app.add_option("--early-stop", o.early_stop, "stop at this validation accuracy (%)")->capture_default_str()
       ->check(CLI::Range(0.0, 100.0));
   app.add_option("--seed", o.seed, "seed of data, init and batch order")->capture_default_str();
@@ -591,7 +620,8 @@ int main(int argc, char** argv) {
   app.add_option("--resume", o.resume, "resume from a --checkpoint file");
   app.add_option("--dump-lambda", o.dump_lambda, "write lambda (tokens x levels, per layer) of one validation sequence as JSON");
   app.add_flag("--print-diagnostics", o.print_diagnostics,
-               "print, per layer and head, quantiles of exp(g) and lambda per level of the last validation batch "
+               "print, per layer and head, quantiles of exp(g) and lambda per level of the statistics forward "
+               "(the first --batch validation sequences, final weights) "
                "(always written to the JSON under \"diagnostics\")");
   app.add_option("--corpus", o.corpus, "LM corpus (made by the build target kjv_corpus)")->capture_default_str();
   app.add_flag("--quick", o.quick, "small MQAR preset (T = 64, 8 pairs, <= 400 steps)");

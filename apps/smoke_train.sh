@@ -8,11 +8,11 @@
 set -euo pipefail
 binary=$1 out=$2
 # Bad values are refused up front with a message naming the flag and what it expects.
-for bad in "--eval-every 0" "--batch 0" "--lr -1" "--clip 0" "--length 0" "--warmup -1"; do
+for bad in "--eval-every 0" "--batch 0" "--batch 1.5" "--steps 1e3" "--lr -1" "--clip 0" "--length 0" "--warmup -1"; do
   # shellcheck disable=SC2086
   if msg=$("$binary" --quick --no-progress $bad 2>&1); then echo "accepted: $bad" >&2; exit 1; fi
   flag=${bad%% *}
-  grep -q -- "$flag: expected a number" <<< "$msg" || { echo "unclear error for $bad: $msg" >&2; exit 1; }
+  grep -q -E -- "$flag: expected an? (number|integer)" <<< "$msg" || { echo "unclear error for $bad: $msg" >&2; exit 1; }
 done
 steps=400  # the --quick preset's own step count
 for mode in fixed mlp_softplus; do

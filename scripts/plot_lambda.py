@@ -47,6 +47,9 @@ def main():
             for layer, s in enumerate(r["decay_stats"]):
                 cells.setdefault((c["lambda"], c["pairs"], layer), []).append(s["median"])
         keys = sorted(cells)
+        if not keys:
+            print("no decay_stats in the runs: no decay-median plot")
+            return
         fig, ax = plt.subplots(figsize=(7, 3.5))
         # Every seed as a point over the mean bar: one outlying seed must stay visible.
         ax.bar(range(len(keys)), [np.mean(cells[k]) for k in keys], color="#9ecae1")

@@ -90,7 +90,10 @@ def aggregate(runs, out_dir, report_path, steps_note, notes=None):
     pairs = sorted({k[1] for k in cells})
     lengths = sorted({k[2] for k in cells})
     length = lengths[0] if lengths else 0
-    eval_len = runs[0]["config"].get("eval_len") if runs else 0
+    # The plots show the first training length and, for length generalisation, its first
+    # evaluation length; the tables show every cell.
+    eval_lens = sorted({k[3] for k in cells if k[2] == length and k[3]})
+    eval_len = eval_lens[0] if eval_lens else 0
     lines = ["± is the sample standard deviation over seeds (n - 1); the accuracy at the evaluation "
              "length is that of the last evaluation (the best is not tracked there).", "",
              "| lambda | KV pairs | T | eval T | seeds | best val acc at T % (mean ± std) | per seed | "
@@ -105,15 +108,16 @@ def aggregate(runs, out_dir, report_path, steps_note, notes=None):
         wall = mean_std([r["wall_time_s"] for r in rs])[0]
         per_seed = ", ".join(f"{r['best_accuracy']:.1f}" for r in rs)
         per_seed_gen = ", ".join(f"{g:.1f}" for g in gens)
+        gen_text = f"{gen[0]:.1f} ± {gen[1]:.1f}" if gens else "-"
         lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {key[3] or '-'} | {len(rs)} | {best[0]:.1f} ± {best[1]:.1f} | "
-                     f"{per_seed} | {gen[0]:.1f} ± {gen[1]:.1f} | {per_seed_gen} | {steps:.0f} | {wall:.0f} |")
+                     f"{per_seed} | {gen_text} | {per_seed_gen or '-'} | {steps:.0f} | {wall:.0f} |")
 
-    def plot(metric, ylabel, filename):
+    def plot(metric, ylabel, filename, at_eval_len):
         fig, ax = plt.subplots(figsize=(5, 3.5))
         for m in modes:
             xs, ys, es = [], [], []
             for p in pairs:
-                vals = [r[metric] for k, rs in cells.items() if k[0] == m and k[1] == p and k[2] == length
+                vals = [r[metric] for k, rs in cells.items() if k[:3] == (m, p, length) and k[3] == at_eval_len
                         for r in rs if r.get(metric) is not None]
                 if vals:
                     mu, sd = mean_std(vals)
@@ -125,14 +129,19 @@ def aggregate(runs, out_dir, report_path, steps_note, notes=None):
         fig.tight_layout(); fig.savefig(os.path.join(os.path.dirname(report_path), filename), dpi=120)
         plt.close(fig)
 
-    plot("best_accuracy", f"best val accuracy at T={length} (%)", "results_mqar_acc_vs_pairs.png")
-    plot("eval_len_accuracy", f"accuracy at T={eval_len} (%)", "results_mqar_length_generalisation.png")
+    plot("best_accuracy", f"best val accuracy at T={length} (%)", "results_mqar_acc_vs_pairs.png", eval_len)
+    if eval_len:
+        plot("eval_len_accuracy", f"accuracy at T={eval_len} (%), trained at {length}",
+             "results_mqar_length_generalisation.png", eval_len)
     if len(lengths) > 1:  # accuracy against the training length, one line per (mode, pairs)
         fig, ax = plt.subplots(figsize=(5, 3.5))
         for m in modes:
             for p in pairs:
-                pts = [(k[2], mean_std([r["best_accuracy"] for r in rs])) for k, rs in sorted(cells.items())
-                       if k[0] == m and k[1] == p]
+                by_length = {}
+                for k, rs in cells.items():  # pooled over evaluation lengths: training at T is the same
+                    if k[0] == m and k[1] == p:
+                        by_length.setdefault(k[2], []).extend(r["best_accuracy"] for r in rs)
+                pts = [(t, mean_std(v)) for t, v in sorted(by_length.items())]
                 if pts:
                     ax.errorbar([x for x, _ in pts], [y[0] for _, y in pts], yerr=[y[1] for _, y in pts],
                                 marker="o", capsize=3, label=f"{m}, {p} pairs")
@@ -143,19 +152,19 @@ def aggregate(runs, out_dir, report_path, steps_note, notes=None):
     gen_keys = [k for k in cells if any(r.get("eval_len_accuracy") is not None for r in cells[k])]
 
     # How much lambda varies across tokens in the trained models (per layer and level).
-    lam_lines = ["| lambda | KV pairs | layer | level | mean | std over tokens | min | max |",
-                 "|---|---|---|---|---|---|---|---|"]
+    lam_lines = ["| lambda | KV pairs | T | layer | level | mean | std over tokens | min | max |",
+                 "|---|---|---|---|---|---|---|---|---|"]
     for key in sorted(cells):
         r = sorted(cells[key], key=lambda r: r["config"]["seed"])[0]
         for layer, stats in enumerate(r.get("lambda_stats", [])):
             for lvl, st in enumerate(stats):
-                lam_lines.append(f"| {key[0]} | {key[1]} | {layer} | {lvl} | {st['mean']:.3f} | "
+                lam_lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {layer} | {lvl} | {st['mean']:.3f} | "
                                  f"{st['std']:.3f} | {st['min']:.3f} | {st['max']:.3f} |")
-    dec_lines = ["| lambda | KV pairs | layer | median exp(g) | min | max |", "|---|---|---|---|---|---|"]
+    dec_lines = ["| lambda | KV pairs | T | layer | median exp(g) | min | max |", "|---|---|---|---|---|---|---|"]
     for key in sorted(cells):
         r = sorted(cells[key], key=lambda r: r["config"]["seed"])[0]
         for layer, st in enumerate(r.get("decay_stats", [])):
-            dec_lines.append(f"| {key[0]} | {key[1]} | {layer} | {st['median']:.4f} | {st['min']:.4f} | {st['max']:.4f} |")
+            dec_lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {layer} | {st['median']:.4f} | {st['min']:.4f} | {st['max']:.4f} |")
 
     with open(report_path, "w") as f:
         f.write("# Adaptive-decay experiments: results\n\n")

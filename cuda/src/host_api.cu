@@ -349,9 +349,9 @@ int check_decode(Index B, Index H, Index G, Index K, Index V, Index L, Index Lma
   }
   if (G < 1 || H % G != 0) throw std::invalid_argument("q_t: expected G dividing H = " + std::to_string(H));
   if (L < levels) throw std::invalid_argument("lam_t: expected [B,H,L] with L >= " + std::to_string(levels));
-  if (B < 1 || K < 1 || V < 1) {
-    throw std::invalid_argument("state: expected B, K, V >= 1, got B = " + std::to_string(B) + ", K = " +
-                                std::to_string(K) + ", V = " + std::to_string(V));
+  if (B < 1 || H < 1 || K < 1 || V < 1) {
+    throw std::invalid_argument("state: expected B, H, K, V >= 1, got B = " + std::to_string(B) + ", H = " +
+                                std::to_string(H) + ", K = " + std::to_string(K) + ", V = " + std::to_string(V));
   }
   check_gpu_limits(B, H, K, V, 1);
   return levels;

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 #include <stdexcept>
 
 namespace loglinear::models {
@@ -35,15 +37,13 @@ struct Writer {
 };
 
 struct Reader {
-  std::ifstream f;
+  std::istringstream f;  // the file's bytes, already checked against the checksum (v2)
   std::string path;
-  Fnv1a hash;
   // Reads exactly n bytes or throws: a truncated file never yields garbage.
   void bytes(char* out, size_t n) {
     if (!f.read(out, std::streamsize(n))) {
       throw std::runtime_error("checkpoint \"" + path + "\": truncated or unreadable file");
     }
-    hash.add(out, n);
   }
   template <class T>
   T get() {
@@ -108,14 +108,30 @@ void save_checkpoint(const std::string& path, const std::vector<Param<Scalar>*>&
 template <class Scalar>
 void load_checkpoint(const std::string& path, const std::vector<Param<Scalar>*>& params,
                      const std::string& architecture) {
-  Reader r{std::ifstream(path, std::ios::binary), path, {}};
-  if (!r.f) throw std::runtime_error("checkpoint \"" + path + "\": cannot open for reading");
-  char magic[8];
-  r.bytes(magic, 8);
-  const bool v1 = std::memcmp(magic, kMagicV1, 8) == 0;
-  if (!v1 && std::memcmp(magic, kMagic, 8) != 0) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw std::runtime_error("checkpoint \"" + path + "\": cannot open for reading");
+  std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (bytes.size() < 8) throw std::runtime_error("checkpoint \"" + path + "\": truncated or unreadable file");
+  const bool v1 = std::memcmp(bytes.data(), kMagicV1, 8) == 0;
+  if (!v1 && std::memcmp(bytes.data(), kMagic, 8) != 0) {
     throw std::runtime_error("checkpoint \"" + path + "\": not a loglinear checkpoint (bad magic)");
   }
+  if (!v1) {
+    // The checksum first: a changed byte in a count, name or shape is corruption, not a mismatch.
+    if (bytes.size() < 8 + 8 + 8) throw std::runtime_error("checkpoint \"" + path + "\": truncated or unreadable file");
+    Fnv1a hash;
+    hash.add(bytes.data(), bytes.size() - 8);
+    std::uint64_t stored;
+    std::memcpy(&stored, bytes.data() + bytes.size() - 8, 8);
+    if (stored != hash.h) {
+      throw std::runtime_error("checkpoint \"" + path + "\": corrupt file (checksum mismatch: truncated, or the "
+                               "contents changed after it was written)");
+    }
+    bytes.resize(bytes.size() - 8);
+  }
+  Reader r{std::istringstream(std::move(bytes)), path};
+  char magic[8];
+  r.bytes(magic, 8);
   auto count = r.get<std::uint32_t>();
   // The first entry is either the architecture entry or the first parameter's header.
   EntryHeader first;
@@ -160,12 +176,8 @@ void load_checkpoint(const std::string& path, const std::vector<Param<Scalar>*>&
   if (std::memcmp(end, kEnd, 8) != 0) {
     throw std::runtime_error("checkpoint \"" + path + "\": corrupt file (bad end marker)");
   }
-  if (!v1) {
-    const std::uint64_t expected = r.hash.h, stored = r.get<std::uint64_t>();
-    if (stored != expected) {
-      throw std::runtime_error("checkpoint \"" + path + "\": corrupt file (checksum mismatch: the "
-                               "contents changed after it was written)");
-    }
+  if (r.f.peek() != std::char_traits<char>::eof()) {
+    throw std::runtime_error("checkpoint \"" + path + "\": corrupt file (bytes after the end marker)");
   }
   for (size_t i = 0; i < params.size(); ++i) params[i]->value = std::move(values[i]);
 }
