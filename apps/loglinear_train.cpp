@@ -122,21 +122,6 @@ std::string join(const std::vector<std::string>& names, const char* sep) {
   return out;
 }
 
-// Mean, std, min, max and median of a sample, as TaskModel's statistics (for the LM's layers).
-models::ValueStats value_stats(std::vector<double> xs) {
-  models::ValueStats s;
-  if (xs.empty()) return s;
-  std::sort(xs.begin(), xs.end());
-  double sum = 0, sq = 0;
-  for (double x : xs) sum += x;
-  s.mean = sum / double(xs.size());
-  for (double x : xs) sq += (x - s.mean) * (x - s.mean);
-  s.std = std::sqrt(sq / double(xs.size()));
-  s.min = xs.front();
-  s.max = xs.back();
-  s.median = xs[xs.size() / 2];
-  return s;
-}
 
 // What the training loop needs from a model, so that the task model and the full log-linear
 // Mamba-2 LM train through the same loop, evaluation, statistics and checkpoints.
@@ -212,7 +197,7 @@ class MambaLmRun final : public Model {
         std::vector<double> xs;
         for (Index n = 0; n < lam.rows(); ++n)
           for (Index h = 0; h < H_; ++h) xs.push_back(double(lam(n, h * L_ + l)));
-        per_level.push_back(value_stats(std::move(xs)));
+        per_level.push_back(models::value_stats(std::move(xs)));
       }
       out.push_back(per_level);
     }
@@ -224,7 +209,7 @@ class MambaLmRun final : public Model {
       const RowMatrix<float>& g = m_.mixer(i).last_decay();
       std::vector<double> xs;
       for (Index k = 0; k < g.size(); ++k) xs.push_back(std::exp(double(g.data()[k])));
-      out.push_back(value_stats(std::move(xs)));
+      out.push_back(models::value_stats(std::move(xs)));
     }
     return out;
   }

@@ -105,6 +105,12 @@ void check_pointer(const void* ptr, const char* name) {
   if (ptr == nullptr) throw std::invalid_argument(std::string(name) + ": expected a device pointer, got nullptr");
 }
 
+template <class In>
+void check_pointers(const DeviceInputs<In>& in) {
+  check_pointer(in.q, "in.q"); check_pointer(in.k, "in.k"); check_pointer(in.v, "in.v");
+  check_pointer(in.g, "in.g"); check_pointer(in.lam, "in.lam");
+}
+
 // Sizes of a call; pointers are filled by the caller.
 template <class In>
 ChunkedParams<In> params_of(const AttentionDims& d, Index C) {
@@ -250,8 +256,7 @@ template <class In>
 void chunked_forward_device(const DeviceInputs<In>& in, const AttentionDims& d, const ChunkedOptions& opts,
                             In* o, void* workspace, std::size_t workspace_bytes, cudaStream_t stream) {
   check_dims(d, opts.chunk_size);
-  check_pointer(in.q, "in.q"); check_pointer(in.k, "in.k"); check_pointer(in.v, "in.v");
-  check_pointer(in.g, "in.g"); check_pointer(in.lam, "in.lam"); check_pointer(o, "o");
+  check_pointers(in); check_pointer(o, "o");
   constexpr Precision prec = precision_of<In>();
   check_workspace(d, opts, prec, false, workspace, workspace_bytes);
   require_device();
@@ -270,8 +275,7 @@ void chunked_backward_device(const DeviceInputs<In>& in, const AttentionDims& d,
                              const In* dout, const DeviceGrads<In>& grads, void* workspace,
                              std::size_t workspace_bytes, cudaStream_t stream) {
   check_dims(d, opts.chunk_size);
-  check_pointer(in.q, "in.q"); check_pointer(in.k, "in.k"); check_pointer(in.v, "in.v");
-  check_pointer(in.g, "in.g"); check_pointer(in.lam, "in.lam"); check_pointer(dout, "dout");
+  check_pointers(in); check_pointer(dout, "dout");
   check_pointer(grads.dq, "grads.dq"); check_pointer(grads.dk, "grads.dk"); check_pointer(grads.dv, "grads.dv");
   check_pointer(grads.dg, "grads.dg"); check_pointer(grads.dlam, "grads.dlam");
   constexpr Precision prec = precision_of<In>();

@@ -6,6 +6,7 @@
 #include <loglinear/nn/lm.hpp>
 
 #include "../support/layer_checks.hpp"
+#include "../support/lm_configs.hpp"
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
@@ -73,15 +74,7 @@ TEST_CASE("adamw: the LM flags norms, biases, A_log, dt_bias, D and the level pa
   // Lp's data-independent analogue. Matrices are decayed, including the lambda MLP's W1 and W2
   // (the adaptive code gives them no such flag), as nn/mamba2_mixer.hpp documents.
   const auto mode = GENERATE(LambdaMode::fixed, LambdaMode::constant, LambdaMode::mlp_softplus, LambdaMode::mlp_softmax);
-  nn::LmConfig c;
-  c.vocab = 5;
-  c.d_model = 4;
-  c.layers = 1;
-  c.mlp_hidden = 4;
-  c.mixer.heads = 2;
-  c.mixer.d_state = 2;
-  c.mixer.levels = 3;
-  c.mixer.lambda_hidden = 3;
+  nn::LmConfig c = loglinear::test::tiny_lm_config(5, 1);  // the flags do not depend on the sizes
   c.mixer.lambda = mode;
   nn::MambaLm<double> lm(c, 1);
   CAPTURE(lambda_mode_name(mode));

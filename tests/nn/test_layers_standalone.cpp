@@ -9,6 +9,7 @@
 
 #include "../support/gradcheck.hpp"
 #include "../support/layer_checks.hpp"
+#include "../support/lm_configs.hpp"
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
@@ -26,20 +27,7 @@ using Mat = RowMatrix<double>;
 
 namespace {
 
-LmConfig one_block_lm() {
-  LmConfig c;
-  c.vocab = 12;
-  c.d_model = 4;
-  c.layers = 1;
-  c.mlp_hidden = 6;
-  c.mixer.expand = 2;
-  c.mixer.heads = 2;
-  c.mixer.d_state = 3;
-  c.mixer.levels = 4;
-  c.mixer.lambda_hidden = 5;
-  c.mixer.chunk = 2;
-  return c;
-}
+LmConfig one_block_lm() { return tiny_lm_config(12, 1); }
 models::Param<double>& param(MambaLm<double>& lm, const std::string& name) {
   for (auto* p : lm.params())
     if (p->name == name) return *p;

@@ -5,6 +5,7 @@
 #include <loglinear/nn/lm.hpp>
 
 #include "../support/gradcheck.hpp"
+#include "../support/lm_configs.hpp"
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
@@ -18,20 +19,7 @@ using Catch::Matchers::ContainsSubstring;
 using Mat = RowMatrix<double>;
 
 namespace {
-LmConfig tiny_lm() {
-  LmConfig c;
-  c.vocab = 7;
-  c.d_model = 4;
-  c.layers = 2;
-  c.mlp_hidden = 6;
-  c.mixer.expand = 2;
-  c.mixer.heads = 2;
-  c.mixer.d_state = 3;
-  c.mixer.levels = 4;
-  c.mixer.lambda_hidden = 5;
-  c.mixer.chunk = 2;
-  return c;
-}
+LmConfig tiny_lm() { return tiny_lm_config(7, 2); }
 std::vector<std::int32_t> random_tokens(Index n, Index vocab, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<std::int32_t> t(n);

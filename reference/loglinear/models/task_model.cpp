@@ -22,7 +22,9 @@ RowMatrix<Scalar> normal(Index rows, Index cols, double std, std::mt19937_64& rn
   return m;
 }
 
-ValueStats stats_of(std::vector<double> xs) {
+}  // namespace
+
+ValueStats value_stats(std::vector<double> xs) {
   ValueStats s;
   if (xs.empty()) return s;
   std::sort(xs.begin(), xs.end());
@@ -36,7 +38,6 @@ ValueStats stats_of(std::vector<double> xs) {
   s.median = xs[xs.size() / 2];
   return s;
 }
-}  // namespace
 
 template <class Scalar>
 struct TaskModel<Scalar>::Layer {
@@ -234,7 +235,7 @@ std::vector<std::vector<ValueStats>> TaskModel<Scalar>::lambda_stats() const {
       std::vector<double> xs;
       for (Index n = 0; n < l->lamv.rows(); ++n)
         for (Index h = 0; h < H; ++h) xs.push_back(double(l->lamv(n, h * L + lev)));
-      per_level.push_back(stats_of(std::move(xs)));
+      per_level.push_back(value_stats(std::move(xs)));
     }
     out.push_back(per_level);
   }
@@ -247,7 +248,7 @@ std::vector<ValueStats> TaskModel<Scalar>::decay_stats() const {
   for (const auto& l : layers_) {
     std::vector<double> xs;
     for (Index i = 0; i < l->g.size(); ++i) xs.push_back(std::exp(double(l->g.data()[i])));
-    out.push_back(stats_of(std::move(xs)));
+    out.push_back(value_stats(std::move(xs)));
   }
   return out;
 }
@@ -262,20 +263,18 @@ RowMatrix<Scalar> TaskModel<Scalar>::lambda_of(Index layer, Index sequence) cons
 }
 
 template <class Scalar>
-const RowMatrix<Scalar>& TaskModel<Scalar>::last_decay(Index layer) const {
+const typename TaskModel<Scalar>::Layer& TaskModel<Scalar>::layer_at(Index layer) const {
   if (layer < 0 || layer >= Index(layers_.size()))
     throw std::invalid_argument("layer: expected 0 <= layer < " + std::to_string(layers_.size()) + ", got " +
                                 std::to_string(layer));
-  return layers_[layer]->g;
+  return *layers_[layer];
 }
 
 template <class Scalar>
-const RowMatrix<Scalar>& TaskModel<Scalar>::last_lambda(Index layer) const {
-  if (layer < 0 || layer >= Index(layers_.size()))
-    throw std::invalid_argument("layer: expected 0 <= layer < " + std::to_string(layers_.size()) + ", got " +
-                                std::to_string(layer));
-  return layers_[layer]->lamv;
-}
+const RowMatrix<Scalar>& TaskModel<Scalar>::last_decay(Index layer) const { return layer_at(layer).g; }
+
+template <class Scalar>
+const RowMatrix<Scalar>& TaskModel<Scalar>::last_lambda(Index layer) const { return layer_at(layer).lamv; }
 
 template class TaskModel<float>;
 template class TaskModel<double>;

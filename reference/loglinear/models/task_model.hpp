@@ -44,6 +44,9 @@ struct ValueStats {
   double median = 0;  ///< middle value of the sorted list
 };
 
+/// ValueStats of a sample (all zero when it is empty); the median is the upper middle element.
+ValueStats value_stats(std::vector<double> xs);
+
 /// The synthetic-task model; parameters in float or double (gradient checks use double).
 template <class Scalar>
 class TaskModel {
@@ -93,6 +96,7 @@ class TaskModel {
 
  private:
   struct Layer;
+  const Layer& layer_at(Index layer) const;  // throws "layer: ..." when out of range
   TaskModelConfig cfg_;
   std::vector<Param<Scalar>> top_;           // embedding, final norm, head
   std::optional<Param<Scalar>> gamma_;       // hgrn2's lower-bound table [layers, H]
