@@ -7,7 +7,7 @@
 #include <loglinear/attention/forms.hpp>
 #include <loglinear/core/fenwick.hpp>
 
-#include "progress.hpp"
+#include <loglinear/train/progress.hpp>
 
 #ifdef LOGLINEAR_WITH_CUDA
 #include <loglinear/cuda/chunked.hpp>
@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
 
   struct Row { std::string name; double fwd, bwd; Tensor<float, 4> o; AttentionGradTensors<float> gr; };
   std::vector<Row> rows;
-  apps::Progress progress(3, true, 1);
+  train::Progress progress(3, true, 1);
   int done = 0;
   for (Form f : {Form::naive, Form::recurrent, Form::chunked}) {
     Row r{form_name(f), 0, 0, Tensor<float, 4>(v.shape()), AttentionGradTensors<float>({B, T, H, H, K, V, L})};

@@ -1,13 +1,24 @@
-// Python bindings: NumPy arrays in the operator's [B,T,H,D] layout, float32 or float64 (the dtype
-// of q decides; mixed dtypes are an error), C++ std::invalid_argument -> ValueError with the same
-// message. Non-contiguous arrays are copied into C order first, never misread. Dtypes are compared
-// by NumPy's equivalence (any float64 dtype object in native byte order is float64), and
-// non-native byte orders are refused with a message saying so.
+// Python bindings: NumPy arrays in the operator's [B,T,H,D] layout, computed in float32 or float64.
+//
+// Every argument arrives as a plain Python object and is converted here, so that a wrong argument
+// gets a message naming it instead of pybind11's overload dump (the rules are in kArgumentRules,
+// the module docstring):
+// - arrays: anything numpy.asarray takes (ndarray, list, tuple, scalar). The working dtype is
+//   float32 if q's dtype is float32, float64 otherwise. Every array is converted to it only if
+//   the conversion is exact (checked_array: NumPy's "safe" casting of real numbers, plus a value check
+//   for 64-bit integers); otherwise TypeError. A wrong number of dimensions is a ValueError.
+//   Non-contiguous arrays and non-native byte orders are copied, never misread.
+// - integers: int or anything with __index__ (numpy integers), not bool; TypeError otherwise,
+//   ValueError if the value does not fit in 64 bits (except chunk_size, see to_chunk_size).
+// - strings: str only (TypeError otherwise).
+// C++ std::invalid_argument becomes ValueError with the same message, naming the argument.
 #include <loglinear/attention/decoder.hpp>
 #include <loglinear/attention/forms.hpp>
+#include <loglinear/core/checks.hpp>
 #include <loglinear/core/fenwick.hpp>
 
 #include <cstdint>
+#include <limits>
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -22,47 +33,187 @@ using namespace loglinear;
 
 namespace {
 
-std::string dtype_name(const py::dtype& dt) { return py::str(py::handle(dt)).cast<std::string>(); }
+const char* const kArgumentRules = R"(
+Arguments
+---------
+Arrays may be NumPy arrays or anything numpy.asarray accepts (lists, tuples, scalars).
+The working dtype is float32 when q's dtype is float32 and float64 otherwise (lists of Python
+floats, integer arrays, float16 and float64 arrays); outputs have the working dtype. Decoder and
+decay_mask always work in float64.
 
-// True if `a` holds Scalar values in native byte order. This is NumPy's equivalence test
-// (PyArray_EquivTypes, through pybind11's array_t check), not dtype object identity: a float64 array
-// whose dtype object is not NumPy's built-in singleton (unpickled arrays, dtype('=f8'), dtypes with
-// metadata) is still float64.
-template <class Scalar>
-bool holds(const py::array& a) {
-  return py::isinstance<py::array_t<Scalar>>(a);
+Every array is converted to the working dtype only if no value can change ("without loss"):
+NumPy's safe casting between real number types, i.e.
+  into float64: float16, float32, float64, int8..int32, uint8..uint32, and int64 / uint64
+                arrays whose values all have magnitude <= 2**53 (ValueError otherwise);
+  into float32: float16, float32, int8, int16, uint8, uint16.
+Anything else (bool, complex, object, str, datetime, longdouble, float64 into float32, ...) is a
+TypeError that names the argument and the dtypes accepted: convert it yourself with .astype(...).
+Non-contiguous arrays and non-native byte orders are copied, never misread.
+
+A wrong number of dimensions, a shape that does not match, an empty array, NaN or Inf, g > 0 or
+a size that cannot fit in memory raise ValueError with a message naming the argument. Integer
+arguments must be ints (or NumPy integers; not bool, not float): TypeError otherwise, and
+ValueError if they do not fit in 64 bits.
+
+chunk_size must be a power of two >= 1. A chunk size above the sequence length T is clamped to the
+smallest power of two >= T: the chunking, and the result, are then the same bit for bit, so
+chunk_size=2**40 at T = 100 computes what chunk_size=128 does.
+)";
+
+const char* type_name(py::object obj) { return Py_TYPE(obj.ptr())->tp_name; }
+
+std::string dtype_name(const py::dtype& dt) { return py::str(py::object(dt)).cast<std::string>(); }
+
+py::module_ numpy() { return py::module_::import("numpy"); }
+
+bool is_bool(py::object obj) {
+  return PyBool_Check(obj.ptr()) || py::isinstance(obj, numpy().attr("bool_"));
 }
 
-// A float32 or float64 dtype in the non-native byte order (e.g. '>f8' on x86). NumPy reports the
-// native order as '=' (or '<'/'>' matching the machine), so only the opposite character counts.
-bool is_byte_swapped_float(const py::dtype& dt) {
-  const std::uint16_t one = 1;
-  const bool little = *reinterpret_cast<const unsigned char*>(&one) == 1;
-  const char swapped = little ? '>' : '<';
-  return dt.kind() == 'f' && (dt.itemsize() == 4 || dt.itemsize() == 8) && dt.byteorder() == swapped;
+// An integer argument: TypeError unless an int (or __index__ type such as numpy.int64, not
+// bool); ValueError naming the argument if it does not fit in 64 bits.
+Index to_index(const std::string& name, py::object obj) {
+  if (is_bool(obj) || !PyIndex_Check(obj.ptr())) {
+    throw py::type_error(name + ": expected an int, got " + type_name(obj));
+  }
+  const auto i = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
+  if (!i) {  // e.g. a 1-element array: has __index__ but refuses it
+    PyErr_Clear();
+    throw py::type_error(name + ": expected an int, got " + type_name(obj));
+  }
+  int overflow = 0;
+  const long long v = PyLong_AsLongLongAndOverflow(i.ptr(), &overflow);
+  if (overflow != 0) {
+    throw py::value_error(name + ": expected an integer that fits in 64 bits (|x| < 2**63), got one of " +
+                          py::str(i.attr("bit_length")()).cast<std::string>() + " bits");
+  }
+  if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+  return static_cast<Index>(v);
 }
 
-const char* const byte_order_hint =
-    " (non-native byte order: convert with a.astype(a.dtype.newbyteorder('=')))";
-
-// A C-contiguous array of Scalar (copied if the input is strided) with `rank` dimensions.
-template <class Scalar>
-py::array_t<Scalar, py::array::c_style> as_contiguous(const py::array& a, const char* name, int rank) {
-  if (!holds<Scalar>(a)) {
-    const std::string expected = dtype_name(py::dtype::of<Scalar>());
-    if (is_byte_swapped_float(a.dtype()) && a.dtype().itemsize() == static_cast<py::ssize_t>(sizeof(Scalar))) {
-      throw py::value_error(std::string(name) + ": expected dtype " + expected +
-                            " (the dtype of q) in native byte order, got " + dtype_name(a.dtype()) +
-                            byte_order_hint);
+// chunk_size: as to_index, except that a power of two beyond 64 bits is passed on as 2^62. It is
+// above any T, so the C++ side clamps it (effective_chunk_size) exactly as it would the caller's.
+Index to_chunk_size(py::object obj) {
+  if (PyLong_Check(obj.ptr()) && !is_bool(obj)) {
+    const auto n = py::reinterpret_borrow<py::int_>(obj);
+    const py::int_ zero(0), one(1);
+    if (n > zero && (n & (n - one)).equal(zero) &&
+        n.attr("bit_length")().cast<long long>() > 63) {
+      return Index{1} << 62;
     }
-    throw py::value_error(std::string(name) + ": expected dtype " + expected + " (the dtype of q), got " +
-                          dtype_name(a.dtype()));
+  }
+  return to_index("chunk_size", obj);
+}
+
+// A string argument: str only.
+std::string to_str(const std::string& name, py::object obj) {
+  if (!PyUnicode_Check(obj.ptr())) throw py::type_error(name + ": expected a str, got " + type_name(obj));
+  Py_ssize_t size = 0;
+  const char* utf8 = PyUnicode_AsUTF8AndSize(obj.ptr(), &size);
+  if (utf8 == nullptr) {  // lone surrogates
+    PyErr_Clear();
+    throw py::value_error(name + ": expected a str that encodes to UTF-8");
+  }
+  return std::string(utf8, static_cast<size_t>(size));
+}
+
+// numpy.asarray(obj), with a TypeError naming the argument if NumPy cannot make an array of it
+// (ragged nested lists, objects whose __array__ raises, ...).
+py::array to_ndarray(const std::string& name, py::object obj) {
+  if (py::isinstance<py::array>(obj)) return py::reinterpret_borrow<py::array>(obj);
+  try {
+    return numpy().attr("asarray")(obj);
+  } catch (py::error_already_set& e) {
+    if (!e.matches(PyExc_Exception)) throw;  // KeyboardInterrupt, SystemExit
+    throw py::type_error(name + ": expected an array-like of real numbers, got " + type_name(obj) +
+                         " that numpy.asarray refuses (" + e.what() + ")");
+  }
+}
+
+bool is_float32(const py::dtype& dt) { return dt.kind() == 'f' && dt.itemsize() == 4; }
+
+std::string shape_of(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
+  return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+// The dtypes checked_array<Scalar> accepts, for its TypeError.
+template <class Scalar>
+const char* accepted() {
+  return std::is_same_v<Scalar, float>
+             ? "float32, or a dtype that converts to it without loss (float16, int8, int16, uint8, uint16)"
+             : "float64, or a dtype that converts to it without loss (float16, float32, int8..int32, "
+               "uint8..uint32; int64/uint64 with values of magnitude <= 2**53)";
+}
+
+// 64-bit integers into float64: NumPy calls the cast safe, but only |x| <= 2^53 is exact.
+template <class Int>
+void check_exact_in_double(const std::string& name, const py::array& a) {
+  const auto ints = py::array_t<Int, py::array::c_style | py::array::forcecast>::ensure(a);
+  if (!ints) throw py::error_already_set();
+  const Int limit = Int{1} << 53;
+  for (py::ssize_t i = 0; i < ints.size(); ++i) {
+    const Int x = ints.data()[i];
+    if (x > limit || (std::is_signed_v<Int> && x < -limit)) {
+      throw py::value_error(name + ": expected integers of magnitude <= 2**53 (exact in float64), got " +
+                            std::to_string(x) + " at flat index " + std::to_string(i));
+    }
+  }
+}
+
+// An array argument, checked but not converted yet: numpy.asarray of it, whose dtype converts to
+// Scalar without loss (else TypeError) and which has `rank` dimensions (else ValueError).
+// `layout` names the dimensions ("[B,T,G,K]"), `why` says where the dtype comes from.
+template <class Scalar>
+py::array checked_array(const std::string& name, py::object obj, int rank, const char* layout,
+                        const char* why = "") {
+  const py::array a = to_ndarray(name, obj);
+  const py::dtype dt = a.dtype();
+  const char kind = dt.kind();
+  const bool real = kind == 'f' || kind == 'i' || kind == 'u';
+  if (!real || !numpy().attr("can_cast")(dt, py::dtype::of<Scalar>(), "safe").template cast<bool>()) {
+    throw py::type_error(name + ": expected dtype " + accepted<Scalar>() + why + ", got " +
+                         (py::isinstance<py::array>(obj) ? "" : std::string(type_name(obj)) + " of ") +
+                         "dtype " + dtype_name(dt) + "; convert it with .astype(numpy." +
+                         dtype_name(py::dtype::of<Scalar>()) + ") if that is what you mean");
   }
   if (a.ndim() != rank) {
-    throw py::value_error(std::string(name) + ": expected a " + std::to_string(rank) +
-                          "-D array, got " + std::to_string(a.ndim()) + "-D");
+    throw py::value_error(name + ": expected a " + std::to_string(rank) + "-D array " + layout + ", got " +
+                          std::to_string(a.ndim()) + "-D of shape " + shape_of(a));
   }
-  return py::array_t<Scalar, py::array::c_style>::ensure(a);
+  return a;
+}
+
+// A checked array as a C-contiguous, native-order array of Scalar, copied only if it is not one.
+template <class Scalar>
+py::array_t<Scalar, py::array::c_style> converted(const std::string& name, const py::array& a) {
+  if (!py::isinstance<py::array_t<Scalar, py::array::c_style>>(a)) {
+    // A copy (other dtype, order or strides): of a broadcast view it can be far bigger than the
+    // memory the caller holds, so refuse what cannot fit before NumPy allocates it.
+    check_allocation(name + ": the converted copy of shape " + shape_of(a), a.size(), sizeof(Scalar));
+  }
+  const py::dtype dt = a.dtype();
+  if (std::is_same_v<Scalar, double> && dt.itemsize() == 8) {
+    if (dt.kind() == 'i') check_exact_in_double<std::int64_t>(name, a);
+    if (dt.kind() == 'u') check_exact_in_double<std::uint64_t>(name, a);
+  }
+  auto out = py::array_t<Scalar, py::array::c_style | py::array::forcecast>::ensure(a);
+  if (!out) throw py::error_already_set();
+  return out;
+}
+
+template <class Scalar>
+py::array_t<Scalar, py::array::c_style> to_input(const std::string& name, py::object obj, int rank,
+                                                 const char* layout) {
+  return converted<Scalar>(name, checked_array<Scalar>(name, obj, rank, layout));
+}
+
+template <int Rank>
+Shape<Rank> shape(const py::array& a) {
+  Shape<Rank> s{};
+  for (int i = 0; i < Rank; ++i) s[i] = a.shape(i);
+  return s;
 }
 
 template <class Scalar, int Rank>
@@ -84,17 +235,25 @@ TensorView<Scalar, Rank> mutable_view(py::array_t<Scalar>& a) {
   return v;
 }
 
-// The five inputs converted once, kept alive by this struct.
+// The five inputs converted once, kept alive by this struct. Dtypes, ranks and shapes are all
+// checked (check_input_shapes) before anything is converted or copied.
 template <class Scalar>
 struct Inputs {
   py::array_t<Scalar, py::array::c_style> q, k, v, g, lam;
-  Inputs(const py::array& q_, const py::array& k_, const py::array& v_, const py::array& g_,
-         const py::array& lam_) {
-    q = as_contiguous<Scalar>(q_, "q", 4);
-    k = as_contiguous<Scalar>(k_, "k", 4);
-    v = as_contiguous<Scalar>(v_, "v", 4);
-    g = as_contiguous<Scalar>(g_, "g", 3);
-    lam = as_contiguous<Scalar>(lam_, "lam", 4);
+  AttentionDims dims;
+  Inputs(py::object q_, py::object k_, py::object v_, py::object g_, py::object lam_) {
+    const char* why = " (the working dtype, set by q)";
+    const py::array qa = checked_array<Scalar>("q", q_, 4, "[B,T,G,K]", why);
+    const py::array ka = checked_array<Scalar>("k", k_, 4, "[B,T,G,K]", why);
+    const py::array va = checked_array<Scalar>("v", v_, 4, "[B,T,H,V]", why);
+    const py::array ga = checked_array<Scalar>("g", g_, 3, "[B,T,H]", why);
+    const py::array la = checked_array<Scalar>("lam", lam_, 4, "[B,T,H,L]", why);
+    dims = check_input_shapes(shape<4>(qa), shape<4>(ka), shape<4>(va), shape<3>(ga), shape<4>(la));
+    q = converted<Scalar>("q", qa);
+    k = converted<Scalar>("k", ka);
+    v = converted<Scalar>("v", va);
+    g = converted<Scalar>("g", ga);
+    lam = converted<Scalar>("lam", la);
   }
   AttentionInputs<Scalar> views() const {
     return {view<Scalar, 4>(q), view<Scalar, 4>(k), view<Scalar, 4>(v), view<Scalar, 3>(g),
@@ -102,35 +261,44 @@ struct Inputs {
   }
 };
 
-void check_device(const std::string& device, const std::string& form) {
-  if (device == "cpu") return;
-  if (device != "cuda") throw py::value_error("device: expected \"cpu\" or \"cuda\", got \"" + device + "\"");
+// The arguments of forward / backward other than the arrays.
+struct Options {
+  Form form;
+  Index chunk_size;
+  std::string device;
+};
+
+Options to_options(py::object form, py::object chunk_size, py::object device) {
+  const std::string f = to_str("form", form), dev = to_str("device", device);
+  const Index C = to_chunk_size(chunk_size);
+  if (dev != "cpu" && dev != "cuda") throw py::value_error("device: expected \"cpu\" or \"cuda\", got \"" + dev + "\"");
 #ifdef LOGLINEAR_WITH_CUDA
-  if (!loglinear::cuda::device_available()) {
-    throw std::runtime_error("device=\"cuda\": no CUDA device is present; use device=\"cpu\"");
+  if (dev == "cuda") {
+    if (!loglinear::cuda::device_available()) {
+      throw std::runtime_error("device=\"cuda\": no CUDA device is present; use device=\"cpu\"");
+    }
+    if (f != "chunked") throw py::value_error("form: the CUDA backend implements \"chunked\" only, got \"" + f + "\"");
   }
-  if (form != "chunked") throw py::value_error("form: the CUDA backend implements \"chunked\" only, got \"" + form + "\"");
 #else
-  (void)form;
-  throw std::runtime_error("device=\"cuda\": this build of loglinear has no CUDA backend "
-                           "(configure with -DLOGLINEAR_CUDA=ON on a machine with nvcc); use device=\"cpu\"");
+  if (dev == "cuda") {
+    throw std::runtime_error("device=\"cuda\": this build of loglinear has no CUDA backend "
+                             "(configure with -DLOGLINEAR_CUDA=ON on a machine with nvcc); use device=\"cpu\"");
+  }
 #endif
+  return {parse_form(f), C, dev};
 }
 
 template <class Scalar>
-py::array forward_impl(const py::array& q, const py::array& k, const py::array& v, const py::array& g,
-                       const py::array& lam, const std::string& form, Index chunk, const std::string& device) {
-  check_device(device, form);
-  const Inputs<Scalar> in(q, k, v, g, lam);
-  const Form f = parse_form(form);
+py::array forward_impl(const Inputs<Scalar>& in, const Options& opt) {
   auto o = empty<Scalar, 4>({in.v.shape(0), in.v.shape(1), in.v.shape(2), in.v.shape(3)});
   auto ov = mutable_view<Scalar, 4>(o);
   const auto iv = in.views();
-  if (device == "cuda") {
+  if (opt.device == "cuda") {
 #ifdef LOGLINEAR_WITH_CUDA
     if constexpr (std::is_same_v<Scalar, float>) {
       py::gil_scoped_release release;
-      loglinear::cuda::chunked_forward<float>(iv, {chunk}, ov);
+      // Clamped here too (the GPU takes C <= 64), so chunk_size=2**40 at T <= 64 runs there as well.
+      loglinear::cuda::chunked_forward<float>(iv, {effective_chunk_size(opt.chunk_size, in.dims.T)}, ov);
       return std::move(o);
     }
     throw py::value_error("device=\"cuda\": expected float32 arrays, got float64");
@@ -138,19 +306,19 @@ py::array forward_impl(const py::array& q, const py::array& k, const py::array& 
   }
   {
     py::gil_scoped_release release;
-    forward<Scalar>(f, iv, ChunkedOptions{chunk}, ov);
+    forward<Scalar>(opt.form, iv, ChunkedOptions{opt.chunk_size}, ov);
   }
   return std::move(o);
 }
 
 template <class Scalar>
-py::dict backward_impl(const py::array& q, const py::array& k, const py::array& v, const py::array& g,
-                       const py::array& lam, const py::array& dout_, const std::string& form, Index chunk,
-                       const std::string& device) {
-  check_device(device, form);
-  const Inputs<Scalar> in(q, k, v, g, lam);
-  const auto dout = as_contiguous<Scalar>(dout_, "do", 4);
-  const Form f = parse_form(form);
+py::dict backward_impl(const Inputs<Scalar>& in, py::object dout_, const Options& opt) {
+  const py::array da = checked_array<Scalar>("do", dout_, 4, "[B,T,H,V]", " (the working dtype, set by q)");
+  const AttentionDims& d = in.dims;
+  check_shape<4>("do", shape<4>(da), {d.B, d.T, d.H, d.V}, " = [B,T,H,V] (as v)");
+  const auto dout = converted<Scalar>("do", da);
+  const auto dout_view = view<Scalar, 4>(dout);
+  check_finite<Scalar, 4>("do", dout_view);  // here, so that the message names "do", not "dout"
   auto dq = empty<Scalar, 4>({in.q.shape(0), in.q.shape(1), in.q.shape(2), in.q.shape(3)});
   auto dk = empty<Scalar, 4>({in.k.shape(0), in.k.shape(1), in.k.shape(2), in.k.shape(3)});
   auto dv = empty<Scalar, 4>({in.v.shape(0), in.v.shape(1), in.v.shape(2), in.v.shape(3)});
@@ -160,13 +328,13 @@ py::dict backward_impl(const py::array& q, const py::array& k, const py::array& 
                                      mutable_view<Scalar, 4>(dv), mutable_view<Scalar, 3>(dg),
                                      mutable_view<Scalar, 4>(dlam)};
   const auto iv = in.views();
-  const auto dv_view = view<Scalar, 4>(dout);
   bool done = false;
 #ifdef LOGLINEAR_WITH_CUDA
-  if (device == "cuda") {
+  if (opt.device == "cuda") {
     if constexpr (std::is_same_v<Scalar, float>) {
       py::gil_scoped_release release;
-      loglinear::cuda::chunked_backward<float>(iv, {chunk}, dv_view, grads);
+      loglinear::cuda::chunked_backward<float>(iv, {effective_chunk_size(opt.chunk_size, in.dims.T)}, dout_view,
+                                               grads);
       done = true;
     } else {
       throw py::value_error("device=\"cuda\": expected float32 arrays, got float64");
@@ -175,7 +343,7 @@ py::dict backward_impl(const py::array& q, const py::array& k, const py::array& 
 #endif
   if (!done) {
     py::gil_scoped_release release;
-    backward<Scalar>(f, iv, ChunkedOptions{chunk}, dv_view, grads);
+    backward<Scalar>(opt.form, iv, ChunkedOptions{opt.chunk_size}, dout_view, grads);
   }
   py::dict out;
   out["dq"] = dq;
@@ -186,26 +354,15 @@ py::dict backward_impl(const py::array& q, const py::array& k, const py::array& 
   return out;
 }
 
-// Dispatch on q's dtype (by NumPy's equivalence test, see holds()).
-bool is_float32(const py::array& q) {
-  if (holds<float>(q)) return true;
-  if (holds<double>(q)) return false;
-  if (is_byte_swapped_float(q.dtype())) {
-    throw py::value_error("q: expected dtype float32 or float64 in native byte order, got " +
-                          dtype_name(q.dtype()) + byte_order_hint);
-  }
-  throw py::value_error("q: expected dtype float32 or float64, got " + dtype_name(q.dtype()));
-}
-
 // Streaming decoder over float64 arrays (decoding is about exactness; use float32 via forward).
 class PyDecoder {
  public:
   PyDecoder(Index B, Index H, Index G, Index K, Index V) : dec_(B, H, G, K, V), B_(B), H_(H), V_(V) {}
-  py::array_t<double> step(const py::array& q, const py::array& k, const py::array& v, const py::array& g,
-                           const py::array& lam) {
-    const auto qc = as_contiguous<double>(q, "q_t", 3), kc = as_contiguous<double>(k, "k_t", 3);
-    const auto vc = as_contiguous<double>(v, "v_t", 3), gc = as_contiguous<double>(g, "g_t", 2);
-    const auto lc = as_contiguous<double>(lam, "lam_t", 3);
+  py::array_t<double> step(py::object q, py::object k, py::object v, py::object g, py::object lam) {
+    const auto qc = to_input<double>("q_t", q, 3, "[B,G,K]"), kc = to_input<double>("k_t", k, 3, "[B,G,K]");
+    const auto vc = to_input<double>("v_t", v, 3, "[B,H,V]"), gc = to_input<double>("g_t", g, 2, "[B,H]");
+    const auto lc = to_input<double>("lam_t", lam, 3, "[B,H,L]");
+    // B x H x V <= B x H x K x V, which the Decoder checked fits in memory.
     auto o = empty<double, 3>({B_, H_, V_});
     dec_.step(view<double, 3>(qc), view<double, 3>(kc), view<double, 3>(vc), view<double, 2>(gc),
               view<double, 3>(lc), mutable_view<double, 3>(o));
@@ -228,62 +385,82 @@ class PyDecoder {
 }  // namespace
 
 PYBIND11_MODULE(loglinear, m) {
-  m.doc() = "Log-linear attention (Guo et al. 2025): naive, recurrent and chunked forms with "
-            "handwritten backward passes. Arrays: q, k [B,T,G,K]; v [B,T,H,V]; g [B,T,H] (<= 0); "
-            "lam [B,T,H,L] with L >= num_levels(T).";
+  m.doc() = std::string(
+                "Log-linear attention (Guo et al. 2025): naive, recurrent and chunked forms with "
+                "handwritten backward passes. Arrays: q, k [B,T,G,K]; v [B,T,H,V]; g [B,T,H] (<= 0); "
+                "lam [B,T,H,L] with L >= num_levels(T).\n") +
+            kArgumentRules;
   m.def("forward",
-        [](const py::array& q, const py::array& k, const py::array& v, const py::array& g,
-           const py::array& lam, const std::string& form, Index chunk_size, const std::string& device) {
-          return is_float32(q) ? forward_impl<float>(q, k, v, g, lam, form, chunk_size, device)
-                               : forward_impl<double>(q, k, v, g, lam, form, chunk_size, device);
+        [](py::object q, py::object k, py::object v, py::object g, py::object lam, py::object form,
+           py::object chunk_size, py::object device) -> py::array {
+          const Options opt = to_options(form, chunk_size, device);
+          const py::array qa = to_ndarray("q", q);
+          if (is_float32(qa.dtype())) return forward_impl<float>(Inputs<float>(qa, k, v, g, lam), opt);
+          return forward_impl<double>(Inputs<double>(qa, k, v, g, lam), opt);
         },
         py::arg("q"), py::arg("k"), py::arg("v"), py::arg("g"), py::arg("lam"),
         py::arg("form") = "chunked", py::arg("chunk_size") = 64, py::arg("device") = "cpu",
-        "Output o [B,T,H,V] of log-linear attention in the chosen form "
-        "(\"naive\", \"recurrent\" or \"chunked\").");
+        "Output o [B,T,H,V] of log-linear attention in the chosen form (\"naive\", \"recurrent\" or "
+        "\"chunked\"), in the working dtype (float32 if q is float32, else float64).\n"
+        "chunk_size: a power of two >= 1; one above T is clamped to the smallest power of two >= T "
+        "(same result bit for bit). See help(loglinear) for how arguments are converted.");
   m.def("backward",
-        [](const py::array& q, const py::array& k, const py::array& v, const py::array& g,
-           const py::array& lam, const py::array& dout, const std::string& form, Index chunk_size,
-           const std::string& device) {
-          return is_float32(q) ? backward_impl<float>(q, k, v, g, lam, dout, form, chunk_size, device)
-                               : backward_impl<double>(q, k, v, g, lam, dout, form, chunk_size, device);
+        [](py::object q, py::object k, py::object v, py::object g, py::object lam, py::object dout,
+           py::object form, py::object chunk_size, py::object device) -> py::dict {
+          const Options opt = to_options(form, chunk_size, device);
+          const py::array qa = to_ndarray("q", q);
+          if (is_float32(qa.dtype())) return backward_impl<float>(Inputs<float>(qa, k, v, g, lam), dout, opt);
+          return backward_impl<double>(Inputs<double>(qa, k, v, g, lam), dout, opt);
         },
         py::arg("q"), py::arg("k"), py::arg("v"), py::arg("g"), py::arg("lam"), py::arg("do"),
         py::arg("form") = "chunked", py::arg("chunk_size") = 64, py::arg("device") = "cpu",
-        "Gradients {dq, dk, dv, dg, dlam} of sum(do * o), same layout as the inputs.");
-  m.def("level", &level, py::arg("t"), py::arg("s"), "Fenwick level of token s seen from t (s <= t).");
-  m.def("num_levels", &num_levels, py::arg("T"), "Levels needed by a sequence of length T: ceil(log2 T) + 1.");
+        "Gradients {dq, dk, dv, dg, dlam} of sum(do * o), same layout as the inputs, in the working "
+        "dtype. Arguments as forward (help(loglinear)).");
+  m.def("level",
+        [](py::object t, py::object s) { return level(to_index("t", t), to_index("s", s)); },
+        py::arg("t"), py::arg("s"), "Fenwick level of token s seen from t (0 <= s <= t).");
+  m.def("num_levels", [](py::object T) { return num_levels(to_index("T", T)); }, py::arg("T"),
+        "Levels needed by a sequence of length T >= 1: ceil(log2 T) + 1.");
   m.def("buckets",
-        [](Index t) {
+        [](py::object t_) {
+          const Index t = to_index("t", t_);
+          // The last bucket ends at t + 1, which must be an index too.
+          if (t == std::numeric_limits<Index>::max()) {
+            throw py::value_error("t: expected 0 <= t < 2**63 - 1, got 2**63 - 1");
+          }
           std::vector<std::tuple<int, Index, Index>> out;
           for (const auto& b : buckets(t)) out.emplace_back(b.level, b.begin, b.end);
           return out;
         },
         py::arg("t"), "Non-empty Fenwick buckets of [0, t] as (level, begin, end) tuples.");
   m.def("decay_mask",
-        [](const py::array& g_, const py::array& lam_) {
-          const auto g = as_contiguous<double>(g_, "g", 1);
-          const auto lam = as_contiguous<double>(lam_, "lam", 2);
+        [](py::object g_, py::object lam_) {
+          const auto g = to_input<double>("g", g_, 1, "[T]");
+          const auto lam = to_input<double>("lam", lam_, 2, "[T,L]");
           const Index T = g.shape(0);
-          if (lam.shape(0) != T || lam.shape(1) < num_levels(T)) {
-            throw py::value_error("lam: expected shape [T, L] = [" + std::to_string(T) + ", >= " +
-                                  std::to_string(num_levels(T)) + "]");
-          }
           const ConstVectorMap<double> gm(g.data(), T, Eigen::InnerStride<>(1));
-          const ConstMatrixMap<double> lm(lam.data(), T, lam.shape(1), Eigen::OuterStride<>(lam.shape(1)));
-          const RowMatrix<double> W = decay_mask(gm, lm);
+          const ConstMatrixMap<double> lm(lam.data(), lam.shape(0), lam.shape(1),
+                                          Eigen::OuterStride<>(lam.shape(1)));
+          const RowMatrix<double> W = decay_mask(gm, lm);  // validates T, lam's shape and values
           auto out = empty<double, 2>({T, T});
           std::copy(W.data(), W.data() + W.size(), out.mutable_data());
           return out;
         },
         py::arg("g"), py::arg("lam"),
-        "The T x T weight matrix W[t,s] = lam[t, level(t,s)] exp(G_t - G_s) of one head (float64).");
-  py::class_<PyDecoder>(m, "Decoder", "Streaming decoder over B x H streams (float64), O(L K V) memory each.")
-      .def(py::init<Index, Index, Index, Index, Index>(), py::arg("B"), py::arg("H"), py::arg("G"),
-           py::arg("K"), py::arg("V"))
+        "The T x T weight matrix W[t,s] = lam[t, level(t,s)] "
+        "exp(G_t - G_s) of one head (float64); g [T] (<= 0), lam [T, L] with L >= num_levels(T).");
+  py::class_<PyDecoder>(m, "Decoder",
+                        "Decoder(B, H, G, K, V): streaming decoder over B x H streams (float64), "
+                        "O(L K V) memory each. Sizes are ints >= 1, G divides H; sizes whose state "
+                        "cannot fit in memory are refused with ValueError.")
+      .def(py::init([](py::object B, py::object H, py::object G, py::object K, py::object V) {
+             return PyDecoder(to_index("B", B), to_index("H", H), to_index("G", G), to_index("K", K),
+                              to_index("V", V));
+           }),
+           py::arg("B"), py::arg("H"), py::arg("G"), py::arg("K"), py::arg("V"))
       .def("step", &PyDecoder::step, py::arg("q_t"), py::arg("k_t"), py::arg("v_t"), py::arg("g_t"),
            py::arg("lam_t"), "Consume one token per stream (q_t, k_t [B,G,K]; v_t [B,H,V]; g_t [B,H]; "
-           "lam_t [B,H,L]) and return o_t [B,H,V].")
+           "lam_t [B,H,L]) and return o_t [B,H,V]. Arrays convert as in help(loglinear).")
       .def_property_readonly("tokens", &PyDecoder::tokens, "Tokens consumed so far.")
       .def_property_readonly("state_bytes", &PyDecoder::state_bytes, "Bytes held by the level states.")
       .def("state", &PyDecoder::state, "The per-level states [B,H,num_levels(tokens),K,V].");

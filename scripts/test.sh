@@ -1,20 +1,12 @@
 #!/usr/bin/env bash
 # The test command of README.md and of CI (.ci/run): installs the Debian dependencies, builds
-# everything in Release and runs the whole CTest suite, builds the docs (warnings are errors),
-# then builds the CPU tests again with AddressSanitizer + UndefinedBehaviorSanitizer and runs them.
+# everything in Release and runs the whole CTest suite (Python tests with Hypothesis and the CLI
+# fuzz included), builds the docs (warnings are errors), runs the bounded libFuzzer campaigns of
+# scripts/fuzz.sh, then builds the CPU tests again with AddressSanitizer + UndefinedBehaviorSanitizer
+# and runs them.
 # Usage (as root on Debian 12):  bash scripts/test.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-jobs=$(nproc)
-
-step() { printf '\n==> %s\n' "$*"; }
-
-step "installing dependencies (scripts/setup.sh)"
-bash scripts/setup.sh
-
-step "Release build (build/)"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
-cmake --build build -j "$jobs"
+# shellcheck source=scripts/common.sh
+source "$(dirname "$0")/common.sh"  # cd to the root, setup.sh, Release build into build/
 
 step "test suite (ctest, Release)"
 ctest --test-dir build --output-on-failure -j "$jobs"
@@ -23,6 +15,9 @@ if cmake --build build --target help | grep -q '^docs:'; then
   step "Doxygen site (undocumented public symbols fail the build)"
   cmake --build build --target docs
 fi
+
+step "bounded libFuzzer runs: checkpoint loader and task generators (scripts/fuzz.sh, build-fuzz/)"
+bash scripts/fuzz.sh
 
 step "ASan + UBSan build of the CPU tests (build-asan/)"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOGLINEAR_SANITIZE=ON \

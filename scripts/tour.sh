@@ -3,17 +3,8 @@
 # Release, runs the tour of the operator's forms (agreement and timings), then the quick
 # adaptive-decay experiment (fixed vs mlp_softplus lambda on a small MQAR) and prints its table.
 # A few minutes on 2 cores.  Usage (as root on Debian 12):  bash scripts/tour.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-jobs=$(nproc)
-step() { printf '\n==> %s\n' "$*"; }
-
-step "installing dependencies (scripts/setup.sh)"
-bash scripts/setup.sh
-
-step "building (Release, build/)"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
-cmake --build build -j "$jobs"
+# shellcheck source=scripts/common.sh
+source "$(dirname "$0")/common.sh"  # cd to the root, setup.sh, Release build into build/
 
 step "tour: the three forms of log-linear attention on one input"
 ./build/apps/loglinear-tour

@@ -7,7 +7,7 @@
 #include <loglinear/core/fenwick.hpp>
 #include <loglinear/cuda/chunked.hpp>
 
-#include "params.cuh"
+#include "cuda_check.cuh"
 
 #include <algorithm>
 #include <cmath>
@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
   // LOGLINEAR_BENCH_STORAGE=fp32 or bf16 times one storage type only (default: both).
   const char* env = std::getenv("LOGLINEAR_BENCH_STORAGE");
   const std::string storage = env ? env : "both";
-  std::printf("# bench_cuda_chunked on %s, B*T = %ld, H = 16, G = 1, C = 64 (v2: bf16 storage = WMMA forward)\n\n",
+  std::printf("# bench_cuda_chunked on %s, B*T = %ld, H = 16, G = 1, C = 64 (bf16 storage: tensor cores)\n\n",
               device_name().c_str(), tokens);
   std::printf("| storage | D | T | B | fwd ms | fwd+bwd ms | Mtokens/s (fwd+bwd) | fwd GFLOP/s |\n"
               "|---|---|---|---|---|---|---|---|\n");

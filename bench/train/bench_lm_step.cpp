@@ -5,7 +5,8 @@
 // 2 layers, H = 4, K = 16, expand 2, chunk 64). Prints one line per (T, threads).
 #include <loglinear/attention/chunked.hpp>
 #include <loglinear/core/fenwick.hpp>
-#include <loglinear/models/optim.hpp>
+#include <loglinear/train/adamw.hpp>
+#include <loglinear/train/clip.hpp>
 #include <loglinear/nn/lm.hpp>
 
 #include <omp.h>
@@ -51,7 +52,7 @@ int main(int argc, char** argv) {
     cfg.mixer.levels = num_levels(T);
     cfg.mixer.chunk = 64;
     nn::MambaLm<float> lm(cfg, 1);
-    models::Adam<float> opt(lm.params(), 0.9, 0.999, 1e-8, 0.1);
+    train::AdamW<float> opt(lm.params(), 0.9, 0.999, 1e-8, 0.1);
     std::mt19937_64 rng(2);
     std::vector<std::int32_t> tokens(B * T), targets(B * T);
     for (auto& t : tokens) t = std::int32_t(rng() % 256);
@@ -76,8 +77,9 @@ int main(int argc, char** argv) {
       const double step = time_it(
           [&] {
             lm.zero_grad();
-            lm.loss(tokens, targets, B, true);
-            models::clip_grad_norm(lm.params(), 1.0);
+            lm.forward(tokens, targets, B);
+            lm.backward();
+            train::clip_grad_norm(lm.params(), 1.0);
             opt.step(1e-3);
           },
           reps);

@@ -1,8 +1,9 @@
-// Device discovery: a missing GPU or driver is an answer (false), not an error, so that the
-// tests can skip cleanly on CI machines (cudaGetDeviceCount returns cudaErrorInsufficientDriver).
-#include <loglinear/cuda/chunked.hpp>
+// Device discovery (loglinear/cuda/device.hpp): a missing GPU or driver is an answer (false), not
+// an error, so that the tests can skip cleanly on CI machines (cudaGetDeviceCount returns
+// cudaErrorInsufficientDriver there). No SPEC section; one driver query per call.
+#include <loglinear/cuda/device.hpp>
 
-#include "params.cuh"
+#include "cuda_check.cuh"
 
 namespace loglinear::cuda {
 

@@ -1,6 +1,8 @@
 // Bad input gets std::invalid_argument naming the argument and the expected value, in every
 // form, forward and backward (reference/loglinear/core/checks.hpp).
+#include <loglinear/attention/decoder.hpp>
 #include <loglinear/attention/forms.hpp>
+#include <loglinear/core/checks.hpp>
 
 #include "../support/random_inputs.hpp"
 
@@ -204,4 +206,110 @@ TEST_CASE("errors: an initial state of the wrong shape is rejected", "[errors][s
   const auto short_lam = random_inputs<double>({1, 9, 2, 1, 2, 3, 4}, 1);
   CHECK_THROWS_WITH(chunked_forward<double>(short_lam.view(), {4}, o, {&st, nullptr}),
                     ContainsSubstring("L >= num_levels(14) = 5"));
+}
+
+// ---- Hostile sizes (issue 11): nothing is sized from an unchecked caller number -------------
+
+TEST_CASE("errors: a chunk size above T is clamped to the smallest power of two >= T, "
+          "with the same output and gradients bit for bit", "[errors][chunked]") {
+  const Index T = GENERATE(1, 5, 100);
+  const Index C = GENERATE(Index{1} << 20, Index{1} << 40, Index{1} << 62);
+  const std::uint64_t seed = fresh_seed();
+  CAPTURE(T, C, seed);
+  const auto in = random_inputs<double>({2, T, 2, 1, 3, 4}, seed);
+  const Index clamped = effective_chunk_size(C, T);
+  CHECK(clamped >= T);
+  CHECK(clamped / 2 < T);
+  CHECK((clamped & (clamped - 1)) == 0);
+  Tensor<double, 4> o_ref(in.v.shape()), o(in.v.shape());
+  chunked_forward<double>(in.view(), {clamped}, o_ref);
+  chunked_forward<double>(in.view(), {C}, o);
+  CHECK(o.values() == o_ref.values());
+  const AttentionDims d{2, T, 2, 1, 3, 4, in.lam.dim(3)};
+  AttentionGradTensors<double> g_ref(d), g(d);
+  chunked_backward<double>(in.view(), {clamped}, in.dout, g_ref.views());
+  chunked_backward<double>(in.view(), {C}, in.dout, g.views());
+  CHECK(g.dq.values() == g_ref.dq.values());
+  CHECK(g.dk.values() == g_ref.dk.values());
+  CHECK(g.dv.values() == g_ref.dv.values());
+  CHECK(g.dg.values() == g_ref.dg.values());
+  CHECK(g.dlam.values() == g_ref.dlam.values());
+}
+
+TEST_CASE("errors: the chunk size is clamped at the absolute end t0 + T of a resumed call",
+          "[errors][chunked][state]") {
+  // tokens 5 + T 9 = 14: every C >= 16 puts the whole call in chunk 0.
+  CHECK(effective_chunk_size(Index{1} << 40, 14) == 16);
+  CHECK(effective_chunk_size(64, 100) == 64);
+  CHECK(effective_chunk_size(1, 1) == 1);
+  CHECK(effective_chunk_size(Index{1} << 62, (Index{1} << 62) + 1) == Index{1} << 62);
+  CHECK_THROWS_WITH(effective_chunk_size(3, 10), "chunk_size: expected a power of two >= 1, got 3");
+  const auto in = random_inputs<double>({1, 9, 2, 1, 2, 3, 6}, 1);
+  FenwickState<double> st;
+  st.tokens = 5;
+  st.S = Tensor<double, 5>({1, 2, 4, 2, 3});
+  for (auto& x : st.S.values()) x = 0.25;
+  Tensor<double, 4> o_ref(in.v.shape()), o(in.v.shape());
+  chunked_forward<double>(in.view(), {16}, o_ref, {&st, nullptr});
+  chunked_forward<double>(in.view(), {Index{1} << 40}, o, {&st, nullptr});
+  CHECK(o.values() == o_ref.values());
+}
+
+TEST_CASE("errors: shapes whose element count overflows a 64-bit index are refused before any "
+          "data is read", "[errors]") {
+  const Form form = GENERATE(Form::naive, Form::recurrent, Form::chunked);
+  CAPTURE(form_name(form));
+  const double dummy = 0;  // never read: the shapes are refused first
+  const Index big = Index{1} << 31;
+  const ConstTensorView<double, 4> q{&dummy, {big, big, 1, 16}}, v{&dummy, {big, big, 1, 1}};
+  const ConstTensorView<double, 3> g{&dummy, {big, big, 1}};
+  const ConstTensorView<double, 4> lam{&dummy, {big, big, 1, 32}};
+  double out = 0;
+  const TensorView<double, 4> o{&out, {big, big, 1, 1}};
+  CHECK_THROWS_WITH(forward<double>(form, {q, q, v, g, lam}, {64}, o),
+                    ContainsSubstring("q: the element count 2147483648 x 2147483648 x 1 x 16 "
+                                      "overflows a 64-bit index"));
+  CHECK_THROWS_WITH(checked_product("x", {Index{1} << 62, 4}), ContainsSubstring("x: the element count"));
+  CHECK_THROWS_WITH(checked_product("x", {3, -1}), "x: expected sizes >= 0, got 3 x -1");
+  CHECK(checked_product("x", {0, Index{1} << 62, Index{1} << 62}) == 0);
+}
+
+TEST_CASE("errors: work arrays that cannot fit in memory are refused before they are allocated",
+          "[errors]") {
+  // K = V = 2^21: inputs of 16 MB each, but a K x V state of 2^42 doubles (32 TiB).
+  const Index K = Index{1} << 21;
+  const auto in = random_inputs<double>({1, 1, 1, 1, K, K, 1}, 1);
+  Tensor<double, 4> o(in.v.shape());
+  CHECK_THROWS_WITH(recurrent_forward<double>(in.view(), o),
+                    ContainsSubstring("q, v: the Fenwick state of one head") &&
+                        ContainsSubstring("more than this machine's memory"));
+  CHECK_THROWS_WITH(chunked_forward<double>(in.view(), {64}, o),
+                    ContainsSubstring("q, v: the K x V summaries of one head") &&
+                        ContainsSubstring("more than this machine's memory"));
+  CHECK_THROWS_WITH(Decoder<double>(1, 1, 1, K, K),
+                    ContainsSubstring("Decoder: one K x V level of B x H streams") &&
+                        ContainsSubstring("more than this machine's memory"));
+  CHECK_THROWS_WITH(Decoder<double>(Index{1} << 40, Index{1} << 40, 1, 1, 1),
+                    ContainsSubstring("Decoder: B x H streams: the element count"));
+  CHECK_THROWS_WITH(check_allocation("w", Index{1} << 59, 8), ContainsSubstring("w: needs"));
+}
+
+TEST_CASE("errors: decay_mask validates its one head's g and lam", "[errors][naive]") {
+  const std::vector<double> g{-0.5, -0.25, 0.0};
+  const std::vector<double> lam(3 * 3, 1.0);
+  const auto G = [&](Index T) { return ConstVectorMap<double>(g.data(), T, Eigen::InnerStride<>(1)); };
+  const auto Lam = [&](Index T, Index L) {
+    return ConstMatrixMap<double>(lam.data(), T, L, Eigen::OuterStride<>(L));
+  };
+  CHECK(decay_mask<double>(G(3), Lam(3, 3)).rows() == 3);
+  CHECK_THROWS_WITH(decay_mask<double>(G(0), Lam(0, 1)), "g: expected T >= 1 tokens, got T = 0");
+  CHECK_THROWS_WITH(decay_mask<double>(G(3), Lam(3, 2)),
+                    ContainsSubstring("lam: expected shape [T,L] = [3,L] with L >= num_levels(3) = 3, got [3,2]"));
+  std::vector<double> bad = g;
+  bad[1] = std::numeric_limits<double>::quiet_NaN();
+  CHECK_THROWS_WITH(decay_mask<double>(ConstVectorMap<double>(bad.data(), 3, Eigen::InnerStride<>(1)), Lam(3, 3)),
+                    ContainsSubstring("g: expected finite values, got nan at index 1"));
+  bad[1] = 0.5;
+  CHECK_THROWS_WITH(decay_mask<double>(ConstVectorMap<double>(bad.data(), 3, Eigen::InnerStride<>(1)), Lam(3, 3)),
+                    ContainsSubstring("g: expected log-decay values <= 0, got 0.500000 at index 1"));
 }

@@ -5,6 +5,7 @@
 #include <loglinear/attention/decoder.hpp>
 #include <loglinear/core/fenwick.hpp>
 #include <loglinear/cuda/chunked.hpp>
+#include <loglinear/cuda/decoder.hpp>
 
 #include "../support/compare.hpp"
 #include "../support/random_inputs.hpp"
@@ -216,6 +217,10 @@ TEST_CASE("cuda: the device-pointer API rejects bad sizes, pointers and workspac
   wide.K = 1024;
   CHECK_THROWS_WITH(cuda::chunked_forward_device<float>(in, wide, opts, dummy, dummy, need),
                     ContainsSubstring("K, V: expected head dimensions <= 512 on the GPU"));
+  // Sizes that pass every check but whose workspace would not fit in 64-bit byte counts.
+  const AttentionDims huge{1, Index(1) << 30, 65535, 1, 512, 512, num_levels(Index(1) << 30)};
+  CHECK_THROWS_WITH(cuda::chunked_workspace_bytes(huge, {1}, cuda::Precision::fp32, true),
+                    ContainsSubstring("dims: expected sizes whose workspace fits in 64-bit byte counts"));
   alignas(256) unsigned char buffer[512];
   CHECK_THROWS_WITH(cuda::chunked_forward_device<float>(in, d, opts, dummy, buffer + 4, need),
                     ContainsSubstring("workspace: expected a 256-byte aligned device pointer"));
@@ -229,7 +234,7 @@ TEST_CASE("cuda: the device-pointer API rejects bad sizes, pointers and workspac
                     ContainsSubstring("q_t: expected a device pointer, got nullptr"));
   const cuda::DecodeDims bad_groups{1, 2, 3, 4, 4, 3, 3};
   CHECK_THROWS_WITH(cuda::decode_step_device(bad_groups, dummy, 1, dummy, dummy, dummy, dummy, dummy, dummy),
-                    ContainsSubstring("q_t: expected G dividing H = 2"));
+                    ContainsSubstring("q_t: expected G dividing H = 2, got G = 3"));
   const cuda::DeviceGrads<float> grads{dummy, dummy, nullptr, dummy, dummy};
   const size_t need_b = cuda::chunked_workspace_bytes(d, opts, cuda::Precision::fp32, true);
   CHECK(need_b > need);  // + the summaries' gradient dU

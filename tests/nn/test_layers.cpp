@@ -2,7 +2,7 @@
 // causal depthwise conv1d, SiLU and the SwiGLU MLP, each against central differences in double
 // for every input and parameter, plus independent oracles (shift by one tap, no leak across the
 // batch, RMS of the output) and the error messages.
-#include <loglinear/nn/activations.hpp>
+#include <loglinear/core/activations.hpp>
 #include <loglinear/nn/conv1d.hpp>
 #include <loglinear/nn/rmsnorm.hpp>
 #include <loglinear/nn/swiglu.hpp>

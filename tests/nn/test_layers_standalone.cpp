@@ -1,9 +1,10 @@
 // The layers not covered by tests/nn/test_layers.cpp, each on its own against central differences
-// in double (issue 5: relative error <= 1e-6): linear (models/layers.hpp), embedding
-// (nn/embedding.hpp), the exact GELU (models/layers.hpp), and the LM's pre-norm residual block
+// in double (issue 5: relative error <= 1e-6): linear (nn/linear.hpp), embedding
+// (nn/embedding.hpp), the exact GELU (core/activations.hpp), and the LM's pre-norm residual block
 // (nn/lm.cpp), plus independent oracles (GELU's odd part, the gather, a block with both branches
 // zeroed is the identity) and the embedding's error messages.
-#include <loglinear/models/layers.hpp>
+#include <loglinear/core/activations.hpp>
+#include <loglinear/nn/linear.hpp>
 #include <loglinear/nn/embedding.hpp>
 #include <loglinear/nn/lm.hpp>
 
@@ -28,7 +29,7 @@ using Mat = RowMatrix<double>;
 namespace {
 
 LmConfig one_block_lm() { return tiny_lm_config(12, 1); }
-models::Param<double>& param(MambaLm<double>& lm, const std::string& name) {
+Param<double>& param(MambaLm<double>& lm, const std::string& name) {
   for (auto* p : lm.params())
     if (p->name == name) return *p;
   throw std::invalid_argument("no parameter named " + name);
@@ -41,16 +42,16 @@ TEST_CASE("linear: dx and dW match central differences, dW is added to", "[nn][l
   Mat x = random_matrix(N, in, 1), W = random_matrix(out, in, 2);
   const Mat dy = random_matrix(N, out, 3), dW0 = random_matrix(out, in, 4);
   Mat dW = dW0;
-  const Mat dx = models::linear_backward(x, W, dy, dW);
+  const Mat dx = nn::linear_backward(x, W, dy, dW);
   const Mat dW_added = dW - dW0;  // the backward ADDS into dW; what it added is the gradient
-  auto loss = [&] { return weighted_sum(models::linear_forward(x, W), dy); };
+  auto loss = [&] { return weighted_sum(nn::linear_forward(x, W), dy); };
   CHECK_FD(gradcheck("dx", x.data(), dx.data(), dx.size(), loss));
   CHECK_FD(gradcheck("dW", W.data(), dW_added.data(), dW_added.size(), loss));
 }
 
 TEST_CASE("linear: y_n[o] is the dot product of row o of W with x_n", "[nn][linear][oracle]") {
   const Mat x = random_matrix(3, 4, 5), W = random_matrix(2, 4, 6);
-  const Mat y = models::linear_forward(x, W);
+  const Mat y = nn::linear_forward(x, W);
   REQUIRE(y.rows() == 3);
   REQUIRE(y.cols() == 2);
   for (Index n = 0; n < 3; ++n)
@@ -66,10 +67,10 @@ TEST_CASE("gelu: derivative matches central differences from the tails through 0
   Mat x = random_matrix(4, 6, 7, 3.0);
   x(0, 0) = 0.0;  // GELU'(0) = 1/2 exactly
   const Mat dy = random_matrix(4, 6, 8);
-  const Mat dx = dy.cwiseProduct(x.unaryExpr([](double v) { return models::gelu_grad(v); }));
-  auto loss = [&] { return weighted_sum(x.unaryExpr([](double v) { return models::gelu(v); }), dy); };
+  const Mat dx = dy.cwiseProduct(x.unaryExpr([](double v) { return gelu_grad(v); }));
+  auto loss = [&] { return weighted_sum(x.unaryExpr([](double v) { return gelu(v); }), dy); };
   CHECK_FD(gradcheck("dx", x.data(), dx.data(), dx.size(), loss));
-  CHECK(models::gelu_grad(0.0) == 0.5);
+  CHECK(gelu_grad(0.0) == 0.5);
 }
 
 TEST_CASE("gelu: gelu(x) - gelu(-x) = x and gelu(0) = 0 (x Phi(x) with Phi(-x) = 1 - Phi(x))",
@@ -77,11 +78,11 @@ TEST_CASE("gelu: gelu(x) - gelu(-x) = x and gelu(0) = 0 (x Phi(x) with Phi(-x) =
   for (double x : {-6.0, -1.5, -0.3, 0.0, 0.2, 1.0, 4.0}) {
     CAPTURE(x);
     // 4e-15 relative: a few roundings of O(|x|) values.
-    CHECK(std::abs(models::gelu(x) - models::gelu(-x) - x) <= 4e-15 * std::max(1.0, std::abs(x)));
+    CHECK(std::abs(gelu(x) - gelu(-x) - x) <= 4e-15 * std::max(1.0, std::abs(x)));
   }
-  CHECK(models::gelu(0.0) == 0.0);
-  CHECK(models::gelu(-40.0) == 0.0);  // Phi underflows to 0, not NaN
-  CHECK(models::gelu(40.0) == 40.0);
+  CHECK(gelu(0.0) == 0.0);
+  CHECK(gelu(-40.0) == 0.0);  // Phi underflows to 0, not NaN
+  CHECK(gelu(40.0) == 40.0);
 }
 
 TEST_CASE("embedding: dtable matches central differences, repeated ids accumulate", "[nn][embedding][fd]") {
@@ -159,8 +160,9 @@ TEST_CASE("residual block: gradients w.r.t. its input and its parameters match c
   std::vector<std::int32_t> targets(tokens.size());
   for (auto& t : targets) t = std::int32_t(rng() % 12);
   lm.zero_grad();
-  lm.loss(tokens, targets, B, true);
-  auto loss = [&] { return lm.loss(tokens, targets, B, false); };
+  lm.forward(tokens, targets, B);
+  lm.backward();
+  auto loss = [&] { return lm.forward(tokens, targets, B); };
   for (auto* p : lm.params()) {
     if (p->name == "norm_f" || p->name == "lm_head") continue;  // outside the block
     const Mat analytic = p->grad;
@@ -180,7 +182,7 @@ TEST_CASE("residual block: with out_proj = 0 and W_down = 0 the block is the ide
   param(lm, "blocks.0.mixer.out_proj").value.setZero();
   param(lm, "blocks.0.mlp.W_down").value.setZero();
   const std::vector<std::int32_t> tokens = {3, 1, 4, 1, 5, 9};
-  const Mat logits = lm.forward(tokens, 2);
+  const Mat logits = lm.logits(tokens, 2);
   // Independent oracle: logits = RMSNorm(table[tokens]) * w_f lm_head^T, written from the
   // definition (eps 1e-5), as if the block were not there.
   const Mat& table = param(lm, "embedding").value;

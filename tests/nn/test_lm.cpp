@@ -1,7 +1,8 @@
 // Small log-linear Mamba-2 LM (reference/loglinear/nn/lm.hpp): the loss against central
 // differences in double w.r.t. a sample of every parameter tensor; the label mask; a few AdamW
 // steps lower the loss deterministically; errors.
-#include <loglinear/models/optim.hpp>
+#include <loglinear/train/adamw.hpp>
+#include <loglinear/train/clip.hpp>
 #include <loglinear/nn/lm.hpp>
 
 #include "../support/gradcheck.hpp"
@@ -41,8 +42,9 @@ TEST_CASE("lm: loss gradient w.r.t. every parameter tensor matches central diffe
   auto targets = random_tokens(B * T, 7, 2);
   targets[0] = targets[6] = -1;  // masked positions
   lm.zero_grad();
-  lm.loss(tokens, targets, B, true);
-  auto loss = [&] { return lm.loss(tokens, targets, B, false); };
+  lm.forward(tokens, targets, B);
+  lm.backward();
+  auto loss = [&] { return lm.forward(tokens, targets, B); };
   for (auto* p : lm.params()) {
     const Mat analytic = p->grad;
     // eps 1e-5: the cross-entropy loss is O(2), so roundoff is ~1e-11 absolute while the O(eps^2)
@@ -59,26 +61,27 @@ TEST_CASE("lm: masked positions do not change the loss", "[nn][lm][property]") {
   const auto tokens = random_tokens(6, 7, 3);
   auto targets = random_tokens(6, 7, 4);
   targets[2] = -1;
-  const double a = lm.loss(tokens, targets, 1, false);
+  const double a = lm.forward(tokens, targets, 1);
   targets[3] = -1;
-  const double b = lm.loss(tokens, targets, 1, false);
+  const double b = lm.forward(tokens, targets, 1);
   CHECK(a != b);  // masking a scored position changes the mean
   targets[2] = -1;
-  CHECK(lm.loss(tokens, targets, 1, false) == b);
+  CHECK(lm.forward(tokens, targets, 1) == b);
 }
 
 TEST_CASE("lm: 30 AdamW steps on a fixed batch lower the loss, bit-identically per seed", "[nn][lm][train]") {
   auto run = [] {
     MambaLm<double> lm(tiny_lm(), 11);
-    models::Adam<double> opt(lm.params(), 0.9, 0.999, 1e-8, 0.1);
+    train::AdamW<double> opt(lm.params(), 0.9, 0.999, 1e-8, 0.1);
     // Next-token prediction of a periodic sequence: learnable from the last token alone.
     std::vector<std::int32_t> tokens(16), targets(16);
     for (Index t = 0; t < 16; ++t) tokens[t] = std::int32_t(t % 5), targets[t] = std::int32_t((t + 1) % 5);
     std::vector<double> losses;
     for (int step = 0; step < 30; ++step) {
       lm.zero_grad();
-      losses.push_back(lm.loss(tokens, targets, 2, true));
-      models::clip_grad_norm(lm.params(), 1.0);
+      losses.push_back(lm.forward(tokens, targets, 2));
+      lm.backward();
+      train::clip_grad_norm(lm.params(), 1.0);
       opt.step(3e-2);
     }
     return losses;
@@ -98,8 +101,8 @@ TEST_CASE("lm: bad config, tokens and targets throw std::invalid_argument", "[nn
   c.mlp_hidden = 0;
   CHECK_THROWS_WITH(MambaLm<double>(c, 1), ContainsSubstring("mlp_hidden: expected >= 1, got 0"));
   MambaLm<double> lm(tiny_lm(), 1);
-  CHECK_THROWS_WITH(lm.forward({1, 2, 3}, 2), ContainsSubstring("tokens: expected B*T ids with B = 2"));
-  CHECK_THROWS_WITH(lm.forward({1, 9}, 1), ContainsSubstring("tokens: expected ids in [0, 7), got 9 at 1"));
-  CHECK_THROWS_WITH(lm.loss({1, 2}, {1}, 1, false), ContainsSubstring("targets: expected 2 labels"));
-  CHECK_THROWS_WITH(lm.loss({1, 2}, {1, -2}, 1, false), ContainsSubstring("targets: expected -1 or ids in [0, 7), got -2 at 1"));
+  CHECK_THROWS_WITH(lm.logits({1, 2, 3}, 2), ContainsSubstring("tokens: expected B*T ids with B = 2"));
+  CHECK_THROWS_WITH(lm.logits({1, 9}, 1), ContainsSubstring("tokens: expected ids in [0, 7), got 9 at 1"));
+  CHECK_THROWS_WITH(lm.forward({1, 2}, {1}, 1), ContainsSubstring("targets: expected 2 labels"));
+  CHECK_THROWS_WITH(lm.forward({1, 2}, {1, -2}, 1), ContainsSubstring("targets: expected -1 or ids in [0, 7), got -2 at 1"));
 }

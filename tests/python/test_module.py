@@ -125,15 +125,16 @@ class ModuleTest(unittest.TestCase):
             loglinear.forward(q, k, v, g, lam[..., :4])
         with self.assertRaisesRegex(ValueError, "g: expected log-decay values <= 0"):
             loglinear.forward(q, k, v, -g, lam)
-        with self.assertRaisesRegex(ValueError, "k: expected dtype float64 \\(the dtype of q\\), got float32"):
-            loglinear.forward(q, k.astype(np.float32), v, g, lam)
-        with self.assertRaisesRegex(ValueError, "q: expected dtype float32 or float64, got int64"):
-            loglinear.forward(q.astype(np.int64), k, v, g, lam)
+        with self.assertRaisesRegex(TypeError, r"k: expected dtype float32, or a dtype that converts to it "
+                                    r"without loss .* \(the working dtype, set by q\), got dtype float64"):
+            loglinear.forward(q.astype(np.float32), k, v, g, lam)
+        with self.assertRaisesRegex(TypeError, "q: expected dtype float64, .* got dtype complex128"):
+            loglinear.forward(q.astype(np.complex128), k, v, g, lam)
         with self.assertRaisesRegex(ValueError, "form: expected one of naive, recurrent, chunked"):
             loglinear.forward(q, k, v, g, lam, form="fast")
         with self.assertRaisesRegex(ValueError, "chunk_size: expected a power of two"):
             loglinear.forward(q, k, v, g, lam, chunk_size=48)
-        with self.assertRaisesRegex(ValueError, "v: expected a 4-D array, got 3-D"):
+        with self.assertRaisesRegex(ValueError, r"v: expected a 4-D array \[B,T,H,V\], got 3-D of shape \(9, 4, 5\)"):
             loglinear.forward(q, k, v[0], g, lam)
         with self.assertRaisesRegex(ValueError, "device: expected"):
             loglinear.forward(q, k, v, g, lam, device="tpu")
@@ -181,18 +182,65 @@ class ModuleTest(unittest.TestCase):
         W = loglinear.decay_mask(pickle.loads(pickle.dumps(g[0, :, 0])), pickle.loads(pickle.dumps(lam[0, :, 0])))
         self.assertEqual(W.shape, (11, 11))
 
-    def test_non_native_byte_order_is_refused_with_a_clear_message(self):
+    def test_non_native_byte_order_is_converted_not_misread(self):
+        # A byte-swapped float array converts without loss, so it is accepted (copied into the
+        # native order): the same result as the native array, bit for bit.
         q, k, v, g, lam = random_inputs(self.rng, T=9)
         swapped = ">" if sys.byteorder == "little" else "<"
         for dtype in (np.float32, np.float64):
             x = [a.astype(dtype) for a in (q, k, v, g, lam)]
             other = np.dtype(dtype).newbyteorder(swapped)
-            with self.assertRaisesRegex(ValueError, r"q: expected dtype float32 or float64 in native byte order, "
-                                        rf"got {re.escape(str(other))} \(non-native byte order"):
-                loglinear.forward(x[0].astype(other), *x[1:])
-            with self.assertRaisesRegex(ValueError, rf"v: expected dtype {np.dtype(dtype)} \(the dtype of q\) in "
-                                        rf"native byte order, got {re.escape(str(other))}"):
-                loglinear.forward(x[0], x[1], x[2].astype(other), *x[3:])
+            ref = loglinear.forward(*x)
+            for i in range(5):
+                y = list(x)
+                y[i] = y[i].astype(other)
+                o = loglinear.forward(*y)
+                self.assertEqual(o.dtype, np.dtype(dtype))
+                np.testing.assert_array_equal(o, ref, err_msg=f"{other} in argument {i} {self.seed_note}")
+
+    def test_lossless_dtypes_and_array_likes_are_converted(self):
+        # The working dtype is float32 if q is float32, float64 otherwise; the other arrays are
+        # converted when no value can change (help(loglinear), "Arguments").
+        q, k, v, g, lam = random_inputs(self.rng, T=9)
+        ref = loglinear.forward(q, k, v, g, lam)
+        # float32 into float64 is exact: the same as converting first.
+        k32 = k.astype(np.float32)
+        np.testing.assert_array_equal(loglinear.forward(q, k32, v, g, lam),
+                                      loglinear.forward(q, k32.astype(np.float64), v, g, lam), err_msg=self.seed_note)
+        # Nested lists and tuples are arrays of float64.
+        o = loglinear.forward(q.tolist(), k.tolist(), tuple(v.tolist()), g.tolist(), lam.tolist())
+        self.assertEqual(o.dtype, np.float64)
+        np.testing.assert_array_equal(o, ref, err_msg=self.seed_note)
+        # Integer arrays: exact in float64 (and int16 in float32).
+        qi = np.rint(q * 4).astype(np.int64)
+        np.testing.assert_array_equal(loglinear.forward(qi, k, v, g, lam),
+                                      loglinear.forward(qi.astype(np.float64), k, v, g, lam), err_msg=self.seed_note)
+        x32 = [a.astype(np.float32) for a in (q, k, v, g, lam)]
+        k16 = x32[1].astype(np.float16)
+        o16 = loglinear.forward(x32[0], k16, x32[2], x32[3], x32[4])
+        self.assertEqual(o16.dtype, np.float32)
+        np.testing.assert_array_equal(o16, loglinear.forward(x32[0], k16.astype(np.float32), *x32[2:]),
+                                      err_msg=self.seed_note)
+        o16 = loglinear.forward(x32[0], qi.astype(np.int16), *x32[2:])
+        np.testing.assert_array_equal(o16, loglinear.forward(x32[0], qi.astype(np.float32), *x32[2:]),
+                                      err_msg=self.seed_note)
+        qh = q.astype(np.float16)  # float16 q: working dtype float64, converted exactly
+        np.testing.assert_array_equal(loglinear.forward(qh, k, v, g, lam),
+                                      loglinear.forward(qh.astype(np.float64), k, v, g, lam), err_msg=self.seed_note)
+        # int64 beyond 2**53 would round in float64: refused with the value and its index.
+        big = qi.copy()
+        big[0, 0, 0, 1] = 2**53 + 1
+        with self.assertRaisesRegex(ValueError, r"q: expected integers of magnitude <= 2\*\*53 .* got 9007199254740993 at flat index 1"):
+            loglinear.forward(big, k, v, g, lam)
+        # float64 into float32 is not exact: TypeError naming the argument and what it accepts.
+        with self.assertRaisesRegex(TypeError, r"v: expected dtype float32, or a dtype that converts to it without loss "
+                                    r"\(float16, int8, int16, uint8, uint16\)"):
+            loglinear.forward(x32[0], x32[1], v, x32[3], x32[4])
+        with self.assertRaisesRegex(TypeError, r"g: .* got list of dtype float64"):
+            loglinear.forward(*x32[:3], g.tolist(), x32[4])
+        for bad, dtype in ((q > 0, "bool"), (q.astype(np.complex64), "complex64"), (q.astype(object), "object")):
+            with self.assertRaisesRegex(TypeError, f"q: expected dtype float64, .* got dtype {dtype}"):
+                loglinear.forward(bad, k, v, g, lam)
 
     def test_cuda_device_matches_cpu_when_present(self):
         if not loglinear.cuda_available():

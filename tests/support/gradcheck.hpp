@@ -49,10 +49,15 @@ inline constexpr Index kCheckAllUpTo = 256;
 ///                   run checks other elements and a failure can be replayed
 /// @param floor_rel  floor of the relative error, as a fraction of max_i |analytic_i|
 /// @param check_all_up_to  see max_checks (0: only tensors of at most max_checks elements)
+/// @param abs_floor  absolute floor of the denominator: the size below which a difference is
+///                   judged absolutely. Raise it to the rounding noise of the difference
+///                   (~ 1e-16 |loss| / eps) divided by the wanted relative tolerance when a whole
+///                   tensor's gradient is that small
 template <class Loss>
 GradCheck gradcheck(const std::string& name, double* x, const double* analytic, Index n,
                     Loss&& loss, double eps = 1e-6, Index max_checks = 48,
-                    std::uint64_t seed = 1, double floor_rel = 1e-3, Index check_all_up_to = 0) {
+                    std::uint64_t seed = 1, double floor_rel = 1e-3, Index check_all_up_to = 0,
+                    double abs_floor = 1e-12) {
   GradCheck r;
   r.name = name;
   std::vector<Index> idx(n);
@@ -65,7 +70,7 @@ GradCheck gradcheck(const std::string& name, double* x, const double* analytic, 
   }
   double amax = 0;
   for (Index i = 0; i < n; ++i) amax = std::max(amax, std::abs(analytic[i]));
-  const double floor = std::max(floor_rel * amax, 1e-12);
+  const double floor = std::max(floor_rel * amax, abs_floor);
   for (Index i : idx) {
     const double saved = x[i];
     x[i] = saved + eps;

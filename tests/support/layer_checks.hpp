@@ -1,4 +1,4 @@
-// Shared pieces of the layer tests (tests/nn, tests/decay, tests/models): seeded random matrices,
+// Shared pieces of the layer tests (tests/nn, tests/decay, tests/lambda, tests/train): seeded random matrices,
 // a random linear functional of a layer's output, and the finite-difference bound of issue 5.
 #pragma once
 

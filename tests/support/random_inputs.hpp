@@ -4,7 +4,7 @@
 // lam ~ N(0, 1) (signed: the operator is linear in lam, so no sign is special).
 #pragma once
 
-#include <loglinear/attention/inputs.hpp>
+#include <loglinear/core/inputs.hpp>
 
 #include <cmath>
 #include <cstdint>

@@ -65,7 +65,7 @@ TEST_CASE("collect_diagnostics: reads the LM's mixers; mlp_softplus lambda start
   c.mixer.levels = 4;
   c.mixer.lambda_hidden = 3;
   nn::MambaLm<double> lm(c, 1);
-  lm.forward({0, 1, 2, 3, 4, 0, 1, 2}, 1);
+  lm.logits({0, 1, 2, 3, 4, 0, 1, 2}, 1);
   std::vector<Mat> g, lam;
   for (Index i = 0; i < lm.num_layers(); ++i) {
     g.push_back(lm.mixer(i).last_decay());

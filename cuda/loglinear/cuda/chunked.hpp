@@ -1,31 +1,28 @@
-// CUDA backend of the chunked form (SPEC.md §5) and of one recurrent decoding step, float32 and
-// bfloat16 storage with float32 accumulation, with the reference's names in namespace loglinear::cuda. The kernels mirror the four numbered
-// stages of reference/loglinear/attention/chunked_stages.cpp (cuda/src/chunked_fwd.cu,
-// chunked_bwd.cu); tests/cuda/ checks them against the double CPU reference.
+// CUDA backend of the chunked form (SPEC.md §5) with the reference's names in namespace
+// loglinear::cuda: float32 storage on FFMA kernels, bf16 storage with float32 accumulation on
+// tensor cores, from host buffers or from device buffers on a caller's stream. Cost as the CPU
+// chunked form, O(T C (K+V) + T log(T/C) K V) per head; the kernels follow the four numbered stages
+// of reference/loglinear/attention/chunked_stages.hpp (cuda/src/attention/). Sibling: the CPU
+// loglinear::chunked_forward; tests/cuda/ checks one against the other.
 #pragma once
 
-#include <loglinear/attention/chunked.hpp>
+#include <loglinear/core/inputs.hpp>
+#include <loglinear/cuda/device.hpp>
+// The options only: this header pulls in nothing of the CPU forms (no recurrent.hpp).
+#include <loglinear/attention/chunked_options.hpp>
 
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
-#include <string>
 
 namespace loglinear::cuda {
 
-/// True if a CUDA device is usable (false, without throwing, when there is no GPU or driver).
-bool device_available();
-
-/// Name of device 0 and its compute capability, e.g. "NVIDIA H100 80GB HBM3 (sm_90)".
-/// @throws std::runtime_error if no device is available.
-std::string device_name();
-
 /// Storage type of q, k, v (and o, dout, dq, dk, dv) on the GPU. g and lambda are float32 in
-/// both cases, as are the accumulators and dg, dlam (cuda/src/params.cuh says why).
+/// both cases, as are the accumulators and dg, dlam (cuda/src/attention/params.cuh says why).
 enum class Precision {
   fp32,  ///< float32 everywhere; FFMA kernels, the exact float32 path (<= 1e-4 vs double)
-  bf16,  ///< bfloat16 storage, float32 accumulation; tensor-core (WMMA) forward (<= 1e-2)
+  bf16,  ///< bfloat16 storage, float32 accumulation; tensor-core (WMMA) kernels (<= 1e-2)
 };
 
 /// Chunked forward on the GPU from host buffers: validates exactly as loglinear::chunked_forward,
@@ -37,8 +34,13 @@ enum class Precision {
 ///        the FFMA kernels otherwise. B*H <= 65535 and K, V <= 512 on the GPU.
 /// @param precision Precision::bf16 rounds q, k, v to bfloat16 on upload and o on the way back
 ///        (the host buffers stay float); g and lam stay float32.
-/// @throws std::invalid_argument on bad shapes or values (before any launch);
-/// @throws std::runtime_error naming the failing CUDA call and its error string.
+/// @throws std::invalid_argument naming the argument, before any launch: the checks of
+///         loglinear::chunked_forward (shapes, T >= 1, G dividing H, L >= num_levels(T), finite
+///         values, g <= 0, "chunk_size: expected a power of two ..."), then "chunk_size: expected a
+///         power of two <= 64 on the GPU", "B*H: expected <= 65535 streams on the GPU", "K, V:
+///         expected head dimensions <= 512 on the GPU" and "o: expected shape [B,T,H,V] = ...";
+/// @throws std::runtime_error "loglinear::cuda: no CUDA device is available ..." without a GPU,
+///         or naming the failing CUDA call and its error string.
 template <class Scalar>
 void chunked_forward(const AttentionInputs<Scalar>& in, const ChunkedOptions& opts,
                      TensorView<Scalar, 4> o, Precision precision = Precision::fp32);
@@ -46,6 +48,14 @@ void chunked_forward(const AttentionInputs<Scalar>& in, const ChunkedOptions& op
 /// Chunked backward on the GPU from host buffers; overwrites `grads` (dq, dk summed over the
 /// heads of each group). Same contract as loglinear::chunked_backward; `precision` as in
 /// chunked_forward (bf16 also rounds dout on upload and dq, dk, dv on the way back).
+/// @param in    q, k, v, g, lam on the host, as in chunked_forward
+/// @param opts  chunk size, as in chunked_forward
+/// @param dout  [B,T,H,V] gradient of the loss w.r.t. o, finite
+/// @param grads dq, dk [B,T,G,K], dv [B,T,H,V], dg [B,T,H], dlam [B,T,H,L] on the host, overwritten
+/// @param precision storage type on the GPU, as in chunked_forward
+/// @throws std::invalid_argument as chunked_forward, plus "dout: expected shape [B,T,H,V] = ...",
+///         non-finite dout and gradient shapes (the checks of loglinear::chunked_backward);
+/// @throws std::runtime_error as chunked_forward.
 template <class Scalar>
 void chunked_backward(const AttentionInputs<Scalar>& in, const ChunkedOptions& opts,
                       ConstTensorView<Scalar, 4> dout, const AttentionGrads<Scalar>& grads,
@@ -77,6 +87,15 @@ struct DeviceGrads {
 /// chunked_backward_device (backward = true) call needs for these sizes and storage type: the
 /// chunk-local cumulative decay, the chunk summaries and level states (float32), their gradient,
 /// and float32 accumulators of o / dq, dk, dv when the storage type is bf16.
+/// About 4 (E + 1) B H (T/C) K V bytes forward and 4 (E + 2) B H (T/C) K V backward, E =
+/// num_levels(T) - log2(C) - 1 chunk levels, plus the float32 accumulators for bf16.
+/// @param d         sizes B, T, H, G, K, V, L
+/// @param opts      chunk size C
+/// @param precision storage type of q, k, v
+/// @param backward  true for chunked_backward_device (adds the summaries' gradient)
+/// @throws std::invalid_argument on the size checks of chunked_forward_device ("dims.T: expected
+///         >= 1, got 0", "dims.G: expected a divisor of H = ...", "dims.L: expected >=
+///         num_levels(T) = ...", chunk size and GPU limits).
 std::size_t chunked_workspace_bytes(const AttentionDims& d, const ChunkedOptions& opts, Precision precision,
                                     bool backward);
 
@@ -91,63 +110,30 @@ std::size_t chunked_workspace_bytes(const AttentionDims& d, const ChunkedOptions
 ///        256-byte aligned (as cudaMalloc returns)
 /// @param workspace_bytes size of `workspace` in bytes (checked against what the call needs)
 /// @param stream CUDA stream the kernels are queued on (nullptr: the default stream)
-/// @throws std::invalid_argument naming the bad argument; std::runtime_error on a CUDA error.
+/// @throws std::invalid_argument naming the bad argument: the size checks of
+///         chunked_workspace_bytes, "in.q: expected a device pointer, got nullptr" (likewise in.k,
+///         in.v, in.g, in.lam, o), "workspace_bytes: expected >= chunked_workspace_bytes(...) = N,
+///         got M", "workspace: expected a 256-byte aligned device pointer ...";
+/// @throws std::runtime_error without a device or on a CUDA error, naming the call.
 template <class In>
 void chunked_forward_device(const DeviceInputs<In>& in, const AttentionDims& d, const ChunkedOptions& opts,
                             In* o, void* workspace, std::size_t workspace_bytes, cudaStream_t stream = nullptr);
 
 /// Chunked backward on device buffers, asynchronous on `stream`; overwrites every gradient.
 /// Same checks and workspace contract as chunked_forward_device (with backward = true).
+/// @param in    device pointers of q, k, v (storage In), g and lam (float32)
+/// @param d     sizes, as in chunked_forward_device
+/// @param opts  chunk size C
+/// @param dout  [B,T,H,V] gradient w.r.t. o, storage In
+/// @param grads device pointers of dq, dk, dv (storage In), dg, dlam (float32), overwritten
+/// @param workspace at least chunked_workspace_bytes(d, opts, In's precision, true), 256-byte aligned
+/// @param workspace_bytes size of `workspace` in bytes
+/// @param stream CUDA stream the kernels are queued on
+/// @throws std::invalid_argument as chunked_forward_device, naming dout or grads.dq ... grads.dlam
+///         for a null pointer; std::runtime_error as chunked_forward_device.
 template <class In>
 void chunked_backward_device(const DeviceInputs<In>& in, const AttentionDims& d, const ChunkedOptions& opts,
                              const In* dout, const DeviceGrads<In>& grads, void* workspace,
                              std::size_t workspace_bytes, cudaStream_t stream = nullptr);
-
-/// One recurrent decoding step for B x H streams on the GPU (SPEC.md §4), in place on `state`.
-///
-/// @param state  [B,H,Lmax,K,V] level states after `tokens` tokens (zero-initialised at 0)
-/// @param tokens tokens consumed so far (the step consumes token number `tokens`);
-///               Lmax >= num_levels(tokens + 1) is required
-/// @param q_t    [B,G,K] query of the new token
-/// @param k_t    [B,G,K] key of the new token
-/// @param v_t    [B,H,V] value of the new token
-/// @param g_t    [B,H] log-decay of the new token (<= 0)
-/// @param lam_t  [B,H,L] level weights of the new token, L >= num_levels(tokens + 1)
-/// @param o_t    [B,H,V], overwritten
-/// Host buffers in, host buffers out (the state is copied both ways).
-template <class Scalar>
-void decode_step(TensorView<Scalar, 5> state, Index tokens, ConstTensorView<Scalar, 3> q_t,
-                 ConstTensorView<Scalar, 3> k_t, ConstTensorView<Scalar, 3> v_t,
-                 ConstTensorView<Scalar, 2> g_t, ConstTensorView<Scalar, 3> lam_t,
-                 TensorView<Scalar, 3> o_t);
-
-/// Sizes of a batch of decoding streams (the decode_step state is [B,H,Lmax,K,V]).
-struct DecodeDims {
-  Index B = 0;     ///< batch
-  Index H = 0;     ///< heads
-  Index G = 0;     ///< query/key groups (divides H)
-  Index K = 0;     ///< key / state dimension
-  Index V = 0;     ///< value dimension
-  Index L = 0;     ///< levels allocated in lam_t (>= num_levels(tokens + 1))
-  Index Lmax = 0;  ///< levels allocated in the state (>= num_levels(tokens + 1))
-};
-
-/// decode_step on device buffers, asynchronous on `stream`: the state stays on the GPU between
-/// tokens, which is what a decoding loop needs (the host overload copies it both ways per token).
-/// Sizes and pointers are checked before launch; the values are not inspected.
-/// @param d      sizes of the streams
-/// @param state  [B,H,Lmax,K,V] level states after `tokens` tokens, updated in place
-/// @param tokens tokens consumed so far
-/// @param q_t    [B,G,K] query of the new token
-/// @param k_t    [B,G,K] key of the new token
-/// @param v_t    [B,H,V] value of the new token
-/// @param g_t    [B,H] log-decay of the new token (<= 0)
-/// @param lam_t  [B,H,L] level weights of the new token
-/// @param o_t    [B,H,V] output, overwritten
-/// @param stream CUDA stream the two kernels are queued on
-/// @throws std::invalid_argument naming the bad argument; std::runtime_error on a CUDA error.
-void decode_step_device(const DecodeDims& d, float* state, Index tokens, const float* q_t, const float* k_t,
-                        const float* v_t, const float* g_t, const float* lam_t, float* o_t,
-                        cudaStream_t stream = nullptr);
 
 }  // namespace loglinear::cuda

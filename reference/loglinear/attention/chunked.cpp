@@ -11,6 +11,23 @@ namespace loglinear {
 
 namespace {
 
+// The chunk size this call uses (effective_chunk_size: C above t0 + T is clamped), after
+// refusing work arrays that cannot fit: the C x C level table and dense blocks of Stage 1, and
+// the K x V chunk summaries U, Hin (and dU) of one head, one per chunk.
+template <class Scalar>
+Index chunk_size_for(Index requested, const AttentionDims& d) {
+  const Index C = effective_chunk_size(requested, d.t0 + d.T);
+  check_allocation("chunk_size: the C x C level table and block of C = " + std::to_string(C) +
+                       " (T = " + std::to_string(d.T) + ")",
+                   checked_product("chunk_size: C x C", {C, C}), sizeof(int) + sizeof(Scalar));
+  const Index chunks = (d.t0 + d.T - 1) / C - d.t0 / C + 1;
+  check_allocation("q, v: the K x V summaries of one head, " + std::to_string(chunks) +
+                       " chunks of C = " + std::to_string(C) + " with K = " + std::to_string(d.K) +
+                       ", V = " + std::to_string(d.V),
+                   checked_product("q, v: chunks x K x V", {chunks, d.K, d.V}), sizeof(Scalar));
+  return C;
+}
+
 template <class Scalar>
 HeadInputs<Scalar> head_inputs(const AttentionInputs<Scalar>& in, const AttentionDims& d, Index b,
                                Index h) {
@@ -75,9 +92,13 @@ void chunked_forward(const AttentionInputs<Scalar>& in, const ChunkedOptions& op
                                        in.v.shape[3]);
   const AttentionDims d = check_inputs(in, t0);
   check_shape<4>("o", o.shape, {d.B, d.T, d.H, d.V}, " = [B,T,H,V]");
-  const ChunkLayout lay(d.T, t0, opts.chunk_size);
-  const std::vector<int> lut = level_table(opts.chunk_size);
+  const Index C = chunk_size_for<Scalar>(opts.chunk_size, d);
+  const ChunkLayout lay(d.T, t0, C);
+  const std::vector<int> lut = level_table(C);
   if (io.final) {
+    check_allocation("final_state: the [B,H,num_levels(t0+T),K,V] state",
+                     checked_product("final_state", {d.B, d.H, d.levels, d.K, d.V}),
+                     sizeof(Scalar));
     io.final->tokens = t0 + d.T;
     io.final->S = Tensor<Scalar, 5>({d.B, d.H, num_levels(t0 + d.T), d.K, d.V});
   }
@@ -105,6 +126,7 @@ void chunked_backward(const AttentionInputs<Scalar>& in, const ChunkedOptions& o
   check_shape<4>("dout", dout.shape, {d.B, d.T, d.H, d.V}, " = [B,T,H,V]");
   check_finite<Scalar, 4>("dout", dout);
   check_grads(grads, d);
+  const Index C = chunk_size_for<Scalar>(opts.chunk_size, d);
   const Index L1 = num_levels(t0 + d.T), L0 = t0 == 0 ? 0 : num_levels(t0);
   if (d_final) {
     check_shape<5>("d_final", d_final->shape(), {d.B, d.H, L1, d.K, d.V},
@@ -115,8 +137,8 @@ void chunked_backward(const AttentionInputs<Scalar>& in, const ChunkedOptions& o
   for (auto* p : {&grads.dq, &grads.dk, &grads.dv, &grads.dlam})
     std::fill(p->data, p->data + p->size(), Scalar(0));
 
-  const ChunkLayout lay(d.T, t0, opts.chunk_size);
-  const std::vector<int> lut = level_table(opts.chunk_size);
+  const ChunkLayout lay(d.T, t0, C);
+  const std::vector<int> lut = level_table(C);
   for_each_head_shared_qk<Scalar>(d, grads.dq, grads.dk, [&](Index b, Index h,
                                                              MatrixMap<Scalar> dq_bh,
                                                              MatrixMap<Scalar> dk_bh) {

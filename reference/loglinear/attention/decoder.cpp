@@ -4,6 +4,8 @@
 #include <loglinear/core/checks.hpp>
 #include <loglinear/core/fenwick.hpp>
 
+#include <limits>
+
 namespace loglinear {
 
 template <class Scalar>
@@ -19,12 +21,24 @@ Decoder<Scalar>::Decoder(Index B, Index H, Index G, Index K, Index V)
     throw std::invalid_argument("Decoder: expected G to divide H = " + std::to_string(H) +
                                 ", got G = " + std::to_string(G));
   }
-  heads_.assign(B * H, FenwickHeadState<Scalar>(K, V));
+  // Refuse stream counts and states that cannot fit before allocating anything: the B x H
+  // stream objects now, and the first level of every stream's state (K x V) at the first step.
+  const Index streams = checked_product("Decoder: B x H streams", {B, H});
+  check_allocation("Decoder: B x H = " + std::to_string(streams) + " streams",
+                   streams, Index(sizeof(FenwickHeadState<Scalar>)));
+  check_allocation("Decoder: one K x V level of B x H streams (B=" + std::to_string(B) +
+                       " H=" + std::to_string(H) + " K=" + std::to_string(K) +
+                       " V=" + std::to_string(V) + ")",
+                   checked_product("Decoder: B x H x K x V", {B, H, K, V}), sizeof(Scalar));
+  heads_.assign(streams, FenwickHeadState<Scalar>(K, V));
 }
 
 template <class Scalar>
 Decoder<Scalar>::Decoder(const FenwickState<Scalar>& state, Index G)
     : Decoder(state.S.dim(0), state.S.dim(1), G, state.S.dim(3), state.S.dim(4)) {
+  if (state.tokens < 0) {
+    throw std::invalid_argument("state.tokens: expected >= 0, got " + std::to_string(state.tokens));
+  }
   const Index L0 = state.tokens == 0 ? 0 : num_levels(state.tokens);
   check_shape<5>("state.S", state.S.shape(), {B_, H_, L0, K_, V_},
                  " = [B,H,num_levels(tokens),K,V]");
@@ -42,6 +56,9 @@ template <class Scalar>
 void Decoder<Scalar>::step(ConstTensorView<Scalar, 3> q_t, ConstTensorView<Scalar, 3> k_t,
                            ConstTensorView<Scalar, 3> v_t, ConstTensorView<Scalar, 2> g_t,
                            ConstTensorView<Scalar, 3> lam_t, TensorView<Scalar, 3> o_t) {
+  if (tokens_ == std::numeric_limits<Index>::max()) {
+    throw std::invalid_argument("Decoder: the stream already holds 2^63 - 1 tokens");
+  }
   const int levels = num_levels(tokens_ + 1);
   check_shape<3>("q_t", q_t.shape, {B_, G_, K_}, " = [B,G,K]");
   check_shape<3>("k_t", k_t.shape, {B_, G_, K_}, " = [B,G,K]");
@@ -65,6 +82,11 @@ void Decoder<Scalar>::step(ConstTensorView<Scalar, 3> q_t, ConstTensorView<Scala
                                   std::to_string(g_t.data[i]));
     }
   }
+  // The state grows to `levels` K x V matrices per stream when this step adds a level.
+  if (tokens_ == 0 || levels > num_levels(tokens_))
+    check_allocation("Decoder: the state of B x H streams at " + std::to_string(levels) + " levels",
+                     checked_product("Decoder: B x H x levels x K x V", {B_, H_, levels, K_, V_}),
+                     sizeof(Scalar));
   using ConstVec = Eigen::Map<const Vector<Scalar>>;
   const Index L = lam_t.shape[2];
   for (Index b = 0; b < B_; ++b) {

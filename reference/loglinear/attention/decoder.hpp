@@ -14,7 +14,8 @@ template <class Scalar>
 class Decoder {
  public:
   /// Empty streams: B batches, H heads, G query/key groups (G divides H), key size K, value V.
-  /// @throws std::invalid_argument if a size is < 1 or G does not divide H.
+  /// @throws std::invalid_argument if a size is < 1, G does not divide H, or B x H streams with
+  ///         one K x V level each cannot fit in memory (checked before anything is allocated).
   Decoder(Index B, Index H, Index G, Index K, Index V);
 
   /// Resumes from an exported state (e.g. the `final` of a recurrent or chunked forward).
@@ -27,8 +28,8 @@ class Decoder {
   /// @param g_t    [B,H] log-decay (<= 0)
   /// @param lam_t  [B,H,L] with L >= num_levels(tokens() + 1)
   /// @param o_t    [B,H,V], overwritten with sum_l lam_t[l] S_l^T q_t
-  /// @throws std::invalid_argument on a shape mismatch or non-finite / positive-g input; the
-  ///         state is unchanged then.
+  /// @throws std::invalid_argument on a shape mismatch, non-finite / positive-g input, or a
+  ///         state that would outgrow memory; the state is unchanged then.
   void step(ConstTensorView<Scalar, 3> q_t, ConstTensorView<Scalar, 3> k_t,
             ConstTensorView<Scalar, 3> v_t, ConstTensorView<Scalar, 2> g_t,
             ConstTensorView<Scalar, 3> lam_t, TensorView<Scalar, 3> o_t);

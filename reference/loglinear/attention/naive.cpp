@@ -10,8 +10,11 @@
 
 namespace loglinear {
 
+namespace {
+
+// W of one head, without validation (decay_mask and the naive form check their inputs first).
 template <class Scalar>
-RowMatrix<Scalar> decay_mask(const ConstVectorMap<Scalar>& g, const ConstMatrixMap<Scalar>& lam) {
+RowMatrix<Scalar> mask_of(const ConstVectorMap<Scalar>& g, const ConstMatrixMap<Scalar>& lam) {
   const Index T = g.size();
   RowMatrix<Scalar> W = RowMatrix<Scalar>::Zero(T, T);
   for (Index t = 0; t < T; ++t) {
@@ -26,7 +29,46 @@ RowMatrix<Scalar> decay_mask(const ConstVectorMap<Scalar>& g, const ConstMatrixM
   return W;
 }
 
+}  // namespace
+
+template <class Scalar>
+RowMatrix<Scalar> decay_mask(const ConstVectorMap<Scalar>& g, const ConstMatrixMap<Scalar>& lam) {
+  const Index T = g.size();
+  // The public entry point validates; the naive form calls mask_of on inputs it checked once.
+  if (T < 1) throw std::invalid_argument("g: expected T >= 1 tokens, got T = " + std::to_string(T));
+  if (lam.rows() != T || lam.cols() < num_levels(T)) {
+    throw std::invalid_argument("lam: expected shape [T,L] = [" + std::to_string(T) +
+                                ",L] with L >= num_levels(" + std::to_string(T) + ") = " +
+                                std::to_string(num_levels(T)) + ", got [" +
+                                std::to_string(lam.rows()) + "," + std::to_string(lam.cols()) + "]");
+  }
+  check_allocation("g: the T x T decay mask (T = " + std::to_string(T) + ")",
+                   checked_product("g: T x T", {T, T}), sizeof(Scalar));
+  for (Index t = 0; t < T; ++t) {
+    if (!std::isfinite(g(t)) || g(t) > 0) {
+      throw std::invalid_argument(std::string("g: expected ") +
+                                  (std::isfinite(g(t)) ? "log-decay values <= 0" : "finite values") +
+                                  ", got " + std::to_string(g(t)) + " at index " + std::to_string(t));
+    }
+    for (Index l = 0; l < lam.cols(); ++l) {
+      if (!std::isfinite(lam(t, l))) {
+        throw std::invalid_argument("lam: expected finite values, got " + std::to_string(lam(t, l)) +
+                                    " at [" + std::to_string(t) + "," + std::to_string(l) + "]");
+      }
+    }
+  }
+  return mask_of(g, lam);
+}
+
 namespace {
+
+// Refuses, before allocating, `count` T x T matrices per head in flight that cannot fit.
+template <class Scalar>
+void check_mask_fits(const AttentionDims& d, Index count) {
+  check_allocation("q: the naive form's " + std::to_string(count) + " T x T matrices of one head (T = " +
+                       std::to_string(d.T) + ")",
+                   checked_product("q: T x T", {count, d.T, d.T}), sizeof(Scalar));
+}
 
 // One (batch, head) of the forward: o_bh = ((q_bh k_bh^T) ⊙ W) v_bh.
 template <class Scalar>
@@ -36,7 +78,7 @@ void naive_forward_head(const AttentionInputs<Scalar>& in, const AttentionDims& 
   const auto k = slice_bt(in.k, b, d.group_of(h));
   // S, W and M as in SPEC.md §3; S is formed first so that Eigen runs it as one GEMM.
   RowMatrix<Scalar> M = q * k.transpose();
-  M.array() *= decay_mask(slice_bt(in.g, b, h), slice_bt(in.lam, b, h)).array();
+  M.array() *= mask_of(slice_bt(in.g, b, h), slice_bt(in.lam, b, h)).array();
   slice_bt(o, b, h).noalias() = M * slice_bt(in.v, b, h);
 }
 
@@ -56,7 +98,7 @@ void naive_backward_head(const AttentionInputs<Scalar>& in, const AttentionDims&
   const auto dout = slice_bt(dout_all, b, h);
 
   const RowMatrix<Scalar> S = q * k.transpose();
-  const RowMatrix<Scalar> W = decay_mask(slice_bt(in.g, b, h), lam);
+  const RowMatrix<Scalar> W = mask_of(slice_bt(in.g, b, h), lam);
   const RowMatrix<Scalar> M = S.cwiseProduct(W);
 
   // (1) forward o = M v, hence dM = dout v^T (only s <= t matters: W is zero above).
@@ -100,6 +142,7 @@ template <class Scalar>
 void naive_forward(const AttentionInputs<Scalar>& in, TensorView<Scalar, 4> o) {
   const AttentionDims d = check_inputs(in);
   check_shape<4>("o", o.shape, {d.B, d.T, d.H, d.V}, " = [B,T,H,V]");
+  check_mask_fits<Scalar>(d, 2);  // M and W
   for_each_head(d, [&](Index b, Index h) { naive_forward_head(in, d, b, h, o); });
 }
 
@@ -110,6 +153,7 @@ void naive_backward(const AttentionInputs<Scalar>& in, ConstTensorView<Scalar, 4
   check_shape<4>("dout", dout.shape, {d.B, d.T, d.H, d.V}, " = [B,T,H,V]");
   check_finite<Scalar, 4>("dout", dout);
   check_grads(grads, d);
+  check_mask_fits<Scalar>(d, 6);  // S, W, M, dM, dS, P
   std::fill(grads.dq.data, grads.dq.data + grads.dq.size(), Scalar(0));
   std::fill(grads.dk.data, grads.dk.data + grads.dk.size(), Scalar(0));
   std::fill(grads.dlam.data, grads.dlam.data + grads.dlam.size(), Scalar(0));

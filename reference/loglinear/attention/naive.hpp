@@ -3,7 +3,7 @@
 // chunked.hpp (O(T log T), blockwise).
 #pragma once
 
-#include <loglinear/attention/inputs.hpp>
+#include <loglinear/core/inputs.hpp>
 
 namespace loglinear {
 

@@ -76,10 +76,20 @@ void recurrent_forward_head(const AttentionInputs<Scalar>& in, const AttentionDi
   if (io.final) store_levels(state, *io.final, b, h);
 }
 
+// Refuses, before allocating, `copies` Fenwick states ([levels,K,V] each) that cannot fit.
+template <class Scalar>
+void check_states_fit(const AttentionDims& d, Index copies, const std::string& what) {
+  check_allocation("q, v: " + what + " (num_levels = " + std::to_string(d.levels) + ", K = " +
+                       std::to_string(d.K) + ", V = " + std::to_string(d.V) + ")",
+                   checked_product("q, v: " + what, {copies, d.levels, d.K, d.V}), sizeof(Scalar));
+}
+
 // Prepares io.final: shape [B,H,num_levels(t0+T),K,V].
 template <class Scalar>
 void prepare_final(const AttentionDims& d, const StateIO<Scalar>& io) {
   if (!io.final) return;
+  check_states_fit<Scalar>(d, checked_product("final_state: B x H", {d.B, d.H}),
+                           "the final state of B x H = " + std::to_string(d.B * d.H) + " streams");
   io.final->tokens = d.t0 + d.T;
   io.final->S = Tensor<Scalar, 5>({d.B, d.H, num_levels(d.t0 + d.T), d.K, d.V});
 }
@@ -171,6 +181,7 @@ void recurrent_forward(const AttentionInputs<Scalar>& in, TensorView<Scalar, 4> 
                                        in.v.shape[3]);
   const AttentionDims d = check_inputs(in, t0);
   check_shape<4>("o", o.shape, {d.B, d.T, d.H, d.V}, " = [B,T,H,V]");
+  check_states_fit<Scalar>(d, 1, "the Fenwick state of one head");
   prepare_final(d, io);
   for_each_head(d, [&](Index b, Index h) { recurrent_forward_head(in, d, io, b, h, o); });
 }
@@ -190,6 +201,9 @@ void recurrent_backward(const AttentionInputs<Scalar>& in, ConstTensorView<Scala
                    " = [B,H,num_levels(t0+T),K,V]");
     check_finite<Scalar, 5>("d_final", d_final->view());
   }
+  // Per head in flight: ~sqrt(T) snapshots, as many post-insert states, and dS.
+  const Index seg = std::max<Index>(1, static_cast<Index>(std::ceil(std::sqrt(double(d.T)))));
+  check_states_fit<Scalar>(d, 2 * seg + 1, "the backward's 2 x ceil(sqrt(T)) + 1 Fenwick states of one head");
   if (d_initial)
     *d_initial = Tensor<Scalar, 5>({d.B, d.H, t0 == 0 ? 0 : num_levels(t0), d.K, d.V});
   for (auto* p : {&grads.dq, &grads.dk, &grads.dlam})

@@ -4,7 +4,7 @@
 #pragma once
 
 #include <loglinear/attention/fenwick_state.hpp>
-#include <loglinear/attention/inputs.hpp>
+#include <loglinear/core/inputs.hpp>
 
 namespace loglinear {
 

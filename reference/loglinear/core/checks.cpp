@@ -3,7 +3,11 @@
 #include <loglinear/core/checks.hpp>
 #include <loglinear/core/fenwick.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
+
+#include <unistd.h>
 
 namespace loglinear {
 
@@ -25,43 +29,112 @@ void check_chunk_size(Index C) {
   }
 }
 
-template <class Scalar>
-AttentionDims check_inputs(const AttentionInputs<Scalar>& in, Index t0) {
+Index effective_chunk_size(Index C, Index end) {
+  check_chunk_size(C);
+  if (end < 1) throw std::invalid_argument("t0 + T: expected >= 1, got " + std::to_string(end));
+  // Smallest power of two >= end; end <= 2^62 keeps the shift in range.
+  if (end > (Index{1} << 62)) return C;
+  const Index ceil = Index{1} << bit_width(static_cast<std::uint64_t>(end - 1));
+  return std::min(C, ceil);
+}
+
+Index checked_product(const std::string& what, std::initializer_list<Index> sizes) {
+  Index n = 1;
+  std::string text;
+  bool overflow = false;
+  for (Index s : sizes) {
+    text += (text.empty() ? "" : " x ") + std::to_string(s);
+    if (s < 0) throw std::invalid_argument(what + ": expected sizes >= 0, got " + text);
+    if (s != 0 && n > std::numeric_limits<Index>::max() / s) overflow = true;
+    if (!overflow) n *= s;
+  }
+  if (overflow) {
+    throw std::invalid_argument(what + ": the element count " + text + " overflows a 64-bit index");
+  }
+  return n;
+}
+
+namespace {
+
+// Physical memory of this machine in bytes (the most any allocation could ever get), or the
+// largest Index where the platform does not say.
+Index physical_memory_bytes() {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0 && pages <= std::numeric_limits<Index>::max() / page)
+    return static_cast<Index>(pages) * page;
+#endif
+  return std::numeric_limits<Index>::max();
+}
+
+}  // namespace
+
+void check_allocation(const std::string& what, Index count, Index bytes_each) {
+  if (count < 0 || bytes_each < 0) {
+    throw std::invalid_argument(what + ": expected sizes >= 0, got " + std::to_string(count) +
+                                " x " + std::to_string(bytes_each) + " bytes");
+  }
+  const Index memory = physical_memory_bytes();
+  const bool overflow = bytes_each != 0 && count > std::numeric_limits<Index>::max() / bytes_each;
+  if (overflow || count * bytes_each > memory) {
+    throw std::invalid_argument(
+        what + ": needs " + std::to_string(count) + " x " + std::to_string(bytes_each) + " = " +
+        (overflow ? std::string("more than 2^63") : std::to_string(count * bytes_each)) +
+        " bytes, more than this machine's memory (" + std::to_string(memory) + " bytes)");
+  }
+}
+
+AttentionDims check_input_shapes(const Shape<4>& q, const Shape<4>& k, const Shape<4>& v,
+                                 const Shape<3>& g, const Shape<4>& lam, Index t0) {
   AttentionDims d;
-  d.B = in.q.shape[0];
-  d.T = in.q.shape[1];
-  d.G = in.q.shape[2];
-  d.K = in.q.shape[3];
-  d.H = in.v.shape[2];
-  d.V = in.v.shape[3];
-  d.L = in.lam.shape[3];
+  d.B = q[0];
+  d.T = q[1];
+  d.G = q[2];
+  d.K = q[3];
+  d.H = v[2];
+  d.V = v[3];
+  d.L = lam[3];
   d.t0 = t0;
   if (d.T < 1) throw std::invalid_argument("q: expected T >= 1 tokens (dimension 1), got T = " +
                                            std::to_string(d.T));
   if (d.B < 1 || d.G < 1 || d.K < 1) {
     throw std::invalid_argument("q: expected shape [B,T,G,K] with every size >= 1, got " +
-                                shape_string<4>(in.q.shape));
+                                shape_string<4>(q));
   }
   if (d.H < 1 || d.V < 1) {
     throw std::invalid_argument("v: expected shape [B,T,H,V] with every size >= 1, got " +
-                                shape_string<4>(in.v.shape));
+                                shape_string<4>(v));
   }
   if (t0 < 0) throw std::invalid_argument("t0: expected >= 0, got " + std::to_string(t0));
-  check_shape<4>("k", in.k.shape, in.q.shape, " (same as q)");
-  check_shape<4>("v", in.v.shape, {d.B, d.T, d.H, d.V}, " (B, T as q)");
+  check_shape<4>("k", k, q, " (same as q)");
+  check_shape<4>("v", v, {d.B, d.T, d.H, d.V}, " (B, T as q)");
   if (d.H % d.G != 0) {
     throw std::invalid_argument("q: expected the group count G to divide the head count H = " +
                                 std::to_string(d.H) + ", got G = " + std::to_string(d.G));
   }
-  check_shape<3>("g", in.g.shape, {d.B, d.T, d.H}, " = [B,T,H]");
+  check_shape<3>("g", g, {d.B, d.T, d.H}, " = [B,T,H]");
+  if (t0 > std::numeric_limits<Index>::max() - d.T) {
+    throw std::invalid_argument("t0: expected t0 + T to fit in a 64-bit index, got t0 = " +
+                                std::to_string(t0) + ", T = " + std::to_string(d.T));
+  }
   d.levels = num_levels(t0 + d.T);
-  if (in.lam.shape[0] != d.B || in.lam.shape[1] != d.T || in.lam.shape[2] != d.H ||
-      d.L < d.levels) {
+  if (lam[0] != d.B || lam[1] != d.T || lam[2] != d.H || d.L < d.levels) {
     throw std::invalid_argument(
         "lam: expected shape [B,T,H,L] = [" + std::to_string(d.B) + "," + std::to_string(d.T) +
         "," + std::to_string(d.H) + ",L] with L >= num_levels(" + std::to_string(t0 + d.T) +
-        ") = " + std::to_string(d.levels) + ", got " + shape_string<4>(in.lam.shape));
+        ") = " + std::to_string(d.levels) + ", got " + shape_string<4>(lam));
   }
+  // Element counts that fit: size() below and every stride of the forms multiply these out.
+  checked_product("q", {d.B, d.T, d.G, d.K});
+  checked_product("v", {d.B, d.T, d.H, d.V});
+  checked_product("lam", {d.B, d.T, d.H, d.L});
+  return d;
+}
+
+template <class Scalar>
+AttentionDims check_inputs(const AttentionInputs<Scalar>& in, Index t0) {
+  const AttentionDims d = check_input_shapes(in.q.shape, in.k.shape, in.v.shape, in.g.shape,
+                                             in.lam.shape, t0);
   for (auto [name, ptr] : {std::pair{"q", in.q.data}, {"k", in.k.data}, {"v", in.v.data},
                            {"g", in.g.data}, {"lam", in.lam.data}}) {
     if (ptr == nullptr) throw std::invalid_argument(std::string(name) + ": expected data, got null");

@@ -6,7 +6,7 @@
 // number of threads (tests/attention/test_forms_agree.cpp and test_backward.cpp check this).
 #pragma once
 
-#include <loglinear/attention/inputs.hpp>
+#include <loglinear/core/inputs.hpp>
 
 namespace loglinear {
 

@@ -2,11 +2,12 @@
 // one interface, a factory keyed by file name (mamba2, gla, hgrn2, lightnet, tnl, tnl_l,
 // simple_decay). Each maps a pre-activation u [N = B*T, H] (one bias-free projection d -> H) to
 // a log-decay g <= 0 of the same shape, the operator's `g` input. Cost O(N H) forward and backward.
-// The task model (models/task_model.cpp) builds one per layer through make_decay (--decay).
+// Models build one per layer through make_decay_stack (decay_stack.hpp), which also owns the
+// parameters a decay shares across layers (hgrn2's lower-bound table).
 #pragma once
 
 #include <loglinear/core/tensor.hpp>
-#include <loglinear/models/param.hpp>
+#include <loglinear/core/param.hpp>
 
 #include <memory>
 #include <random>
@@ -22,18 +23,14 @@ struct DecayOptions {
   Index num_layers = 2;       ///< number of layers of the model (tnl needs >= 2)
   double p = 0.99;            ///< simple_decay: initial decay rate a0 = p, in (0, 1)
   double tau = 16.0;          ///< gla: temperature, g = log sigmoid(u / tau), > 0
-  std::uint64_t seed = 0;     ///< mamba2: seed of the dt_bias draw
-  /// mamba2: if set, the dt_bias draw takes its H uniforms from this generator (advancing it)
-  /// instead of a fresh one seeded with `seed`; the task model passes its own so that its
-  /// initialisation does not depend on which module holds the decay.
-  std::mt19937_64* rng = nullptr;
+  std::uint64_t seed = 0;     ///< mamba2: seed of the dt_bias draw (make_decay_stack: + layer)
   std::string prefix = "";    ///< prepended to every parameter name, e.g. "layers.0."
 };
 
 /// A decay parameterisation g = phi(u; theta) <= 0 with a handwritten backward.
 ///
 /// forward caches what backward needs (one call of backward per forward). Parameters are
-/// models::Param rows [1, H] with weight_decay = false (the sources exclude them from AdamW),
+/// Param rows [1, H] with weight_decay = false (the sources exclude them from AdamW),
 /// named DecayOptions::prefix + their SPEC name (dt_bias, A_log, Delta, theta).
 template <class Scalar>
 class Decay {
@@ -44,7 +41,7 @@ class Decay {
   /// True if g depends on u (false for tnl and tnl_l, whose backward returns du = 0).
   virtual bool data_dependent() const { return true; }
   /// The trainable parameters (possibly none).
-  virtual std::vector<models::Param<Scalar>*> params() { return {}; }
+  virtual std::vector<Param<Scalar>*> params() { return {}; }
   /// g = phi(u). @param u [B*T, H], rows ordered (b, t), t fastest; @param B batch size
   /// (T = rows / B; only lightnet's running sum over t uses it). @return g [B*T, H], g <= 0.
   /// @throws std::invalid_argument "u: expected ..." if u has not H columns or rows % B != 0.
@@ -62,6 +59,13 @@ std::unique_ptr<Decay<Scalar>> make_decay(const std::string& key, const DecayOpt
 
 /// The known factory keys, in SPEC.md §14.2 order.
 std::vector<std::string> decay_names();
+
+/// Mamba-2's dt_bias initialisation for H heads (SPEC.md §8): dt0 log-uniform on [1e-3, 0.1]
+/// floored at 1e-4, dt_bias = softplus^-1(dt0), one uniform draw from `rng` per head. Shared by
+/// the mamba2 decay and the Mamba-2 mixer (nn/mamba2_mixer.cpp).
+/// @return dt_bias [1, H].
+template <class Scalar>
+RowMatrix<Scalar> mamba2_dt_bias_init(Index H, std::mt19937_64& rng);
 
 /// mamba2 (SPEC §14.2, xmixers `mamba`; Mamba-2 §8): g = -exp(A_log) softplus(u + dt_bias);
 /// A_log = ln(1..H) (§8), dt_bias = softplus^-1(dt0), dt0 log-uniform on [1e-3, 0.1], floor 1e-4.

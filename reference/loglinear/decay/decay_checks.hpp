@@ -1,8 +1,8 @@
-// Shape checks and elementwise helpers shared by the decay parameterisations (SPEC.md §14, §10).
+// Shape checks and the TNL rate shared by the decay parameterisations (SPEC.md §14, §10).
 #pragma once
 
 #include <loglinear/core/tensor.hpp>
-#include <loglinear/models/layers.hpp>
+#include <loglinear/core/activations.hpp>
 
 #include <cmath>
 #include <stdexcept>
@@ -30,12 +30,6 @@ inline double tnl_rate(Index h, Index H, Index l, Index L) {
   const double head = H > 1 ? double(h) / double(H - 1) : 0.0;
   const double depth = 1.0 - (L > 1 ? double(l) / double(L - 1) : 0.0) + 1e-5;
   return -depth / (2.0 * std::pow(128.0, head));
-}
-
-/// log sigmoid(x) = -softplus(-x), finite for every finite x (SPEC.md §10).
-template <class Scalar>
-Scalar log_sigmoid(Scalar x) {
-  return -models::softplus(-x);
 }
 
 }  // namespace loglinear::decay::detail

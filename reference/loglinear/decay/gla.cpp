@@ -20,7 +20,7 @@ class GlaDecay final : public Decay<Scalar> {
   RowMatrix<Scalar> forward(const RowMatrix<Scalar>& u, Index B) override {
     detail::check_decay_shape("u", u, H_, -1, B);
     // log sigmoid as -softplus(-x): the code's log(sigmoid(x)) reaches -inf for x << 0.
-    g_ = u.unaryExpr([this](Scalar x) { return detail::log_sigmoid(x / tau_); });
+    g_ = u.unaryExpr([this](Scalar x) { return log_sigmoid(x / tau_); });
     return g_;
   }
 

@@ -2,6 +2,7 @@
 // per-head lower bound lb from a model-level softmax table (hgrn2_lower_bounds). O(N H).
 #include <loglinear/decay/decay.hpp>
 #include <loglinear/decay/decay_checks.hpp>
+#include <loglinear/decay/decay_stack.hpp>
 
 #include <cmath>
 #include <stdexcept>
@@ -34,7 +35,7 @@ class Hgrn2Impl final : public Hgrn2Decay<Scalar> {
     // g = logaddexp(log lb, log(1 - lb) + logsigmoid(u)): stays finite when lb = 0 and u << 0.
     for (Index n = 0; n < u.rows(); ++n)
       for (Index h = 0; h < H_; ++h) {
-        const Scalar hi = std::log1p(-lb_(0, h)) + detail::log_sigmoid(u(n, h));
+        const Scalar hi = std::log1p(-lb_(0, h)) + log_sigmoid(u(n, h));
         if (lb_(0, h) == 0) {
           g_(n, h) = hi;
         } else {
@@ -54,8 +55,8 @@ class Hgrn2Impl final : public Hgrn2Decay<Scalar> {
         // forward: a = lb + (1 - lb) sigma(u), g = log a. dg/du = (1 - lb) sigma (1 - sigma) / a,
         // with (1 - lb) sigma / a = exp(log(1 - lb) + logsigmoid(u) - g) <= 1 (no 0/0 as a -> 0);
         // dg/dlb = (1 - sigma) / a.
-        const Scalar one_minus_sigma = models::sigmoid(-u_(n, h));
-        const Scalar share = std::exp(std::log1p(-lb_(0, h)) + detail::log_sigmoid(u_(n, h)) - g_(n, h));
+        const Scalar one_minus_sigma = sigmoid(-u_(n, h));
+        const Scalar share = std::exp(std::log1p(-lb_(0, h)) + log_sigmoid(u_(n, h)) - g_(n, h));
         du(n, h) = dg(n, h) * share * one_minus_sigma;
         dlb_(0, h) += dg(n, h) * one_minus_sigma * std::exp(-g_(n, h));
       }
@@ -68,7 +69,47 @@ class Hgrn2Impl final : public Hgrn2Decay<Scalar> {
   RowMatrix<Scalar> u_, g_;     // cached input and output
 };
 
+// Every layer's hgrn2 decay and the table Gamma [layers, H] they share (init 1, so lb_i = i /
+// layers). forward(): lb = hgrn2_lower_bounds(Gamma), row i to layer i. backward(): the layers'
+// dlb rows through hgrn2_lower_bounds_backward into dGamma.
+template <class Scalar>
+class Hgrn2Stack final : public DecayStack<Scalar> {
+ public:
+  Hgrn2Stack(std::vector<std::unique_ptr<Decay<Scalar>>> layers, std::vector<Hgrn2Impl<Scalar>*> impl,
+             const DecayOptions& opt)
+      : DecayStack<Scalar>("hgrn2", std::move(layers)), impl_(std::move(impl)),
+        Gamma_(opt.prefix + "hgrn2.Gamma", RowMatrix<Scalar>::Ones(Index(impl_.size()), opt.heads), false) {}
+  std::vector<Param<Scalar>*> shared_params() override { return {&Gamma_}; }
+  void forward() override {
+    const RowMatrix<Scalar> lb = hgrn2_lower_bounds(Gamma_.value);
+    for (size_t i = 0; i < impl_.size(); ++i) impl_[i]->set_lower_bound(lb.row(Index(i)));
+  }
+  void backward() override {
+    // forward: lb = hgrn2_lower_bounds(Gamma), row i the lower bound of layer i.
+    RowMatrix<Scalar> dlb(Gamma_.value.rows(), Gamma_.value.cols());
+    for (size_t i = 0; i < impl_.size(); ++i) dlb.row(Index(i)) = impl_[i]->lower_bound_grad();
+    hgrn2_lower_bounds_backward(Gamma_.value, dlb, Gamma_.grad);
+  }
+
+ private:
+  std::vector<Hgrn2Impl<Scalar>*> impl_;  // the same objects as layers_, seen as hgrn2
+  Param<Scalar> Gamma_;
+};
+
 }  // namespace
+
+template <class Scalar>
+std::unique_ptr<DecayStack<Scalar>> make_hgrn2_stack(const DecayOptions& opt, Index num_layers) {
+  if (opt.heads < 1) throw std::invalid_argument("heads: expected >= 1, got " + std::to_string(opt.heads));
+  std::vector<std::unique_ptr<Decay<Scalar>>> layers;
+  std::vector<Hgrn2Impl<Scalar>*> impl;
+  for (Index i = 0; i < num_layers; ++i) {
+    auto d = std::make_unique<Hgrn2Impl<Scalar>>(opt);
+    impl.push_back(d.get());
+    layers.push_back(std::move(d));
+  }
+  return std::make_unique<Hgrn2Stack<Scalar>>(std::move(layers), std::move(impl), opt);
+}
 
 template <class Scalar>
 std::unique_ptr<Decay<Scalar>> make_hgrn2(const DecayOptions& opt) {
@@ -114,6 +155,8 @@ void hgrn2_lower_bounds_backward(const RowMatrix<Scalar>& Gamma, const RowMatrix
   }
 }
 
+template std::unique_ptr<DecayStack<float>> make_hgrn2_stack<float>(const DecayOptions&, Index);
+template std::unique_ptr<DecayStack<double>> make_hgrn2_stack<double>(const DecayOptions&, Index);
 template std::unique_ptr<Decay<float>> make_hgrn2<float>(const DecayOptions&);
 template std::unique_ptr<Decay<double>> make_hgrn2<double>(const DecayOptions&);
 template RowMatrix<float> hgrn2_lower_bounds<float>(const RowMatrix<float>&);

@@ -25,7 +25,7 @@ class LightnetDecay final : public Decay<Scalar> {
         Scalar z = 0;
         for (Index t = 0; t < T; ++t) {
           const Index n = b * T + t;
-          g_(n, h) = -models::softplus(u(n, h) - z);
+          g_(n, h) = -softplus(u(n, h) - z);
           z -= g_(n, h);
         }
       }

@@ -13,22 +13,15 @@ template <class Scalar>
 class Mamba2Decay final : public Decay<Scalar> {
  public:
   explicit Mamba2Decay(const DecayOptions& opt) : H_(opt.heads) {
-    // dt0 log-uniform on [1e-3, 0.1] floored at 1e-4 and A = -(1..H), as the §8 layer.
-    std::mt19937_64 own(opt.seed);
-    std::mt19937_64& rng = opt.rng ? *opt.rng : own;
-    std::uniform_real_distribution<double> u01(0.0, 1.0);
-    RowMatrix<Scalar> bias(1, H_), alog(1, H_);
-    for (Index h = 0; h < H_; ++h) {
-      const double dt0 =
-          std::max(1e-4, std::exp(std::log(1e-3) + u01(rng) * (std::log(0.1) - std::log(1e-3))));
-      bias(0, h) = models::softplus_inverse(Scalar(dt0));
-      alog(0, h) = Scalar(std::log(double(h + 1)));
-    }
-    p_.emplace_back(opt.prefix + "dt_bias", bias, false);
+    // A = -(1..H), as the §8 layer.
+    std::mt19937_64 rng(opt.seed);
+    RowMatrix<Scalar> alog(1, H_);
+    for (Index h = 0; h < H_; ++h) alog(0, h) = Scalar(std::log(double(h + 1)));
+    p_.emplace_back(opt.prefix + "dt_bias", mamba2_dt_bias_init<Scalar>(H_, rng), false);
     p_.emplace_back(opt.prefix + "A_log", alog, false);
   }
   std::string name() const override { return "mamba2"; }
-  std::vector<models::Param<Scalar>*> params() override { return {&p_[0], &p_[1]}; }
+  std::vector<Param<Scalar>*> params() override { return {&p_[0], &p_[1]}; }
 
   RowMatrix<Scalar> forward(const RowMatrix<Scalar>& u, Index B) override {
     detail::check_decay_shape("u", u, H_, -1, B);
@@ -36,7 +29,7 @@ class Mamba2Decay final : public Decay<Scalar> {
     g_.resize(u.rows(), H_);
     for (Index n = 0; n < u.rows(); ++n)
       for (Index h = 0; h < H_; ++h)
-        g_(n, h) = -std::exp(p_[1].value(0, h)) * models::softplus(pre_(n, h));
+        g_(n, h) = -std::exp(p_[1].value(0, h)) * softplus(pre_(n, h));
     return g_;
   }
 
@@ -46,7 +39,7 @@ class Mamba2Decay final : public Decay<Scalar> {
     RowMatrix<Scalar> du(dg.rows(), H_);
     for (Index n = 0; n < dg.rows(); ++n)
       for (Index h = 0; h < H_; ++h) {
-        du(n, h) = -dg(n, h) * std::exp(p_[1].value(0, h)) * models::sigmoid(pre_(n, h));
+        du(n, h) = -dg(n, h) * std::exp(p_[1].value(0, h)) * sigmoid(pre_(n, h));
         p_[1].grad(0, h) += dg(n, h) * g_(n, h);
       }
     p_[0].grad.row(0) += du.colwise().sum();
@@ -55,17 +48,30 @@ class Mamba2Decay final : public Decay<Scalar> {
 
  private:
   Index H_;
-  std::vector<models::Param<Scalar>> p_;  // dt_bias, A_log
+  std::vector<Param<Scalar>> p_;  // dt_bias, A_log
   RowMatrix<Scalar> pre_, g_;             // cached u + dt_bias and g
 };
 
 }  // namespace
 
 template <class Scalar>
+RowMatrix<Scalar> mamba2_dt_bias_init(Index H, std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> u01(0.0, 1.0);
+  RowMatrix<Scalar> bias(1, H);
+  for (Index h = 0; h < H; ++h) {
+    const double dt0 = std::max(1e-4, std::exp(std::log(1e-3) + u01(rng) * (std::log(0.1) - std::log(1e-3))));
+    bias(0, h) = softplus_inverse(Scalar(dt0));
+  }
+  return bias;
+}
+
+template <class Scalar>
 std::unique_ptr<Decay<Scalar>> make_mamba2(const DecayOptions& opt) {
   return std::make_unique<Mamba2Decay<Scalar>>(opt);
 }
 
+template RowMatrix<float> mamba2_dt_bias_init<float>(Index, std::mt19937_64&);
+template RowMatrix<double> mamba2_dt_bias_init<double>(Index, std::mt19937_64&);
 template std::unique_ptr<Decay<float>> make_mamba2<float>(const DecayOptions&);
 template std::unique_ptr<Decay<double>> make_mamba2<double>(const DecayOptions&);
 

@@ -20,11 +20,11 @@ class SimpleDecay final : public Decay<Scalar> {
     p_.emplace_back(opt.prefix + "Delta", RowMatrix<Scalar>::Constant(1, H_, logit_p), false);
   }
   std::string name() const override { return "simple_decay"; }
-  std::vector<models::Param<Scalar>*> params() override { return {&p_[0]}; }
+  std::vector<Param<Scalar>*> params() override { return {&p_[0]}; }
 
   RowMatrix<Scalar> forward(const RowMatrix<Scalar>& u, Index B) override {
     detail::check_decay_shape("u", u, H_, -1, B);
-    g_ = (u.rowwise() + p_[0].value.row(0)).unaryExpr([](Scalar x) { return detail::log_sigmoid(x); });
+    g_ = (u.rowwise() + p_[0].value.row(0)).unaryExpr([](Scalar x) { return log_sigmoid(x); });
     return g_;
   }
 
@@ -38,7 +38,7 @@ class SimpleDecay final : public Decay<Scalar> {
 
  private:
   Index H_;
-  std::vector<models::Param<Scalar>> p_;  // Delta
+  std::vector<Param<Scalar>> p_;  // Delta
   RowMatrix<Scalar> g_;
 };
 

@@ -20,18 +20,18 @@ class TnlLDecay final : public Decay<Scalar> {
     // (-g_tnl >= 1e-5 / 256 > 0, where softplus^-1 is finite).
     RowMatrix<Scalar> theta(1, H_);
     for (Index h = 0; h < H_; ++h)
-      theta(0, h) = models::softplus_inverse(Scalar(-detail::tnl_rate(h, H_, opt.layer, opt.num_layers)));
+      theta(0, h) = softplus_inverse(Scalar(-detail::tnl_rate(h, H_, opt.layer, opt.num_layers)));
     p_.emplace_back(opt.prefix + "theta", theta, false);
   }
   std::string name() const override { return "tnl_l"; }
   bool data_dependent() const override { return false; }
-  std::vector<models::Param<Scalar>*> params() override { return {&p_[0]}; }
+  std::vector<Param<Scalar>*> params() override { return {&p_[0]}; }
 
   RowMatrix<Scalar> forward(const RowMatrix<Scalar>& u, Index B) override {
     detail::check_decay_shape("u", u, H_, -1, B);
     rows_ = u.rows();
     // g_h = -softplus(theta_h) <= 0 for every theta (exactly 0 only where softplus underflows).
-    const RowMatrix<Scalar> g_row = -p_[0].value.unaryExpr([](Scalar x) { return models::softplus(x); });
+    const RowMatrix<Scalar> g_row = -p_[0].value.unaryExpr([](Scalar x) { return softplus(x); });
     return g_row.replicate(rows_, 1);
   }
 
@@ -40,13 +40,13 @@ class TnlLDecay final : public Decay<Scalar> {
     // forward: g[n, h] = -softplus(theta_h) for every row n, hence
     // dtheta_h = -sigmoid(theta_h) sum_n dg[n, h]; g does not depend on u.
     const RowMatrix<Scalar> sum = dg.colwise().sum();
-    for (Index h = 0; h < H_; ++h) p_[0].grad(0, h) -= models::sigmoid(p_[0].value(0, h)) * sum(0, h);
+    for (Index h = 0; h < H_; ++h) p_[0].grad(0, h) -= sigmoid(p_[0].value(0, h)) * sum(0, h);
     return RowMatrix<Scalar>::Zero(dg.rows(), H_);
   }
 
  private:
   Index H_, rows_ = 0;
-  std::vector<models::Param<Scalar>> p_;  // theta [1, H]
+  std::vector<Param<Scalar>> p_;  // theta [1, H]
 };
 
 }  // namespace

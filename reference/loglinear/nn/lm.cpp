@@ -1,5 +1,7 @@
 // The small LM (lm.hpp), forward then backward; each backward block names the forward line.
-#include <loglinear/models/layers.hpp>
+#include <loglinear/core/init.hpp>
+#include <loglinear/nn/cross_entropy.hpp>
+#include <loglinear/nn/linear.hpp>
 #include <loglinear/nn/embedding.hpp>
 #include <loglinear/nn/lm.hpp>
 
@@ -11,13 +13,6 @@ namespace {
 enum Top { embedding, norm_f, lm_head };
 enum BlockParam { norm1, norm2, W_gate, W_up, W_down };
 
-template <class Scalar>
-RowMatrix<Scalar> normal(Index rows, Index cols, double std, std::mt19937_64& rng) {
-  std::normal_distribution<double> n(0.0, std);
-  RowMatrix<Scalar> m(rows, cols);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = Scalar(n(rng));
-  return m;
-}
 Mamba2MixerConfig with_width(Mamba2MixerConfig m, Index d) {
   m.d_model = d;
   return m;
@@ -26,7 +21,7 @@ Mamba2MixerConfig with_width(Mamba2MixerConfig m, Index d) {
 
 template <class Scalar>
 struct MambaLm<Scalar>::Block {
-  std::vector<models::Param<Scalar>> p;
+  std::vector<Param<Scalar>> p;
   Mamba2Mixer<Scalar> mixer;
   // Cache: the block input, its two normed copies and the mid-block residual.
   RmsNormCache<Scalar> n1, n2;
@@ -44,17 +39,17 @@ MambaLm<Scalar>::MambaLm(const LmConfig& cfg, std::uint64_t seed) : cfg_(cfg) {
   using M = RowMatrix<Scalar>;
   const Index d = cfg.d_model, hid = cfg.mlp_hidden;
   std::mt19937_64 rng(seed);
-  top_.emplace_back("embedding", normal<Scalar>(cfg.vocab, d, 0.02, rng));
+  top_.emplace_back("embedding", init_normal<Scalar>(cfg.vocab, d, 0.02, rng));
   top_.emplace_back("norm_f", M::Ones(1, d), false);
-  top_.emplace_back("lm_head", normal<Scalar>(cfg.vocab, d, 0.02, rng));
+  top_.emplace_back("lm_head", init_normal<Scalar>(cfg.vocab, d, 0.02, rng));
   for (Index i = 0; i < cfg.layers; ++i) {
     const std::string pre = "blocks." + std::to_string(i) + ".";
     auto b = std::make_unique<Block>(cfg, rng(), pre);
     b->p.emplace_back(pre + "norm1", M::Ones(1, d), false);
     b->p.emplace_back(pre + "norm2", M::Ones(1, d), false);
-    b->p.emplace_back(pre + "mlp.W_gate", normal<Scalar>(hid, d, 0.02, rng));
-    b->p.emplace_back(pre + "mlp.W_up", normal<Scalar>(hid, d, 0.02, rng));
-    b->p.emplace_back(pre + "mlp.W_down", normal<Scalar>(d, hid, 0.02, rng));
+    b->p.emplace_back(pre + "mlp.W_gate", init_normal<Scalar>(hid, d, 0.02, rng));
+    b->p.emplace_back(pre + "mlp.W_up", init_normal<Scalar>(hid, d, 0.02, rng));
+    b->p.emplace_back(pre + "mlp.W_down", init_normal<Scalar>(d, hid, 0.02, rng));
     blocks_.push_back(std::move(b));
   }
 }
@@ -63,8 +58,8 @@ template <class Scalar>
 MambaLm<Scalar>::~MambaLm() = default;
 
 template <class Scalar>
-std::vector<models::Param<Scalar>*> MambaLm<Scalar>::params() {
-  std::vector<models::Param<Scalar>*> out;
+std::vector<Param<Scalar>*> MambaLm<Scalar>::params() {
+  std::vector<Param<Scalar>*> out;
   for (auto& p : top_) out.push_back(&p);
   for (auto& b : blocks_) {
     for (auto& p : b->p) out.push_back(&p);
@@ -86,7 +81,7 @@ void MambaLm<Scalar>::zero_grad() {
 }
 
 template <class Scalar>
-RowMatrix<Scalar> MambaLm<Scalar>::forward(const std::vector<std::int32_t>& tokens, Index B) {
+RowMatrix<Scalar> MambaLm<Scalar>::logits(const std::vector<std::int32_t>& tokens, Index B) {
   if (B < 1 || tokens.empty() || Index(tokens.size()) % B != 0)
     throw std::invalid_argument("tokens: expected B*T ids with B = " + std::to_string(B) + " and T >= 1, got " +
                                 std::to_string(tokens.size()));
@@ -100,12 +95,12 @@ RowMatrix<Scalar> MambaLm<Scalar>::forward(const std::vector<std::int32_t>& toke
   }
   x_final_ = x;
   xn_final_ = rmsnorm_forward<Scalar>(x, top_[norm_f].value, norm_f_);
-  return models::linear_forward(xn_final_, top_[lm_head].value);
+  return linear_forward(xn_final_, top_[lm_head].value);
 }
 
 template <class Scalar>
-double MambaLm<Scalar>::loss(const std::vector<std::int32_t>& tokens, const std::vector<std::int32_t>& targets,
-                             Index B, bool backward) {
+double MambaLm<Scalar>::forward(const std::vector<std::int32_t>& tokens, const std::vector<std::int32_t>& targets,
+                                Index B, Index* correct) {
   if (targets.size() != tokens.size())
     throw std::invalid_argument("targets: expected " + std::to_string(tokens.size()) +
                                 " labels (one per token, -1 = masked), got " + std::to_string(targets.size()));
@@ -113,12 +108,16 @@ double MambaLm<Scalar>::loss(const std::vector<std::int32_t>& tokens, const std:
     if (targets[n] < -1 || targets[n] >= cfg_.vocab)
       throw std::invalid_argument("targets: expected -1 or ids in [0, " + std::to_string(cfg_.vocab) + "), got " +
                                   std::to_string(targets[n]) + " at " + std::to_string(n));
-  const RowMatrix<Scalar> logits = forward(tokens, B);
-  RowMatrix<Scalar> dlogits;
-  const double loss = models::cross_entropy<Scalar>(logits, targets.data(), backward ? &dlogits : nullptr);
-  if (!backward) return loss;
+  return cross_entropy<Scalar>(logits(tokens, B), targets.data(), &dlogits_, correct);
+}
+
+template <class Scalar>
+void MambaLm<Scalar>::backward() {
+  if (dlogits_.size() == 0) throw std::logic_error("MambaLm::backward: expected a forward() first");
+  const RowMatrix<Scalar> dlogits = std::move(dlogits_);
+  dlogits_.resize(0, 0);
   // ---- backward, last line first ----
-  RowMatrix<Scalar> dx = models::linear_backward(xn_final_, top_[lm_head].value, dlogits, top_[lm_head].grad);
+  RowMatrix<Scalar> dx = linear_backward(xn_final_, top_[lm_head].value, dlogits, top_[lm_head].grad);
   dx = rmsnorm_backward<Scalar>(dx, top_[norm_f].value, norm_f_, top_[norm_f].grad);
   for (auto it = blocks_.rbegin(); it != blocks_.rend(); ++it) {
     Block& b = **it;
@@ -132,7 +131,6 @@ double MambaLm<Scalar>::loss(const std::vector<std::int32_t>& tokens, const std:
   }
   // forward: x = embedding[tokens].
   embedding_backward<Scalar>(tokens_, dx, top_[embedding].grad);
-  return loss;
 }
 
 template class MambaLm<float>;

@@ -2,10 +2,10 @@
 // N x [x += mixer(RMSNorm(x)); x += SwiGLU(RMSNorm(x))] -> RMSNorm -> untied head, with the mean
 // softmax cross-entropy over the positions a label mask keeps, and a handwritten backward.
 // Cost per step: the mixers' (nn/mamba2_mixer.hpp) plus O(N d (hidden + vocab)) matmuls.
-// The toy task model (models/task_model.hpp) is the post-norm, conv-free sibling.
+// The toy task model (nn/task_model.hpp) is the post-norm, conv-free sibling.
 #pragma once
 
-#include <loglinear/models/param.hpp>
+#include <loglinear/core/param.hpp>
 #include <loglinear/nn/mamba2_mixer.hpp>
 #include <loglinear/nn/rmsnorm.hpp>
 #include <loglinear/nn/swiglu.hpp>
@@ -41,14 +41,20 @@ class MambaLm {
   /// Logits [B*T, vocab] of tokens [B*T] (rows (b, t), t fastest); caches for backward.
   /// @throws std::invalid_argument "tokens: ..." if the size is not a multiple of B or an id is
   ///         outside [0, vocab), and as Mamba2Mixer::forward.
-  RowMatrix<Scalar> forward(const std::vector<std::int32_t>& tokens, Index B);
-  /// Mean cross-entropy over positions with targets[n] >= 0 (the label mask: -1 = not scored);
-  /// with `backward`, ADDS d(loss)/d(parameter) into every grad.
-  /// @throws std::invalid_argument "targets: ..." if its size differs from tokens'.
-  double loss(const std::vector<std::int32_t>& tokens, const std::vector<std::int32_t>& targets, Index B,
-              bool backward);
+  RowMatrix<Scalar> logits(const std::vector<std::int32_t>& tokens, Index B);
+  /// Forward to the mean cross-entropy over positions with targets[n] >= 0 (the label mask:
+  /// -1 = not scored); caches d(loss)/d(logits) for backward.
+  /// @param tokens [B*T] ids, rows (b, t) @param targets [B*T] labels or -1 @param B batch size
+  /// @param correct if not null, receives the number of scored positions whose argmax is right.
+  /// @throws std::invalid_argument "targets: ..." if its size differs from tokens' or a label is
+  ///         outside [-1, vocab), and as logits().
+  double forward(const std::vector<std::int32_t>& tokens, const std::vector<std::int32_t>& targets, Index B,
+                 Index* correct = nullptr);
+  /// Backward of the last forward(): ADDS d(loss)/d(parameter) into every grad.
+  /// @throws std::logic_error if forward() has not run since the last backward.
+  void backward();
   /// Every trainable tensor, in a fixed order (checkpoints and the optimiser rely on it).
-  std::vector<models::Param<Scalar>*> params();
+  std::vector<Param<Scalar>*> params();
   /// Sets every gradient to zero.
   void zero_grad();
   /// Number of blocks.
@@ -60,11 +66,12 @@ class MambaLm {
  private:
   struct Block;
   LmConfig cfg_;
-  std::vector<models::Param<Scalar>> top_;  // embedding, norm_f, lm_head
+  std::vector<Param<Scalar>> top_;  // embedding, norm_f, lm_head
   std::vector<std::unique_ptr<Block>> blocks_;
   std::vector<std::int32_t> tokens_;
   RowMatrix<Scalar> x_final_, xn_final_;
   RmsNormCache<Scalar> norm_f_;
+  RowMatrix<Scalar> dlogits_;  // d(loss)/d(logits) of the last forward(); empty once consumed
 };
 
 }  // namespace loglinear::nn

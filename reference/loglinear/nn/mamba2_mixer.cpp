@@ -1,10 +1,12 @@
 // Log-linear Mamba-2 mixer (SPEC.md §8), forward then backward. Every backward block names the
 // forward line it differentiates; the operator's backward is attention/*.cpp, lambda's is
-// models/level_weights.cpp, the conv's and the gated norm's are in this folder.
+// lambda/<mode>.cpp, the conv's and the gated norm's are in this folder.
+#include <loglinear/core/activations.hpp>
 #include <loglinear/core/fenwick.hpp>
-#include <loglinear/models/layers.hpp>
-#include <loglinear/nn/activations.hpp>
+#include <loglinear/core/init.hpp>
+#include <loglinear/decay/decay.hpp>
 #include <loglinear/nn/conv1d.hpp>
+#include <loglinear/nn/linear.hpp>
 #include <loglinear/nn/mamba2_mixer.hpp>
 
 #include <cmath>
@@ -14,14 +16,6 @@
 namespace loglinear::nn {
 namespace {
 enum P { in_proj, conv_w, conv_b, dt_bias, A_log, D, norm_w, out_proj };
-
-template <class Scalar>
-RowMatrix<Scalar> normal(Index rows, Index cols, double std, std::mt19937_64& rng) {
-  std::normal_distribution<double> n(0.0, std);
-  RowMatrix<Scalar> m(rows, cols);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = Scalar(n(rng));
-  return m;
-}
 
 void check_config(const Mamba2MixerConfig& c) {
   const std::pair<const char*, Index> sizes[] = {{"d_model", c.d_model}, {"expand", c.expand},
@@ -47,35 +41,31 @@ Mamba2Mixer<Scalar>::Mamba2Mixer(const Mamba2MixerConfig& cfg, std::uint64_t see
       conv_dim_(d_inner_ + 2 * cfg.n_groups * cfg.d_state),
       V_(d_inner_ / cfg.heads),
       lam_([&] {
+        // lambda draws from its own generator, so the mixer's draws below do not depend on the mode.
         std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ULL);
-        return models::LevelWeights<Scalar>(cfg.lambda, cfg.heads, cfg.levels, cfg.lambda_hidden, rng,
-                                            prefix + "lambda.");
+        return lambda::make_level_weights<Scalar>(cfg.lambda, {cfg.heads, cfg.levels, cfg.lambda_hidden,
+                                                               prefix + "lambda."}, rng);
       }()) {
   const Index H = cfg.heads, L = cfg.levels, d = cfg.d_model;
   std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> u01(0.0, 1.0);
   using M = RowMatrix<Scalar>;
-  p_.emplace_back(prefix + "in_proj", normal<Scalar>(d_inner_ + conv_dim_ + H + H * L, d, 0.02, rng));
-  p_.emplace_back(prefix + "conv_w", normal<Scalar>(conv_dim_, cfg.conv_width, 0.02, rng));
+  p_.emplace_back(prefix + "in_proj", init_normal<Scalar>(d_inner_ + conv_dim_ + H + H * L, d, 0.02, rng));
+  p_.emplace_back(prefix + "conv_w", init_normal<Scalar>(conv_dim_, cfg.conv_width, 0.02, rng));
   p_.emplace_back(prefix + "conv_b", M::Zero(1, conv_dim_), false);
-  M bias(1, H), alog(1, H);
-  for (Index h = 0; h < H; ++h) {
-    const double dt0 = std::max(1e-4, std::exp(std::log(1e-3) + u01(rng) * (std::log(0.1) - std::log(1e-3))));
-    bias(0, h) = models::softplus_inverse(Scalar(dt0));
-    alog(0, h) = Scalar(std::log(double(h + 1)));
-  }
-  p_.emplace_back(prefix + "dt_bias", bias, false);
+  M alog(1, H);
+  for (Index h = 0; h < H; ++h) alog(0, h) = Scalar(std::log(double(h + 1)));
+  p_.emplace_back(prefix + "dt_bias", decay::mamba2_dt_bias_init<Scalar>(H, rng), false);
   p_.emplace_back(prefix + "A_log", alog, false);
   p_.emplace_back(prefix + "D", M::Ones(1, H), false);
   p_.emplace_back(prefix + "norm_w", M::Ones(1, d_inner_), false);
-  p_.emplace_back(prefix + "out_proj", normal<Scalar>(d, d_inner_, 0.02, rng));
+  p_.emplace_back(prefix + "out_proj", init_normal<Scalar>(d, d_inner_, 0.02, rng));
 }
 
 template <class Scalar>
-std::vector<models::Param<Scalar>*> Mamba2Mixer<Scalar>::params() {
-  std::vector<models::Param<Scalar>*> out;
+std::vector<Param<Scalar>*> Mamba2Mixer<Scalar>::params() {
+  std::vector<Param<Scalar>*> out;
   for (auto& p : p_) out.push_back(&p);
-  for (auto* p : lam_.params()) out.push_back(p);
+  for (auto* p : lam_->params()) out.push_back(p);
   return out;
 }
 
@@ -94,7 +84,7 @@ RowMatrix<Scalar> Mamba2Mixer<Scalar>::forward(const RowMatrix<Scalar>& u, Index
   T_ = T;
   u_ = u;
   // [z | xBC | dt_raw | dl] = in_proj(u), in this order.
-  const RowMatrix<Scalar> zxbcdt = models::linear_forward(u, p_[in_proj].value);
+  const RowMatrix<Scalar> zxbcdt = linear_forward(u, p_[in_proj].value);
   z_ = zxbcdt.leftCols(d_inner_);
   xbc_raw_ = zxbcdt.middleCols(d_inner_, conv_dim_);
   const RowMatrix<Scalar> dt_raw = zxbcdt.middleCols(d_inner_ + conv_dim_, H);
@@ -103,14 +93,14 @@ RowMatrix<Scalar> Mamba2Mixer<Scalar>::forward(const RowMatrix<Scalar>& u, Index
   xbc_ = silu_forward(xbc_pre_);
   // [x | Bm | Cm] = xBC; v = x * dt per head, g = A dt with A = -exp(A_log).
   dt_pre_ = dt_raw.rowwise() + p_[dt_bias].value.row(0);
-  dt_ = dt_pre_.unaryExpr([](Scalar s) { return models::softplus(s); });
+  dt_ = dt_pre_.unaryExpr([](Scalar s) { return softplus(s); });
   g_.resize(N, H);
   v_.resize(N, d_inner_);
   for (Index h = 0; h < H; ++h) {
     g_.col(h) = -std::exp(p_[A_log].value(0, h)) * dt_.col(h);
     v_.middleCols(h * V_, V_) = xbc_.middleCols(h * V_, V_).array().colwise() * dt_.col(h).array();
   }
-  lamv_ = lam_.forward(dl);
+  lamv_ = lam_->forward(dl);
   const RowMatrix<Scalar> k = xbc_.middleCols(d_inner_, G * K), q = xbc_.middleCols(d_inner_ + G * K, G * K);
   o_.resize(N, d_inner_);
   const AttentionInputs<Scalar> in{{q.data(), {B, T, G, K}}, {k.data(), {B, T, G, K}},
@@ -121,7 +111,7 @@ RowMatrix<Scalar> Mamba2Mixer<Scalar>::forward(const RowMatrix<Scalar>& u, Index
   y_ = o_;
   for (Index h = 0; h < H; ++h) y_.middleCols(h * V_, V_) += p_[D].value(0, h) * xbc_.middleCols(h * V_, V_);
   yn_ = gated_rmsnorm_forward<Scalar>(y_, z_, p_[norm_w].value, norm_, G);
-  return models::linear_forward(yn_, p_[out_proj].value);
+  return linear_forward(yn_, p_[out_proj].value);
 }
 
 template <class Scalar>
@@ -132,7 +122,7 @@ RowMatrix<Scalar> Mamba2Mixer<Scalar>::backward(const RowMatrix<Scalar>& dout) {
                                 std::to_string(cfg_.d_model) + "], got [" + std::to_string(dout.rows()) + "," +
                                 std::to_string(dout.cols()) + "]");
   // forward: out = yn out_proj^T; yn = gated_rmsnorm(y, z).
-  const RowMatrix<Scalar> dyn = models::linear_backward(yn_, p_[out_proj].value, dout, p_[out_proj].grad);
+  const RowMatrix<Scalar> dyn = linear_backward(yn_, p_[out_proj].value, dout, p_[out_proj].grad);
   RowMatrix<Scalar> dy, dz;
   gated_rmsnorm_backward<Scalar>(dyn, p_[norm_w].value, norm_, p_[norm_w].grad, dy, dz);
   // forward: y = o + D x, hence do = dy, dx += D dy, dD += <dy, x> per head.
@@ -163,17 +153,17 @@ RowMatrix<Scalar> Mamba2Mixer<Scalar>::backward(const RowMatrix<Scalar>& dout) {
                                std::exp(p_[A_log].value(0, h)) * dg.col(h);
     p_[A_log].grad(0, h) += dg.col(h).dot(g_.col(h));
     // forward: dt = softplus(dt_raw + dt_bias), softplus' = sigmoid.
-    ddt_raw.col(h) = ddt.cwiseProduct(dt_pre_.col(h).unaryExpr([](Scalar s) { return models::sigmoid(s); }));
+    ddt_raw.col(h) = ddt.cwiseProduct(dt_pre_.col(h).unaryExpr([](Scalar s) { return sigmoid(s); }));
   }
   p_[dt_bias].grad.row(0) += ddt_raw.colwise().sum();
   // forward: xBC = SiLU(conv1d(xBC_raw)); lam = LevelWeights(dl).
   const RowMatrix<Scalar> dxbc_raw =
       conv1d_backward(xbc_raw_, B, p_[conv_w].value, silu_backward(xbc_pre_, dxbc), p_[conv_w].grad, p_[conv_b].grad);
-  const RowMatrix<Scalar> ddl = lam_.backward(dlam);
+  const RowMatrix<Scalar> ddl = lam_->backward(dlam);
   // forward: [z | xBC | dt_raw | dl] = u in_proj^T.
   RowMatrix<Scalar> dzxbcdt(N, p_[in_proj].value.rows());
   dzxbcdt << dz, dxbc_raw, ddt_raw, ddl;
-  return models::linear_backward(u_, p_[in_proj].value, dzxbcdt, p_[in_proj].grad);
+  return linear_backward(u_, p_[in_proj].value, dzxbcdt, p_[in_proj].grad);
 }
 
 template class Mamba2Mixer<float>;

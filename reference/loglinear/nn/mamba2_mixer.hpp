@@ -6,8 +6,8 @@
 #pragma once
 
 #include <loglinear/attention/forms.hpp>
-#include <loglinear/models/level_weights.hpp>
-#include <loglinear/models/param.hpp>
+#include <loglinear/core/param.hpp>
+#include <loglinear/lambda/lambda.hpp>
 #include <loglinear/nn/rmsnorm.hpp>
 
 #include <cstdint>
@@ -25,10 +25,10 @@ struct Mamba2MixerConfig {
   Index d_state = 16;    ///< K, the key / query width per group
   Index levels = 8;      ///< L_max, must be >= num_levels(T) of every sequence
   Index conv_width = 4;  ///< W of the causal depthwise conv
-  models::LambdaMode lambda = models::LambdaMode::mlp_softplus;  ///< §7 parameterisation
-  Index lambda_hidden = 64;                                      ///< MLP width of the lambda modes
-  Form form = Form::chunked;                                     ///< operator form
-  Index chunk = 64;                                              ///< C of the chunked form
+  std::string lambda = "mlp_softplus";  ///< §7 parameterisation, a key of lambda::lambda_names()
+  Index lambda_hidden = 64;             ///< MLP width of the lambda modes
+  Form form = Form::chunked;            ///< operator form
+  Index chunk = 64;                     ///< C of the chunked form
 };
 
 /// One log-linear Mamba-2 mixer with its parameters, its cache and a handwritten backward.
@@ -58,7 +58,7 @@ class Mamba2Mixer {
   RowMatrix<Scalar> backward(const RowMatrix<Scalar>& dout);
 
   /// Every trainable tensor (the mixer's own, then lambda's).
-  std::vector<models::Param<Scalar>*> params();
+  std::vector<Param<Scalar>*> params();
   /// The config.
   const Mamba2MixerConfig& config() const { return cfg_; }
   /// g of the last forward, [B*T, H] (log-decay <= 0), for diagnostics.
@@ -69,8 +69,8 @@ class Mamba2Mixer {
  private:
   Mamba2MixerConfig cfg_;
   Index d_inner_, conv_dim_, V_;
-  std::vector<models::Param<Scalar>> p_;
-  models::LevelWeights<Scalar> lam_;
+  std::vector<Param<Scalar>> p_;
+  std::unique_ptr<lambda::LevelWeights<Scalar>> lam_;
   // Cache of the last forward, [N, features] with N = B*T.
   Index B_ = 0, T_ = 0;
   RowMatrix<Scalar> u_, z_, xbc_raw_, xbc_pre_, xbc_, dt_pre_, dt_, g_, v_, lamv_, o_, y_, yn_;

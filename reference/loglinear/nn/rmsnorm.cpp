@@ -1,6 +1,6 @@
 // RMSNorm and gated RMSNorm (SPEC.md §8), forward then backward; O(N d). The normalisation is
 // taken per group of d / groups features, as fla's gated norm does with n_groups > 1.
-#include <loglinear/nn/activations.hpp>
+#include <loglinear/core/activations.hpp>
 #include <loglinear/nn/rmsnorm.hpp>
 
 #include <cmath>

@@ -1,6 +1,6 @@
 // SwiGLU MLP (SPEC.md §8, fla GatedMLP), forward then backward: three bias-free matmuls around
 // an elementwise gate. Matmul cost dominates: 3 N d hidden multiply-adds each way (x2 backward).
-#include <loglinear/nn/activations.hpp>
+#include <loglinear/core/activations.hpp>
 #include <loglinear/nn/swiglu.hpp>
 
 #include <stdexcept>

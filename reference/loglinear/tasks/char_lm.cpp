@@ -1,7 +1,9 @@
 // Byte-level LM corpus and windows (see char_lm.hpp).
 #include <loglinear/tasks/char_lm.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -11,6 +13,11 @@ namespace loglinear::tasks {
 
 namespace {
 std::string read_file(const std::string& path) {
+  // Only a regular file: a FIFO or a device (/dev/zero) would be read forever.
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec)) {
+    throw std::runtime_error("corpus: cannot read \"" + path + "\" (not a regular file)");
+  }
   std::ifstream f(path, std::ios::binary);
   if (!f) {
     throw std::runtime_error("corpus: cannot read \"" + path +
@@ -54,10 +61,12 @@ CharCorpus::CharCorpus(std::string bytes, double valid_fraction) {
 }
 
 Batch CharCorpus::sample_train(Index count, Index length, std::uint64_t seed) const {
-  if (length < 1 || length + 1 > train_size()) {
+  // length < train_size(), not length + 1 <= train_size(): no overflow for any length.
+  if (length < 1 || length >= train_size()) {
     throw std::invalid_argument("length: expected 1 <= length < " + std::to_string(train_size()) +
                                 " (training bytes), got " + std::to_string(length));
   }
+  check_dataset_size(count, length);
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<Index> start(0, train_size() - length - 1);
   std::vector<Index> starts(static_cast<size_t>(count));
@@ -66,12 +75,15 @@ Batch CharCorpus::sample_train(Index count, Index length, std::uint64_t seed) co
 }
 
 Batch CharCorpus::valid_windows(Index length, Index max_windows) const {
-  const Index n = std::min(max_windows, (valid_size() - 1) / length);
-  if (length < 1 || n < 1) {
-    throw std::invalid_argument("length: expected a window of 1.." +
-                                std::to_string(valid_size() - 1) + " validation bytes, got " +
-                                std::to_string(length));
+  // Checked before the division below (length 0 divided by zero).
+  if (length < 1 || length >= valid_size()) {
+    throw std::invalid_argument("length: expected a window of 1.." + std::to_string(valid_size() - 1) +
+                                " validation bytes, got " + std::to_string(length));
   }
+  if (max_windows < 1) {
+    throw std::invalid_argument("max_windows: expected >= 1, got " + std::to_string(max_windows));
+  }
+  const Index n = std::min(max_windows, (valid_size() - 1) / length);
   std::vector<Index> starts;
   for (Index i = 0; i < n; ++i) starts.push_back(i * length);
   return windows(valid_, starts, length);

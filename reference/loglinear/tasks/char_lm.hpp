@@ -14,7 +14,8 @@ namespace loglinear::tasks {
 class CharCorpus {
  public:
   /// Reads the corpus file at `path`; `valid_fraction` in (0, 1).
-  /// @throws std::runtime_error if the file cannot be read (the message says how to make it);
+  /// @throws std::runtime_error if the file cannot be read (the message says how to make it) or
+  ///         is not a regular file;
   /// @throws std::invalid_argument on a bad fraction or a corpus too small to split.
   static CharCorpus from_file(const std::string& path, double valid_fraction = 0.1);
   /// From bytes already in memory; same checks as from_file.
@@ -27,9 +28,12 @@ class CharCorpus {
 
   /// `count` random windows of the training split, each `length` tokens with the next byte as
   /// target at every position.
+  /// @throws std::invalid_argument unless 1 <= length < train_size() and
+  ///         check_dataset_size(count, length) passes (checked before anything is allocated).
   Batch sample_train(Index count, Index length, std::uint64_t seed) const;
   /// Consecutive non-overlapping windows of the validation split (deterministic), at most
   /// `max_windows` of them.
+  /// @throws std::invalid_argument unless 1 <= length < valid_size() and max_windows >= 1.
   Batch valid_windows(Index length, Index max_windows) const;
 
  private:

@@ -20,18 +20,38 @@ std::vector<std::int32_t> sample_without_replacement(std::int32_t lo, std::int32
 }
 }  // namespace
 
+void check_mqar(const MqarOptions& o, Index count) {
+  const Index T = o.length, n = o.pairs, V = o.vocab;
+  if (V < 4 || V > kMaxMqarVocab) {
+    throw std::invalid_argument("vocab: expected 4 <= vocab <= " + std::to_string(kMaxMqarVocab) + ", got " +
+                                std::to_string(V));
+  }
+  if (n < 1) throw std::invalid_argument("pairs: expected >= 1, got " + std::to_string(n));
+  if (T < 4) {
+    throw std::invalid_argument("length: expected >= 4 (4 * pairs tokens: a key and its value, a query and "
+                                "its answer slot per pair), got " + std::to_string(T));
+  }
+  const Index max_keys = V / 2 - 1, max_pairs = std::min(T / 4, max_keys);
+  if (n > max_pairs) {
+    throw std::invalid_argument("pairs: expected at most " + std::to_string(max_pairs) + " pairs for length " +
+                                std::to_string(T) + " and vocab " + std::to_string(V) +
+                                " (4 * pairs <= length: a key and its value, a query and its answer slot per "
+                                "pair; pairs <= vocab/2 - 1 = " + std::to_string(max_keys) +
+                                " distinct keys), got " + std::to_string(n));
+  }
+  check_dataset_size(count, T);
+  // T <= 2^28 and V <= 2^16 here, so T + V cannot overflow.
+  if (count > kMaxMqarWork / (T + V)) {
+    throw std::invalid_argument("count: expected count * (length + vocab) <= 2^30 = " + std::to_string(kMaxMqarWork) +
+                                " (each sequence draws length tokens and shuffles the vocabulary), got " +
+                                std::to_string(count) + " * (" + std::to_string(T) + " + " + std::to_string(V) +
+                                ")");
+  }
+}
+
 Dataset make_mqar(const MqarOptions& o, Index count, std::uint64_t seed) {
+  check_mqar(o, count);
   const Index T = o.length, n = o.pairs, half = o.vocab / 2;
-  if (o.vocab < 4) throw std::invalid_argument("vocab: expected >= 4, got " + std::to_string(o.vocab));
-  if (n < 1 || n > half - 1) {
-    throw std::invalid_argument("pairs: expected 1 <= pairs <= vocab/2 - 1 = " +
-                                std::to_string(half - 1) + ", got " + std::to_string(n));
-  }
-  if (T < 4 * n) {
-    throw std::invalid_argument("length: expected >= 4 * pairs = " + std::to_string(4 * n) +
-                                " (pairs, gap and queries), got " + std::to_string(T));
-  }
-  if (count < 1) throw std::invalid_argument("count: expected >= 1, got " + std::to_string(count));
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<std::int32_t> noise(1, std::int32_t(o.vocab - 1));
   Dataset ds{{Tensor<std::int32_t, 2>({count, T}), Tensor<std::int32_t, 2>({count, T})}};

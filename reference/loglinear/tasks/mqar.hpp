@@ -10,8 +10,21 @@ namespace loglinear::tasks {
 struct MqarOptions {
   Index length = 128;    ///< T, tokens per sequence (>= 4 * pairs)
   Index pairs = 8;       ///< n, key-value pairs per sequence (1..63)
-  Index vocab = 128;     ///< vocabulary size; keys 1..vocab/2-1, values vocab/2..vocab-1
+  Index vocab = 128;     ///< vocabulary size (4..2^16); keys 1..vocab/2-1, values vocab/2..vocab-1
 };
+
+/// Largest MQAR vocabulary: every sequence shuffles the key and value ranges (vocab tokens).
+inline constexpr Index kMaxMqarVocab = Index(1) << 16;
+/// Most work make_mqar does in one call: count * (length + vocab) token draws and swaps.
+inline constexpr Index kMaxMqarWork = Index(1) << 30;
+
+/// Checks the settings of make_mqar without allocating anything, in this order: 4 <= vocab <=
+/// kMaxMqarVocab; pairs >= 1; length >= 4; pairs <= min(length / 4, vocab/2 - 1) (the pairs and
+/// the queries take 4 * pairs tokens, and the keys are distinct tokens from 1..vocab/2-1);
+/// check_dataset_size(count, length); count * (length + vocab) <= kMaxMqarWork.
+/// @throws std::invalid_argument naming the argument, with the numbers (e.g. "pairs: expected at
+///         most 4 pairs for length 16 and vocab 128 (...), got 1000").
+void check_mqar(const MqarOptions& opts, Index count);
 
 /// Draws `count` MQAR sequences from `seed` (std::mt19937_64; the same seed gives the same data).
 ///
@@ -21,7 +34,7 @@ struct MqarOptions {
 /// that position is its value (the sources' label at the following slot, shifted). Every other
 /// position, the gap and the slot after each query key included, is uniform noise from
 /// 1..vocab-1, which may repeat keys or values. Only the n query positions are scored.
-/// @throws std::invalid_argument if T < 4n, n < 1, n > vocab/2 - 1 or vocab < 4.
+/// @throws std::invalid_argument as check_mqar, which runs before anything is allocated.
 Dataset make_mqar(const MqarOptions& opts, Index count, std::uint64_t seed);
 
 }  // namespace loglinear::tasks

@@ -8,18 +8,28 @@
 
 namespace loglinear::tasks {
 
-Dataset make_selective_copy(const SelectiveCopyOptions& o, Index count, std::uint64_t seed) {
+void check_selective_copy(const SelectiveCopyOptions& o, Index count) {
   using Vocab = SelectiveCopyVocab;
   const Index T = o.length, n = o.tokens;
   const Index data_count = Vocab::data_last - Vocab::data_first + 1;
   if (n < 1 || n > data_count) {
-    throw std::invalid_argument("tokens: expected 1..63 data tokens, got " + std::to_string(n));
+    throw std::invalid_argument("tokens: expected 1.." + std::to_string(data_count) + " data tokens (distinct tokens " +
+                                std::to_string(Vocab::data_first) + ".." + std::to_string(Vocab::data_last) +
+                                "), got " + std::to_string(n));
   }
   if (T < 2 * n + 1) {
     throw std::invalid_argument("length: expected >= 2 * tokens + 1 = " + std::to_string(2 * n + 1) +
-                                ", got " + std::to_string(T));
+                                " (the tokens in an input phase at least as long, the separator, a blank per "
+                                "token), got " + std::to_string(T));
   }
-  if (count < 1) throw std::invalid_argument("count: expected >= 1, got " + std::to_string(count));
+  check_dataset_size(count, T);
+}
+
+Dataset make_selective_copy(const SelectiveCopyOptions& o, Index count, std::uint64_t seed) {
+  using Vocab = SelectiveCopyVocab;
+  check_selective_copy(o, count);
+  const Index T = o.length, n = o.tokens;
+  const Index data_count = Vocab::data_last - Vocab::data_first + 1;
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<std::int32_t> noise(Vocab::noise_first, Vocab::noise_last);
   const Index input_len = T - n - 1;

@@ -23,13 +23,19 @@ struct SelectiveCopyOptions {
   Index tokens = 16;   ///< n data tokens to copy (1..63)
 };
 
+/// Checks the settings of make_selective_copy without allocating anything: 1 <= tokens <= 63,
+/// length >= 2 * tokens + 1 (an input phase of T - n - 1 >= n positions that holds the n tokens,
+/// the separator, n blanks), then check_dataset_size(count, length).
+/// @throws std::invalid_argument naming the argument, with the numbers.
+void check_selective_copy(const SelectiveCopyOptions& opts, Index count);
+
 /// Draws `count` sequences from `seed`.
 ///
 /// Positions 0..T-n-2 are the input phase: n distinct data tokens at sorted random positions,
 /// noise elsewhere; position T-n-1 is the separator; the last n positions are blanks. The targets
 /// are the data tokens in order at positions T-n-1..T-2 (the first is predicted at the
 /// separator, the sources' one-step shift); nothing else is scored.
-/// @throws std::invalid_argument if n is outside 1..63 or T < 2n + 1.
+/// @throws std::invalid_argument as check_selective_copy, which runs before anything is allocated.
 Dataset make_selective_copy(const SelectiveCopyOptions& opts, Index count, std::uint64_t seed);
 
 }  // namespace loglinear::tasks

@@ -6,6 +6,18 @@
 
 namespace loglinear::tasks {
 
+void check_dataset_size(Index count, Index length) {
+  if (count < 1) throw std::invalid_argument("count: expected >= 1, got " + std::to_string(count));
+  if (length < 1 || length > kMaxDatasetTokens) {
+    throw std::invalid_argument("length: expected 1 <= length <= 2^28 = " + std::to_string(kMaxDatasetTokens) +
+                                ", got " + std::to_string(length));
+  }
+  if (count > kMaxDatasetTokens / length) {
+    throw std::invalid_argument("count: expected count * length <= 2^28 = " + std::to_string(kMaxDatasetTokens) +
+                                " tokens, got " + std::to_string(count) + " * " + std::to_string(length));
+  }
+}
+
 Index Batch::scored() const {
   return std::count_if(targets.values().begin(), targets.values().end(),
                        [](std::int32_t t) { return t != kIgnore; });

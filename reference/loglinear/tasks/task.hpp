@@ -13,6 +13,16 @@ namespace loglinear::tasks {
 /// Target value of a position that is not scored.
 inline constexpr std::int32_t kIgnore = -1;
 
+/// Most tokens a generator makes in one call (count * length): two int32 tensors of 1 GiB each.
+/// Every generator refuses more before it allocates anything.
+inline constexpr Index kMaxDatasetTokens = Index(1) << 28;
+
+/// Checks the size of a request for `count` sequences of `length` tokens: count >= 1,
+/// 1 <= length <= kMaxDatasetTokens and count * length <= kMaxDatasetTokens (computed without
+/// overflow).
+/// @throws std::invalid_argument naming `count` or `length` with both numbers.
+void check_dataset_size(Index count, Index length);
+
 /// A batch of token sequences with next-token targets.
 ///
 /// `targets(b, p)` is the token the model must predict after reading tokens[b, 0..p], or kIgnore

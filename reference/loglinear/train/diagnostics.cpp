@@ -38,6 +38,44 @@ Quantiles quantiles(std::vector<double> xs) {
   return q;
 }
 
+ValueStats value_stats(std::vector<double> xs) {
+  ValueStats s;
+  if (xs.empty()) return s;
+  std::sort(xs.begin(), xs.end());
+  double sum = 0, sq = 0;
+  for (double x : xs) sum += x;
+  s.mean = sum / double(xs.size());
+  for (double x : xs) sq += (x - s.mean) * (x - s.mean);
+  s.std = std::sqrt(sq / double(xs.size()));
+  s.min = xs.front();
+  s.max = xs.back();
+  s.median = xs[xs.size() / 2];
+  return s;
+}
+
+template <class Scalar>
+std::vector<ValueStats> level_stats(const RowMatrix<Scalar>& lam, Index L) {
+  if (L < 1 || lam.cols() % L != 0)
+    throw std::invalid_argument("lam: expected [N, H*L] with L = " + std::to_string(L) + ", got " +
+                                std::to_string(lam.cols()) + " columns");
+  const Index H = lam.cols() / L;
+  std::vector<ValueStats> out;
+  for (Index l = 0; l < L; ++l) {
+    std::vector<double> xs;
+    for (Index n = 0; n < lam.rows(); ++n)
+      for (Index h = 0; h < H; ++h) xs.push_back(double(lam(n, h * L + l)));
+    out.push_back(value_stats(std::move(xs)));
+  }
+  return out;
+}
+
+template <class Scalar>
+ValueStats decay_stats(const RowMatrix<Scalar>& g) {
+  std::vector<double> xs(static_cast<std::size_t>(g.size()));
+  for (Index i = 0; i < g.size(); ++i) xs[std::size_t(i)] = std::exp(double(g.data()[i]));
+  return value_stats(std::move(xs));
+}
+
 std::string Diagnostics::to_text() const {
   std::string out;
   char line[256];
@@ -100,6 +138,10 @@ Diagnostics collect_diagnostics(const std::vector<RowMatrix<Scalar>>& g, const s
   return out;
 }
 
+template std::vector<ValueStats> level_stats<float>(const RowMatrix<float>&, Index);
+template std::vector<ValueStats> level_stats<double>(const RowMatrix<double>&, Index);
+template ValueStats decay_stats<float>(const RowMatrix<float>&);
+template ValueStats decay_stats<double>(const RowMatrix<double>&);
 template Diagnostics collect_diagnostics<float>(const std::vector<RowMatrix<float>>&,
                                                 const std::vector<RowMatrix<float>>&, Index);
 template Diagnostics collect_diagnostics<double>(const std::vector<RowMatrix<double>>&,

@@ -25,6 +25,25 @@ struct Quantiles {
 /// Quantiles of `xs` (taken by value: it is sorted). An empty sample gives count = 0.
 Quantiles quantiles(std::vector<double> xs);
 
+/// Mean, spread and range of a sample (the pooled statistics of the JSON result).
+struct ValueStats {
+  double mean = 0;    ///< arithmetic mean
+  double std = 0;     ///< population standard deviation
+  double min = 0;     ///< smallest value
+  double max = 0;     ///< largest value
+  double median = 0;  ///< middle value of the sorted list (the upper one for an even count)
+};
+
+/// ValueStats of a sample (all zero when it is empty).
+ValueStats value_stats(std::vector<double> xs);
+/// Per level l of lam [N, H*L] (column h*L + l): ValueStats over every token and head.
+/// @throws std::invalid_argument "lam: ..." if its column count is not a multiple of L >= 1.
+template <class Scalar>
+std::vector<ValueStats> level_stats(const RowMatrix<Scalar>& lam, Index L);
+/// ValueStats of exp(g) over every entry of g [N, H] (the per-token decay rate).
+template <class Scalar>
+ValueStats decay_stats(const RowMatrix<Scalar>& g);
+
 /// One head of one layer: exp(g) and lambda at each of the L levels.
 struct HeadDiagnostics {
   Quantiles decay;                ///< of a = exp(g) over the batch's B*T tokens

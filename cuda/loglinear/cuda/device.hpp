@@ -1,0 +1,17 @@
+// Device discovery of the CUDA backend: whether a GPU can run here, and which one. No SPEC
+// section; costs one driver query. The chunked form (chunked.hpp) and the decoding step
+// (decoder.hpp) throw std::runtime_error when device_available() is false.
+#pragma once
+
+#include <string>
+
+namespace loglinear::cuda {
+
+/// True if a CUDA device is usable (false, without throwing, when there is no GPU or driver).
+bool device_available();
+
+/// Name of device 0 and its compute capability, e.g. "NVIDIA H100 80GB HBM3 (sm_90)".
+/// @throws std::runtime_error if no device is available.
+std::string device_name();
+
+}  // namespace loglinear::cuda

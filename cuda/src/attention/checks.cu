@@ -1,0 +1,198 @@
+// Argument checks of the CUDA entry points (declared and described in checks.cuh): the CPU's
+// checks for host tensors, the same rules on bare sizes for device pointers, and the limits of
+// the launch configuration. Sibling: reference/loglinear/core/checks.cpp.
+#include <loglinear/core/checks.hpp>
+#include <loglinear/core/fenwick.hpp>
+
+#include "checks.cuh"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+namespace loglinear::cuda {
+
+namespace {
+
+std::string str(Index x) { return std::to_string(x); }
+
+void check_gpu_chunk_size(Index C) {
+  check_chunk_size(C);
+  if (C > 64) {
+    throw std::invalid_argument("chunk_size: expected a power of two <= 64 on the GPU (shared-memory "
+                                "tiles are at most 64 x 64), got " + str(C));
+  }
+}
+
+// Limits of the launch configuration: the kernels index streams (b, h) by blockIdx.y (at most
+// 65535), keep sizes and offsets inside one stream in int, and stage C x K / C x V float tiles in
+// shared memory (at most 227 KB per block on sm_90).
+constexpr Index kMaxStreams = 65535, kMaxHeadDim = 512, kMaxTokens = Index(1) << 30;
+void check_gpu_limits(Index B, Index H, Index K, Index V, Index T, Index L) {
+  if (B * H > kMaxStreams) {
+    throw std::invalid_argument("B*H: expected <= " + str(kMaxStreams) + " streams on the GPU (grid y "
+                                "dimension), got " + str(B * H) + "; split the batch into several calls");
+  }
+  if (K > kMaxHeadDim || V > kMaxHeadDim) {
+    throw std::invalid_argument("K, V: expected head dimensions <= " + str(kMaxHeadDim) +
+                                " on the GPU (shared-memory tiles), got K = " + str(K) + ", V = " + str(V));
+  }
+  if (T > kMaxTokens) throw std::invalid_argument("T: expected <= 2^30 on the GPU, got " + str(T));
+  if (L > std::numeric_limits<int>::max()) {
+    throw std::invalid_argument("L: expected <= " + str(std::numeric_limits<int>::max()) +
+                                " levels on the GPU, got " + str(L));
+  }
+}
+
+// The sizes of a call whose dims and chunk size passed the checks above.
+ChunkedSizes sizes_of(const AttentionDims& d, Index C) {
+  ChunkedSizes s{};
+  s.B = int(d.B); s.T = int(d.T); s.H = int(d.H); s.G = int(d.G); s.K = int(d.K); s.V = int(d.V);
+  s.L = int(d.L); s.C = int(C);
+  s.c = bit_width(std::uint64_t(C)) - 1;
+  s.N = int((d.T + C - 1) / C);
+  s.E = std::max(0, num_levels(d.T) - s.c - 1);
+  return s;
+}
+
+// The chunk size, the CPU's input checks and the GPU limits, in that order, on host tensors.
+ChunkedSizes check_host_inputs(const AttentionInputs<float>& in, const ChunkedOptions& opts) {
+  check_gpu_chunk_size(opts.chunk_size);
+  const AttentionDims d = check_inputs(in);
+  check_gpu_limits(d.B, d.H, d.K, d.V, d.T, d.L);
+  return sizes_of(d, opts.chunk_size);
+}
+
+}  // namespace
+
+void require_device() {
+  if (!device_available()) {
+    throw std::runtime_error("loglinear::cuda: no CUDA device is available (cudaGetDeviceCount); "
+                             "use the CPU forms in loglinear::");
+  }
+}
+
+ChunkedSizes check_chunked_forward(const AttentionInputs<float>& in, const ChunkedOptions& opts,
+                                   const Shape<4>& o_shape) {
+  const ChunkedSizes s = check_host_inputs(in, opts);
+  check_shape<4>("o", o_shape, {s.B, s.T, s.H, s.V}, " = [B,T,H,V]");
+  return s;
+}
+
+ChunkedSizes check_chunked_backward(const AttentionInputs<float>& in, const ChunkedOptions& opts,
+                                    ConstTensorView<float, 4> dout, const AttentionGrads<float>& grads) {
+  const ChunkedSizes s = check_host_inputs(in, opts);
+  check_shape<4>("dout", dout.shape, {s.B, s.T, s.H, s.V}, " = [B,T,H,V]");
+  check_finite<float, 4>("dout", dout);
+  check_grads(grads, AttentionDims{s.B, s.T, s.H, s.G, s.K, s.V, s.L});
+  return s;
+}
+
+// The device API sees no tensors, only sizes: the same rules as check_inputs on the sizes alone.
+ChunkedSizes check_chunked_dims(const AttentionDims& d, const ChunkedOptions& opts) {
+  check_gpu_chunk_size(opts.chunk_size);
+  auto positive = [](const char* name, Index x) {
+    if (x < 1) throw std::invalid_argument(std::string("dims.") + name + ": expected >= 1, got " + str(x));
+  };
+  positive("B", d.B); positive("T", d.T); positive("H", d.H); positive("G", d.G);
+  positive("K", d.K); positive("V", d.V);
+  if (d.H % d.G != 0) {
+    throw std::invalid_argument("dims.G: expected a divisor of H = " + str(d.H) + ", got " + str(d.G));
+  }
+  if (d.L < num_levels(d.T)) {
+    throw std::invalid_argument("dims.L: expected >= num_levels(T) = " + str(num_levels(d.T)) + ", got " +
+                                str(d.L));
+  }
+  check_gpu_limits(d.B, d.H, d.K, d.V, d.T, d.L);
+  return sizes_of(d, opts.chunk_size);
+}
+
+void check_pointer(const void* ptr, const char* name) {
+  if (ptr == nullptr) throw std::invalid_argument(std::string(name) + ": expected a device pointer, got nullptr");
+}
+
+template <class In>
+void check_pointers(const DeviceInputs<In>& in) {
+  check_pointer(in.q, "in.q"); check_pointer(in.k, "in.k"); check_pointer(in.v, "in.v");
+  check_pointer(in.g, "in.g"); check_pointer(in.lam, "in.lam");
+}
+
+template <class In>
+void check_pointers(const DeviceGrads<In>& grads) {
+  check_pointer(grads.dq, "grads.dq"); check_pointer(grads.dk, "grads.dk"); check_pointer(grads.dv, "grads.dv");
+  check_pointer(grads.dg, "grads.dg"); check_pointer(grads.dlam, "grads.dlam");
+}
+
+void check_workspace(std::size_t need, const void* workspace, std::size_t workspace_bytes) {
+  if (workspace_bytes < need) {
+    throw std::invalid_argument("workspace_bytes: expected >= chunked_workspace_bytes(...) = " +
+                                std::to_string(need) + ", got " + std::to_string(workspace_bytes));
+  }
+  if (need > 0) check_pointer(workspace, "workspace");
+  // WMMA stores the summaries and states straight into the workspace: 32-byte alignment at least
+  // (cudaMalloc gives 256); every part inside it starts on a 256-byte boundary of the base.
+  const auto misalignment = reinterpret_cast<std::uintptr_t>(workspace) % 256;
+  if (misalignment != 0) {
+    throw std::invalid_argument("workspace: expected a 256-byte aligned device pointer (as cudaMalloc "
+                                "returns), got one " + std::to_string(misalignment) +
+                                " bytes past a 256-byte boundary");
+  }
+}
+
+DecodeParams check_decode_dims(const DecodeDims& d, Index tokens) {
+  if (tokens < 0) throw std::invalid_argument("tokens: expected >= 0, got " + str(tokens));
+  const int levels = num_levels(tokens + 1);
+  if (d.Lmax < levels) {
+    throw std::invalid_argument("state: expected [B,H,Lmax,K,V] with Lmax >= num_levels(" + str(tokens + 1) +
+                                ") = " + str(levels) + ", got Lmax = " + str(d.Lmax));
+  }
+  if (d.G < 1 || d.H % d.G != 0) {
+    throw std::invalid_argument("q_t: expected G dividing H = " + str(d.H) + ", got G = " + str(d.G));
+  }
+  if (d.L < levels) {
+    throw std::invalid_argument("lam_t: expected [B,H,L] with L >= " + str(levels) + ", got L = " + str(d.L));
+  }
+  if (d.B < 1 || d.H < 1 || d.K < 1 || d.V < 1) {
+    throw std::invalid_argument("state: expected B, H, K, V >= 1, got B = " + str(d.B) + ", H = " + str(d.H) +
+                                ", K = " + str(d.K) + ", V = " + str(d.V));
+  }
+  check_gpu_limits(d.B, d.H, d.K, d.V, 1, std::max(d.L, d.Lmax));
+  DecodeParams p{};
+  p.B = int(d.B); p.H = int(d.H); p.G = int(d.G); p.K = int(d.K); p.V = int(d.V); p.L = int(d.L);
+  p.Lmax = int(d.Lmax); p.t = tokens; p.levels = levels;
+  return p;
+}
+
+DecodeParams check_decode_step(ConstTensorView<float, 5> state, Index tokens, ConstTensorView<float, 3> q_t,
+                               ConstTensorView<float, 3> k_t, ConstTensorView<float, 3> v_t,
+                               ConstTensorView<float, 2> g_t, ConstTensorView<float, 3> lam_t,
+                               ConstTensorView<float, 3> o_t) {
+  const DecodeDims d{state.shape[0], state.shape[1], q_t.shape[1], state.shape[3], state.shape[4],
+                     lam_t.shape[2], state.shape[2]};
+  const DecodeParams p = check_decode_dims(d, tokens);
+  check_shape<3>("q_t", q_t.shape, {d.B, d.G, d.K}, " = [B,G,K]");
+  check_shape<3>("k_t", k_t.shape, {d.B, d.G, d.K}, " = [B,G,K]");
+  check_shape<3>("v_t", v_t.shape, {d.B, d.H, d.V}, " = [B,H,V]");
+  check_shape<2>("g_t", g_t.shape, {d.B, d.H}, " = [B,H]");
+  check_shape<3>("o_t", o_t.shape, {d.B, d.H, d.V}, " = [B,H,V]");
+  if (lam_t.shape[0] != d.B || lam_t.shape[1] != d.H) {
+    throw std::invalid_argument("lam_t: expected [B,H,L] with B = " + str(d.B) + ", H = " + str(d.H) + ", got " +
+                                shape_string<3>(lam_t.shape));
+  }
+  for (Index i = 0; i < g_t.size(); ++i) {
+    if (!(g_t.data[i] <= 0)) {  // also false for NaN
+      throw std::invalid_argument("g_t: expected finite log-decay values <= 0, got " + std::to_string(g_t.data[i]) +
+                                  " at flat index " + str(i));
+    }
+  }
+  return p;
+}
+
+template void check_pointers<float>(const DeviceInputs<float>&);
+template void check_pointers<__nv_bfloat16>(const DeviceInputs<__nv_bfloat16>&);
+template void check_pointers<float>(const DeviceGrads<float>&);
+template void check_pointers<__nv_bfloat16>(const DeviceGrads<__nv_bfloat16>&);
+
+}  // namespace loglinear::cuda

@@ -1,0 +1,86 @@
+// Index helpers shared by the kernels: offsets into the [B,T,G|H,D] layout of SPEC.md §1 and
+// the chunk buffers, the Fenwick level inside a chunk (§2) and the writer / reader / reset masks
+// of stage 3 (§5), where a per-chunk block works, and the eq. 5 reduction both stage-1 backward
+// kernels share. One place for the index arithmetic, O(1) each; the CPU twins are
+// reference/loglinear/core/tensor.hpp and the masks of attention/chunked_stages.hpp.
+#pragma once
+
+#include "params.cuh"
+
+namespace loglinear::cuda {
+
+/// ell(i, j) for rows j <= i of one chunk (levels 0..c are intra-chunk).
+__device__ __forceinline__ int level_in_chunk(int i, int j) {
+  return i == j ? 0 : 32 - __clz(i ^ j);
+}
+/// Chunk z writes into chunk level e (bit e of z is 0), reads it (bit e is 1), and the level-e
+/// state is cleared after it when z is the last chunk of a period of 2^(e+1).
+__device__ __forceinline__ bool is_writer(int z, int e) { return ((z >> e) & 1) == 0; }
+__device__ __forceinline__ bool is_reader(int z, int e) { return ((z >> e) & 1) == 1; }
+__device__ __forceinline__ bool is_reset(int z, int e) {
+  const int P = 2 << e;
+  return z % P == P - 1;
+}
+/// Offsets into q/k ([B,T,G,K]), v/o ([B,T,H,V]), g ([B,T,H]) and lam ([B,T,H,L]).
+template <class P>
+__device__ __forceinline__ long qk_at(const P& p, int b, int t, int gr) {
+  return ((long(b) * p.T + t) * p.G + gr) * p.K;
+}
+template <class P>
+__device__ __forceinline__ long v_at(const P& p, int b, int t, int h) {
+  return ((long(b) * p.T + t) * p.H + h) * p.V;
+}
+template <class P>
+__device__ __forceinline__ long g_at(const P& p, int b, int t, int h) {
+  return (long(b) * p.T + t) * p.H + h;
+}
+template <class P>
+__device__ __forceinline__ long lam_at(const P& p, int b, int t, int h) {
+  return ((long(b) * p.T + t) * p.H + h) * p.L;
+}
+/// Offset of the K x V matrix of chunk z of stream bh in a [B*H, N, K, V] buffer.
+template <class P>
+__device__ __forceinline__ long kv_at(const P& p, int bh, int z) {
+  return (long(bh) * p.N + z) * p.K * p.V;
+}
+/// Offset of level e's K x V state entering chunk z in the [E, B*H, N, K, V] buffer Hin.
+template <class P>
+__device__ __forceinline__ long hin_at(const P& p, int e, int bh, int z) {
+  return ((long(e) * p.B * p.H + bh) * p.N + z) * p.K * p.V;
+}
+
+/// Where the block of a per-chunk kernel works: chunk z = blockIdx.x of stream bh = blockIdx.y
+/// (batch b, head h, q/k group gr), the chunk's first row r0 and its n live rows (the last chunk
+/// may be short), and gamma from row r0 on. Read with a structured binding in the kernels.
+struct ChunkBlock {
+  int z, bh, b, h, gr, r0, n;
+  const float* gam;
+};
+template <class In>
+__device__ __forceinline__ ChunkBlock chunk_block(const ChunkedParams<In>& p) {
+  const int z = blockIdx.x, bh = blockIdx.y, h = bh % p.H, r0 = z * p.C;
+  return {z, bh, bh / p.H, h, h / p.heads_per_group(), r0, min(p.C, p.T - r0), p.gamma + long(bh) * p.T + r0};
+}
+
+/// Stage 1 backward, eq. 5 of docs/backward.md: dlam_i[l] += sum over the pairs (i, j) of level
+/// l <= c of S_ij exp(gamma_i - gamma_j) dM_ij, for the n rows of one chunk; S and dM are n x n
+/// lower-triangular tiles (row stride ld) in shared memory. One thread per row. Both stage-1
+/// backward kernels (FFMA and tensor-core) end with it.
+template <class In>
+__device__ __forceinline__ void add_intra_dlam(const ChunkedParams<In>& p, int b, int h, int r0, int n,
+                                               const float* gam, const float* S, const float* dM, int ld) {
+  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    float acc[7] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};  // levels 0..c, c <= 6
+    for (int j = 0; j <= i; ++j) {
+      const float term = S[i * ld + j] * expf(gam[i] - gam[j]) * dM[i * ld + j];
+#pragma unroll
+      for (int l = 0; l < 7; ++l)
+        if (l == level_in_chunk(i, j)) acc[l] += term;  // compile-time indices keep acc in registers
+    }
+    float* dl = p.dlam + lam_at(p, b, r0 + i, h);
+    // Only levels that exist in lam: C may exceed T, and the row past L belongs to the next head.
+    for (int l = 0; l <= p.c && l < 7 && l < p.L; ++l) dl[l] += acc[l];
+  }
+}
+
+}  // namespace loglinear::cuda

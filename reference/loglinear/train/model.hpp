@@ -1,0 +1,66 @@
+// What the training loop needs from a model, so that the task model (nn/task_model.hpp) and the
+// full log-linear Mamba-2 LM (nn/lm.hpp) train through one loop, one evaluation, one set of
+// statistics and one checkpoint format. make_model builds either from a ModelConfig.
+#pragma once
+
+#include <loglinear/core/param.hpp>
+#include <loglinear/tasks/task.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace loglinear::train {
+
+/// Architecture choices of both models; the names are loglinear-train's flags.
+struct ModelConfig {
+  std::string model = "task";           ///< task (SPEC.md §8 toy model) | mamba2 (full LM)
+  std::string lambda = "mlp_softplus";  ///< a key of lambda::lambda_names()
+  std::string decay = "mamba2";         ///< a key of decay::decay_names() (mamba2 model: mamba2 only)
+  std::string form = "chunked";         ///< operator form: naive | recurrent | chunked
+  Index d_model = 64;                   ///< residual width
+  Index layers = 2;                     ///< layers / blocks
+  Index heads = 1;                      ///< H
+  Index mlp_hidden = 64;                ///< hidden width of the lambda MLP
+  Index chunk = 64;                     ///< chunk size C of the chunked form
+  Index d_state = 16;                   ///< mamba2 model: K, the state width of q = C and k = B
+  Index expand = 2;                     ///< mamba2 model: d_inner = expand * d_model
+  Index ffn_hidden = 0;                 ///< mamba2 model: SwiGLU hidden width (0: 4 * d_model)
+};
+
+/// A trainable model in float: forward keeps its cache, backward consumes it.
+class Model {
+ public:
+  virtual ~Model() = default;
+  /// Mean cross-entropy over the scored targets of `batch` (nats); caches for backward.
+  /// @param batch tokens and targets [B, T]
+  /// @param correct if not null, receives the number of scored positions predicted right.
+  virtual double forward(const tasks::Batch& batch, Index* correct = nullptr) = 0;
+  /// Backward of the last forward: ADDS into every Param::grad.
+  virtual void backward() = 0;
+  /// Every trainable tensor in checkpoint order.
+  virtual std::vector<Param<float>*> params() = 0;
+  /// The checkpoint's architecture entry: a file of another model or decay is rejected.
+  virtual std::string architecture() const = 0;
+  /// Number of log-linear layers.
+  virtual Index num_layers() const = 0;
+  /// L, the levels of lambda.
+  virtual Index levels() const = 0;
+  /// g [B*T, H] of layer `layer` in the last forward. @throws std::invalid_argument "layer: ...".
+  virtual const RowMatrix<float>& last_decay(Index layer) const = 0;
+  /// lam [B*T, H*L] (column h*L + l) of layer `layer` in the last forward. Throws as last_decay.
+  virtual const RowMatrix<float>& last_lambda(Index layer) const = 0;
+  /// Sets every gradient to zero.
+  void zero_grad() {
+    for (auto* p : params()) p->grad.setZero();
+  }
+};
+
+/// Builds the model named cfg.model for token ids in [0, vocab) and `levels` lambda levels,
+/// initialised from `seed`.
+/// @throws std::invalid_argument naming the flag (--model, --decay, --lambda, --form, ...) that
+///         is unknown or out of range.
+std::unique_ptr<Model> make_model(const ModelConfig& cfg, Index vocab, Index levels, std::uint64_t seed);
+
+}  // namespace loglinear::train

@@ -1,0 +1,322 @@
+// The training loop (trainer.hpp): validate, build, (resume,) train with periodic evaluation and
+// checkpoints, then statistics of lambda and exp(g) and the JSON result.
+#include <loglinear/core/fenwick.hpp>
+#include <loglinear/decay/decay.hpp>
+#include <loglinear/lambda/lambda.hpp>
+#include <loglinear/tasks/mqar.hpp>
+#include <loglinear/tasks/selective_copy.hpp>
+#include <loglinear/train/adamw.hpp>
+#include <loglinear/train/clip.hpp>
+#include <loglinear/train/diagnostics.hpp>
+#include <loglinear/train/evaluate.hpp>
+#include <loglinear/train/progress.hpp>
+#include <loglinear/train/resume.hpp>
+#include <loglinear/train/schedule.hpp>
+#include <loglinear/train/trainer.hpp>
+
+#include <nlohmann/json.hpp>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <stdexcept>
+
+namespace loglinear::train {
+namespace {
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+// Totals above these are refused before anything is allocated: 2^31 floats (8 GiB) of
+// parameters or activations, 2^31 generated tokens. Far above any run this library is for, and
+// low enough that a mistyped size is an error message rather than an out-of-memory kill.
+constexpr double kMaxElements = 2147483648.0;
+
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+void require(bool ok, const std::string& flag, const std::string& expected, const std::string& got) {
+  if (!ok) throw std::invalid_argument(flag + ": expected " + expected + ", got " + got);
+}
+void require_key(const std::string& flag, const std::string& key, const std::vector<std::string>& known) {
+  require(std::find(known.begin(), known.end(), key) != known.end(), flag, "one of " + join(known), "\"" + key + "\"");
+}
+void require_at_least(const std::string& flag, double value, double least) {
+  require(std::isfinite(value) && value >= least, flag, ">= " + std::to_string(long(least)), std::to_string(value));
+}
+std::string fmt_count(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", x);
+  return buf;
+}
+void require_total(const std::string& what, double total) {
+  if (total > kMaxElements)
+    throw std::invalid_argument(what + ": expected at most 2^31 elements (8 GiB of floats), got " +
+                                fmt_count(total) +
+                                "; lower the sizes");
+}
+Index levels_of(const TrainConfig& c) { return num_levels(std::max(c.data.length, c.data.eval_len)); }
+
+json config_json(const TrainConfig& c) {
+  const ModelConfig& m = c.model;
+  const DataConfig& d = c.data;
+  json j = {{"model", m.model}, {"task", d.task}, {"lambda", m.lambda}, {"decay", m.decay}, {"form", m.form},
+            {"length", d.length}, {"pairs", d.pairs}, {"copy_tokens", d.copy_tokens}, {"eval_len", d.eval_len},
+            {"d_model", m.d_model}, {"layers", m.layers}, {"heads", m.heads}, {"levels", levels_of(c)},
+            {"mlp_hidden", m.mlp_hidden}, {"chunk", m.chunk}, {"batch", d.batch}, {"train_size", d.train_size},
+            {"val_size", d.val_size}, {"steps", c.steps}, {"eval_every", c.eval_every}, {"lr", c.lr},
+            {"warmup", c.warmup}, {"clip", c.clip}, {"weight_decay", c.weight_decay}, {"early_stop", c.early_stop},
+            {"seed", c.seed}, {"threads", omp_get_max_threads()}, {"device", "cpu"}};
+  if (m.model == "mamba2") {
+    j["d_state"] = m.d_state;
+    j["expand"] = m.expand;
+    j["ffn_hidden"] = m.ffn_hidden > 0 ? m.ffn_hidden : 4 * m.d_model;  // the width used (0: 4 d_model)
+  }
+  return j;
+}
+
+json stats_json(const ValueStats& s) {
+  return {{"mean", s.mean}, {"std", s.std}, {"min", s.min}, {"max", s.max}, {"median", s.median}};
+}
+
+// Lambda per layer and level and exp(g) per layer, pooled over tokens and heads, of the last
+// forward; per-head quantiles go to "diagnostics".
+void add_statistics(Model& model, json& result) {
+  json lam = json::array(), dec = json::array();
+  std::vector<RowMatrix<float>> gs, lams;
+  for (Index i = 0; i < model.num_layers(); ++i) {
+    gs.push_back(model.last_decay(i));
+    lams.push_back(model.last_lambda(i));
+    json levels = json::array();
+    for (const ValueStats& s : level_stats(lams.back(), model.levels())) levels.push_back(stats_json(s));
+    lam.push_back(levels);
+    dec.push_back(stats_json(decay_stats(gs.back())));
+  }
+  result["lambda_stats"] = lam;
+  result["decay_stats"] = dec;
+  result["diagnostics"] = json::parse(collect_diagnostics<float>(gs, lams, model.levels()).to_json());
+}
+
+// lambda of every layer for the first validation sequence: tokens x (heads * levels).
+void dump_lambda(Model& model, const tasks::Dataset& val, const json& config, const std::string& path) {
+  model.forward(val.range(0, 1));
+  json dump = {{"config", config}, {"tokens", json::array()}, {"lambda", json::array()}};
+  for (Index p = 0; p < val.length(); ++p) dump["tokens"].push_back(val.data.tokens(0, p));
+  for (Index layer = 0; layer < model.num_layers(); ++layer) {
+    const RowMatrix<float>& lam = model.last_lambda(layer);
+    json rows = json::array();
+    for (Index t = 0; t < lam.rows(); ++t)
+      rows.push_back(std::vector<float>(lam.row(t).data(), lam.row(t).data() + lam.cols()));
+    dump["lambda"].push_back(rows);
+  }
+  std::ofstream f(path);
+  if (!(f << dump.dump() << "\n")) throw std::runtime_error("--dump-lambda: cannot write " + path);
+}
+
+}  // namespace
+
+void apply_quick_preset(TrainConfig& c) {
+  // Small MQAR, enough steps to leave chance level on 2 cores in about a minute per mode.
+  c.data.length = 64;
+  c.data.pairs = 8;
+  c.steps = 400;
+  c.data.train_size = 2000;
+  c.data.val_size = 256;
+  c.eval_every = 100;
+}
+
+void validate(const TrainConfig& c) {
+  const ModelConfig& m = c.model;
+  const DataConfig& d = c.data;
+  require_key("--model", m.model, {"task", "mamba2"});
+  require_key("--task", d.task, {"mqar", "selective_copy", "lm"});
+  require_key("--lambda", m.lambda, lambda::lambda_names());
+  require_key("--decay", m.decay, decay::decay_names());
+  require_key("--form", m.form, {"naive", "recurrent", "chunked"});
+  for (const auto& [flag, v] : std::vector<std::pair<std::string, double>>{
+           {"--d-model", double(m.d_model)}, {"--layers", double(m.layers)}, {"--heads", double(m.heads)},
+           {"--mlp-hidden", double(m.mlp_hidden)}, {"--chunk", double(m.chunk)}, {"--d-state", double(m.d_state)},
+           {"--expand", double(m.expand)}, {"--length", double(d.length)}, {"--pairs", double(d.pairs)},
+           {"--copy-tokens", double(d.copy_tokens)}, {"--batch", double(d.batch)},
+           {"--train-size", double(d.train_size)}, {"--val-size", double(d.val_size)}, {"--steps", double(c.steps)},
+           {"--eval-every", double(c.eval_every)}})
+    require_at_least(flag, v, 1);
+  require_at_least("--ffn-hidden", double(m.ffn_hidden), 0);
+  require_at_least("--eval-len", double(d.eval_len), 0);
+  require_at_least("--warmup", double(c.warmup), 0);
+  require_at_least("--threads", double(c.threads), 0);
+  require_at_least("--weight-decay", c.weight_decay, 0);
+  require(std::isfinite(c.lr) && c.lr > 0, "--lr", "a number > 0", std::to_string(c.lr));
+  require(std::isfinite(c.clip) && c.clip > 0, "--clip", "a number > 0", std::to_string(c.clip));
+  require(c.early_stop >= 0 && c.early_stop <= 100, "--early-stop", "a percentage in [0, 100]",
+          std::to_string(c.early_stop));
+  require((m.chunk & (m.chunk - 1)) == 0, "--chunk", "a power of two", std::to_string(m.chunk));
+  if (m.model == "task") {
+    require(m.d_model % m.heads == 0, "--d-model", "a multiple of --heads " + std::to_string(m.heads),
+            std::to_string(m.d_model));
+    require(m.decay != "tnl" || (m.heads >= 2 && m.layers >= 2), "--decay tnl",
+            "--heads >= 2 and --layers >= 2 (its rates divide by H - 1 and L - 1; tnl_l, the learned variant, "
+            "does not)", "--heads " + std::to_string(m.heads) + " --layers " + std::to_string(m.layers));
+  } else {
+    require(m.decay == "mamba2", "--decay",
+            "mamba2 with --model mamba2 (the Mamba-2 layer's own decay, SPEC.md §8; other decays: --model task)",
+            "\"" + m.decay + "\"");
+    require((m.expand * m.d_model) % m.heads == 0, "--heads",
+            "a divisor of --expand * --d-model = " + std::to_string(m.expand * m.d_model), std::to_string(m.heads));
+  }
+  // The task's own limits, with the flags named, before anything is generated.
+  auto task_check = [&](const char* flags, auto&& fn) {
+    try {
+      fn();
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string(flags) + ": " + e.what());
+    }
+  };
+  if (d.task == "mqar") {
+    task_check("--pairs/--length", [&] { tasks::check_mqar({d.length, d.pairs, 128}, d.train_size); });
+    task_check("--pairs/--val-size", [&] { tasks::check_mqar({d.length, d.pairs, 128}, d.val_size); });
+    if (d.eval_len) task_check("--pairs/--eval-len", [&] { tasks::check_mqar({d.eval_len, d.pairs, 128}, d.val_size); });
+  } else if (d.task == "selective_copy") {
+    task_check("--copy-tokens/--length", [&] { tasks::check_selective_copy({d.length, d.copy_tokens}, d.train_size); });
+    task_check("--copy-tokens/--val-size", [&] { tasks::check_selective_copy({d.length, d.copy_tokens}, d.val_size); });
+    if (d.eval_len)
+      task_check("--copy-tokens/--eval-len",
+                 [&] { tasks::check_selective_copy({d.eval_len, d.copy_tokens}, d.val_size); });
+  }
+  // Totals, in double so that no product overflows before it is compared.
+  const double dm = double(m.d_model), width = m.model == "mamba2" ? dm * double(m.expand + 2) : dm * 4;
+  const double L = double(levels_of(c)), vocab = 256, T = double(std::max(d.length, d.eval_len));
+  const double ffn = m.ffn_hidden > 0 ? double(m.ffn_hidden) : 4 * dm;
+  require_total("parameters (--d-model, --layers, --heads, --mlp-hidden, --expand, --ffn-hidden)",
+                2 * vocab * dm + double(m.layers) * (width * dm + double(m.heads) * L * (dm + double(m.mlp_hidden)) +
+                                                     3 * ffn * dm));
+  require_total("activations per step (--batch x --length x width)", double(d.batch) * T * width * double(m.layers));
+  require_total("training tokens (--train-size x --length)", double(d.train_size) * double(d.length));
+  require_total("validation tokens (--val-size x max(--length, --eval-len))", double(d.val_size) * T);
+}
+
+std::string run_training(TrainConfig c) {
+  validate(c);
+  c.data.seed = c.seed;
+  if (c.threads > 0) omp_set_num_threads(c.threads);
+  const TaskData data(c.data);
+  // A chunk longer than the longest sequence only pads: clamp it to that length's power of two,
+  // so that --chunk sizes no buffer (the recorded setting stays the one asked for).
+  ModelConfig arch = c.model;
+  const Index longest = std::max(c.data.length, c.data.eval_len);
+  while (arch.chunk > 1 && arch.chunk / 2 >= longest) arch.chunk /= 2;
+  std::unique_ptr<Model> model_ptr = make_model(arch, data.vocab(), levels_of(c), c.seed);
+  Model& model = *model_ptr;
+  AdamW<float> opt(model.params(), 0.9, 0.999, 1e-8, c.weight_decay);
+  const json config = config_json(c);
+  RunState state;
+  if (!c.resume.empty()) {
+    state = load_run(c.resume, model, opt, config.dump());
+    std::fprintf(stderr, "resumed from %s at step %ld\n", c.resume.c_str(), state.step);
+  }
+  json history = json::parse(state.history_json);
+  const long start_step = state.step;
+  const auto t0 = Clock::now();
+  double train_secs = 0;  // training steps only: evaluation and checkpoints are excluded
+  Progress progress(c.steps, c.progress, c.eval_every);
+  double last_loss = 0, long_acc = -1;
+  Index tokens = 0;
+  bool stopped_early = false;
+  long step = start_step;
+  for (; step < c.steps && !stopped_early; ++step) {
+    const auto ts = Clock::now();
+    const tasks::Batch batch = data.train_batch(step);
+    model.zero_grad();
+    last_loss = model.forward(batch);
+    model.backward();
+    if (state.first_train_loss < 0) state.first_train_loss = last_loss;
+    clip_grad_norm(model.params(), c.clip);
+    const double lr = warmup_cosine(step, c.warmup, c.steps, c.lr, c.warmup > 0 ? 0.1 : 1.0);
+    opt.step(lr);
+    tokens += batch.tokens.size();
+    train_secs += std::chrono::duration<double>(Clock::now() - ts).count();
+    const double tok_per_s = double(tokens) / std::max(train_secs, 1e-9);
+    char msg[160];
+    std::snprintf(msg, sizeof msg, "loss %.4f best acc %.1f%% %.0f tok/s", last_loss, state.best_accuracy, tok_per_s);
+    progress.update(step + 1, msg);
+    if ((step + 1) % c.eval_every != 0 && step + 1 != c.steps) continue;
+    const Eval ev = evaluate(model, data.val(), c.data.batch);
+    json row = {{"step", step + 1}, {"train_loss", last_loss}, {"val_loss", ev.loss},
+                {"val_accuracy", ev.accuracy}, {"tokens_per_s", tok_per_s}, {"lr", lr}};
+    if (c.data.task == "lm") {
+      row["val_bits_per_byte"] = tasks::bits_per_byte(ev.loss);
+      row["val_perplexity"] = std::exp(ev.loss);  // per byte
+    }
+    if (c.data.eval_len) {
+      const Eval lv = evaluate(model, data.long_val(), c.data.batch);
+      long_acc = lv.accuracy;
+      row["eval_len_accuracy"] = lv.accuracy;
+      row["eval_len_loss"] = lv.loss;
+    }
+    history.push_back(row);
+    state.best_accuracy = std::max(state.best_accuracy, ev.accuracy);
+    if (c.data.task != "lm" && ev.accuracy >= c.early_stop) stopped_early = true;
+    if (!c.checkpoint.empty()) {
+      RunState now = state;
+      now.step = step + 1;
+      now.history_json = history.dump();
+      now.wall_time_s += std::chrono::duration<double>(Clock::now() - t0).count();
+      now.train_time_s += train_secs;
+      now.train_tokens += double(tokens);
+      save_run(c.checkpoint, model, opt, now, config.dump());
+    }
+  }
+  progress.finish();
+  // Final evaluation, then statistics of lambda and exp(g) on (a batch of) the validation set.
+  const Eval final_ev = evaluate(model, data.val(), c.data.batch);
+  model.forward(data.val().range(0, std::min<Index>(data.val().size(), c.data.batch)));
+  json result = {{"config", config}, {"git_commit", c.commit}, {"history", history}};
+  if (start_step > 0) result["resumed_at_step"] = start_step;
+  add_statistics(model, result);
+  if (c.print_diagnostics) {
+    std::vector<RowMatrix<float>> gs, lams;
+    for (Index i = 0; i < model.num_layers(); ++i) {
+      gs.push_back(model.last_decay(i));
+      lams.push_back(model.last_lambda(i));
+    }
+    std::printf("\n%s", collect_diagnostics<float>(gs, lams, model.levels()).to_text().c_str());
+  }
+  if (!c.dump_lambda.empty()) dump_lambda(model, data.val(), config, c.dump_lambda);
+  const double wall = state.wall_time_s + std::chrono::duration<double>(Clock::now() - t0).count();
+  const double train_time = state.train_time_s + train_secs;
+  result["first_train_loss"] = state.first_train_loss;  // of the whole run
+  result["last_train_loss"] = last_loss;
+  result["best_accuracy"] = state.best_accuracy;
+  result["final_accuracy"] = final_ev.accuracy;
+  result["final_val_loss"] = final_ev.loss;
+  if (c.data.task == "lm") {
+    result["final_val_bits_per_byte"] = tasks::bits_per_byte(final_ev.loss);
+    result["final_val_perplexity"] = std::exp(final_ev.loss);  // per byte
+  }
+  result["eval_len_accuracy"] = c.data.eval_len ? json(long_acc) : json(nullptr);
+  result["steps_run"] = step;
+  result["stopped_early"] = stopped_early;
+  result["wall_time_s"] = wall;            // training, evaluation and checkpoints, every segment
+  result["train_time_s"] = train_time;     // training steps alone, every segment
+  result["train_tokens_per_s"] = (state.train_tokens + double(tokens)) / std::max(train_time, 1e-9);
+  std::printf("model %s task %s lambda %s decay %s: best val accuracy %.2f%%, final %.2f%% (loss %.4f)%s, "
+              "%ld steps, %.1f s\n",
+              c.model.model.c_str(), c.data.task.c_str(), c.model.lambda.c_str(), c.model.decay.c_str(),
+              state.best_accuracy, final_ev.accuracy, final_ev.loss,
+              c.data.eval_len ? (", at length " + std::to_string(c.data.eval_len) + ": " + std::to_string(long_acc) +
+                                 "%").c_str()
+                              : "",
+              step, wall);
+  const std::string text = result.dump(2);
+  if (!c.json_path.empty()) {
+    std::ofstream f(c.json_path);
+    if (!(f << text << "\n")) throw std::runtime_error("--json: cannot write " + c.json_path);
+  }
+  return text;
+}
+
+}  // namespace loglinear::train

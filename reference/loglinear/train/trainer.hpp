@@ -1,0 +1,55 @@
+// The training loop of the experiments (SPEC.md §9): AdamW with global-norm clipping and the
+// warm-up + cosine schedule, evaluation every eval_every steps (also at eval_len for length
+// generalisation), early stop at a validation accuracy, checkpoints that resume exactly, a
+// progress bar, and one JSON result (settings, history, best accuracy, times, commit, lambda and
+// decay statistics, per-head diagnostics). apps/loglinear_train.cpp is its command line.
+#pragma once
+
+#include <loglinear/train/data.hpp>
+#include <loglinear/train/model.hpp>
+
+#include <string>
+
+namespace loglinear::train {
+
+/// Every setting of a run; the names are loglinear-train's flags.
+struct TrainConfig {
+  ModelConfig model;          ///< architecture
+  DataConfig data;            ///< task and data sizes; data.seed is set from seed
+  long steps = 20000;         ///< maximum training steps
+  long eval_every = 100;      ///< steps between evaluations
+  long warmup = 0;            ///< linear warm-up steps, then cosine decay (0: constant lr)
+  double lr = 1e-3;           ///< peak learning rate
+  double clip = 1.0;          ///< gradient-norm clip
+  double early_stop = 99.0;   ///< stop at this validation accuracy (%), not for the LM
+  double weight_decay = 0.0;  ///< AdamW decoupled weight decay
+  std::uint64_t seed = 0;     ///< seed of data, init and batch order
+  int threads = 0;            ///< OpenMP threads (0: all)
+  std::string json_path;      ///< write the result here (empty: don't)
+  std::string checkpoint;     ///< save model + optimiser here at every evaluation (empty: don't)
+  std::string resume;         ///< resume from this checkpoint (empty: start afresh)
+  std::string dump_lambda;    ///< write lambda of one validation sequence here (empty: don't)
+  bool print_diagnostics = false;  ///< print per-head decay / lambda quantiles at the end
+  bool progress = true;       ///< show a progress bar on stderr
+  std::string commit = "unknown";  ///< source version recorded in the JSON (git describe --dirty)
+};
+
+/// The --quick preset: small MQAR (T = 64, 8 pairs, 400 steps, 2000 training and 256 validation
+/// sequences, evaluation every 100 steps). The command line applies it to the defaults, before
+/// the flags, so that flags given with --quick still apply.
+void apply_quick_preset(TrainConfig& cfg);
+
+/// Checks every setting before anything is allocated: known keys, sizes >= 1 where needed, a
+/// power-of-two chunk size, lengths whose levels the model can hold, and totals (parameters,
+/// generated tokens) that fit in memory.
+/// @throws std::invalid_argument naming the flag, what it expects and what it got.
+void validate(const TrainConfig& cfg);
+
+/// Runs (or resumes) the training; writes the JSON, checkpoint and lambda dump if asked and
+/// prints a one-line summary to stdout.
+/// @return the result as JSON text.
+/// @throws std::invalid_argument as validate and for a mismatched --resume, std::runtime_error
+///         for files that cannot be read or written.
+std::string run_training(TrainConfig cfg);
+
+}  // namespace loglinear::train
