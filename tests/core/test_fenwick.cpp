@@ -3,8 +3,10 @@
 #include <loglinear/core/fenwick.hpp>
 
 #include <catch2/catch_test_macros.hpp>
-#include <catch2/matchers/catch_matchers_string.hpp>
 #include <catch2/generators/catch_generators.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+
+#include <limits>
 
 #include <set>
 
@@ -107,5 +109,13 @@ TEST_CASE("fenwick: the chunk property holds (one LUT per chunk, one level per c
 TEST_CASE("fenwick: invalid arguments throw with the argument's name", "[fenwick][errors]") {
   CHECK_THROWS_WITH(num_levels(0), "num_levels(T): expected T >= 1, got T = 0");
   CHECK_THROWS_WITH(level(3, 4), "level(t, s): expected 0 <= s <= t, got t = 3, s = 4");
-  CHECK_THROWS_WITH(buckets(-1), "buckets(t): expected t >= 0, got t = -1");
+  CHECK_THROWS_WITH(buckets(-1), "buckets(t): expected 0 <= t < 2^63 - 1, got t = -1");
+  // Regression: the level-0 bucket's end t + 1 overflowed at t = 2^63 - 1 (found by Hypothesis).
+  CHECK_THROWS_WITH(buckets(std::numeric_limits<Index>::max()),
+                    "buckets(t): expected 0 <= t < 2^63 - 1, got t = 9223372036854775807");
+  CHECK(buckets(std::numeric_limits<Index>::max() - 1).back().end <= std::numeric_limits<Index>::max());
+  CHECK_THROWS_WITH(level_table(0), "level_table(C): expected C >= 1, got C = 0");
+  // A C x C table that overflows Index, or cannot fit in memory, is refused before allocating.
+  CHECK_THROWS_AS(level_table(Index(1) << 40), std::invalid_argument);
+  CHECK_THROWS_AS(level_table(Index(1) << 20), std::invalid_argument);  // 4 TiB
 }

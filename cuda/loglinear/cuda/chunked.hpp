@@ -4,6 +4,9 @@
 // chunked form, O(T C (K+V) + T log(T/C) K V) per head; the kernels follow the four numbered stages
 // of reference/loglinear/attention/chunked_stages.hpp (cuda/src/attention/). Sibling: the CPU
 // loglinear::chunked_forward; tests/cuda/ checks one against the other.
+/// \file
+/// \brief CUDA backend of the chunked form (SPEC.md §5) with the reference's names in namespace loglinear::cuda
+/// \ingroup floor_cuda
 #pragma once
 
 #include <loglinear/core/inputs.hpp>

@@ -2,6 +2,9 @@
 // loglinear::Decoder (reference/loglinear/attention/decoder.hpp): O(L K V) per stream and token.
 // From host buffers (the state is copied both ways per token) or on device buffers, where the
 // state stays on the GPU between tokens. Its kernels are in cuda/src/attention/decoder_step.cu.
+/// \file
+/// \brief One recurrent decoding step on the GPU for B x H streams (SPEC.md §4), the twin of the CPU loglinear::Decoder ...
+/// \ingroup floor_cuda
 #pragma once
 
 #include <loglinear/core/tensor.hpp>

@@ -1,6 +1,9 @@
 // Device discovery of the CUDA backend: whether a GPU can run here, and which one. No SPEC
 // section; costs one driver query. The chunked form (chunked.hpp) and the decoding step
 // (decoder.hpp) throw std::runtime_error when device_available() is false.
+/// \file
+/// \brief Device discovery of the CUDA backend
+/// \ingroup floor_cuda
 #pragma once
 
 #include <string>

@@ -35,17 +35,6 @@ HeadInputs<Scalar> head_inputs(const AttentionInputs<Scalar>& in, const Attentio
           slice_bt(in.v, b, h), slice_bt(in.lam, b, h), slice_bt(in.g, b, h)};
 }
 
-// Level slices of head (b, h) of an exported state (empty if there is none).
-template <class Scalar>
-std::vector<RowMatrix<Scalar>> initial_levels(const StateIO<Scalar>& io, Index b, Index h) {
-  std::vector<RowMatrix<Scalar>> S0;
-  if (!io.initial) return S0;
-  const auto& s = io.initial->S.shape();
-  for (Index l = 0; l < s[2]; ++l)
-    S0.push_back(Eigen::Map<const RowMatrix<Scalar>>(&io.initial->S(b, h, l, 0, 0), s[3], s[4]));
-  return S0;
-}
-
 template <class Scalar>
 void chunked_forward_head(const HeadInputs<Scalar>& x, const ChunkLayout& lay,
                           const std::vector<int>& lut, const std::vector<RowMatrix<Scalar>>& S0,
@@ -95,22 +84,12 @@ void chunked_forward(const AttentionInputs<Scalar>& in, const ChunkedOptions& op
   const Index C = chunk_size_for<Scalar>(opts.chunk_size, d);
   const ChunkLayout lay(d.T, t0, C);
   const std::vector<int> lut = level_table(C);
-  if (io.final) {
-    check_allocation("final_state: the [B,H,num_levels(t0+T),K,V] state",
-                     checked_product("final_state", {d.B, d.H, d.levels, d.K, d.V}),
-                     sizeof(Scalar));
-    io.final->tokens = t0 + d.T;
-    io.final->S = Tensor<Scalar, 5>({d.B, d.H, num_levels(t0 + d.T), d.K, d.V});
-  }
+  prepare_final_state(d, io);
   for_each_head(d, [&](Index b, Index h) {
     const HeadInputs<Scalar> x = head_inputs(in, d, b, h);
-    const auto S0 = initial_levels(io, b, h);
+    const auto S0 = head_levels(io.initial, b, h);
     chunked_forward_head(x, lay, lut, S0, slice_bt(o, b, h));
-    if (io.final) {
-      const auto S = final_state(x, S0, t0);
-      for (size_t l = 0; l < S.size(); ++l)
-        Eigen::Map<RowMatrix<Scalar>>(&io.final->S(b, h, l, 0, 0), d.K, d.V) = S[l];
-    }
+    if (io.final) set_head_levels(io.final->S, b, h, final_state(x, S0, t0));
   });
 }
 
@@ -120,19 +99,9 @@ void chunked_backward(const AttentionInputs<Scalar>& in, const ChunkedOptions& o
                       const StateIO<Scalar>& io, const Tensor<Scalar, 5>* d_final,
                       Tensor<Scalar, 5>* d_initial) {
   check_chunk_size(opts.chunk_size);
-  const Index t0 = check_initial_state(io.initial, in.v.shape[0], in.v.shape[2], in.q.shape[3],
-                                       in.v.shape[3]);
-  const AttentionDims d = check_inputs(in, t0);
-  check_shape<4>("dout", dout.shape, {d.B, d.T, d.H, d.V}, " = [B,T,H,V]");
-  check_finite<Scalar, 4>("dout", dout);
-  check_grads(grads, d);
-  const Index C = chunk_size_for<Scalar>(opts.chunk_size, d);
-  const Index L1 = num_levels(t0 + d.T), L0 = t0 == 0 ? 0 : num_levels(t0);
-  if (d_final) {
-    check_shape<5>("d_final", d_final->shape(), {d.B, d.H, L1, d.K, d.V},
-                   " = [B,H,num_levels(t0+T),K,V]");
-    check_finite<Scalar, 5>("d_final", d_final->view());
-  }
+  const AttentionDims d = check_backward_arguments(in, dout, grads, io, d_final);
+  const Index t0 = d.t0, C = chunk_size_for<Scalar>(opts.chunk_size, d);
+  const Index L0 = t0 == 0 ? 0 : num_levels(t0);
   if (d_initial) *d_initial = Tensor<Scalar, 5>({d.B, d.H, L0, d.K, d.V});
   for (auto* p : {&grads.dq, &grads.dk, &grads.dv, &grads.dlam})
     std::fill(p->data, p->data + p->size(), Scalar(0));
@@ -143,15 +112,13 @@ void chunked_backward(const AttentionInputs<Scalar>& in, const ChunkedOptions& o
                                                              MatrixMap<Scalar> dq_bh,
                                                              MatrixMap<Scalar> dk_bh) {
     const HeadInputs<Scalar> x = head_inputs(in, d, b, h);
-    const auto S0 = initial_levels(io, b, h);
-    std::vector<RowMatrix<Scalar>> dF, dS0(S0.size(), RowMatrix<Scalar>::Zero(d.K, d.V));
-    for (Index l = 0; d_final && l < L1; ++l)
-      dF.push_back(Eigen::Map<const RowMatrix<Scalar>>(&(*d_final)(b, h, l, 0, 0), d.K, d.V));
+    const auto S0 = head_levels(io.initial, b, h);
+    const auto dF = d_final ? head_levels(*d_final, b, h) : std::vector<RowMatrix<Scalar>>{};
+    std::vector<RowMatrix<Scalar>> dS0(S0.size(), RowMatrix<Scalar>::Zero(d.K, d.V));
     HeadGrads<Scalar> gr{dq_bh, dk_bh, slice_bt(grads.dv, b, h), slice_bt(grads.dlam, b, h)};
     chunked_backward_head(x, lay, lut, S0, dF, slice_bt(dout, b, h), gr, slice_bt(grads.dg, b, h),
                           dS0);
-    for (Index l = 0; d_initial && l < L0; ++l)
-      Eigen::Map<RowMatrix<Scalar>>(&(*d_initial)(b, h, l, 0, 0), d.K, d.V) = dS0[l];
+    if (d_initial) set_head_levels(*d_initial, b, h, dS0);
   });
 }
 

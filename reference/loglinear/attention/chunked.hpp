@@ -1,6 +1,9 @@
 // Chunked form of log-linear attention, O(T C (K+V) + T log(T/C) K V) per head (SPEC.md §5):
 // dense diagonal blocks plus one linear-attention scan per chunk level. The definition it must
 // match is naive.hpp; its stages (chunked_stages.hpp) are mirrored by the CUDA kernels.
+/// \file
+/// \brief Chunked form of log-linear attention, O(T C (K+V) + T log(T/C) K V) per head (SPEC.md §5)
+/// \ingroup floor_operator
 #pragma once
 
 #include <loglinear/attention/chunked_options.hpp>

@@ -1,6 +1,9 @@
 // The options of the chunked form (the chunk size), on their own so that the CUDA backend's
 // public header can take them without the CPU recurrent form (chunked.hpp includes recurrent.hpp
 // for the state type).
+/// \file
+/// \brief The options of the chunked form (the chunk size), on their own so that the CUDA backend's public header can take them without the CPU recurrent form ...
+/// \ingroup floor_operator
 #pragma once
 
 #include <loglinear/core/tensor.hpp>

@@ -1,6 +1,6 @@
 // Forward stages of the chunked form for one (batch, head), SPEC.md §5 (see chunked_stages.hpp).
 // Each stage is a plain loop over chunks with Eigen blocks, so the CUDA kernels
-// (cuda/src/chunked_fwd_*.cuh) can be read side by side with it.
+// (cuda/src/attention/chunked_fwd_ffma.cu, chunked_fwd_tc.cu) can be read side by side with it.
 #include <loglinear/attention/chunked_stages.hpp>
 #include <loglinear/core/fenwick.hpp>
 

@@ -3,6 +3,9 @@
 //   Stage 2  chunk summaries U_z             Stage 4  off-diagonal (reader) outputs
 // plus the terms of an initial / final Fenwick state. chunked.cpp strings them together;
 // cuda/src/ names its kernels after the same stages.
+/// \file
+/// \brief The four numbered stages of the chunked form for one (batch, head), SPEC.md §5
+/// \ingroup floor_operator
 #pragma once
 
 #include <loglinear/core/tensor.hpp>

@@ -45,10 +45,7 @@ Decoder<Scalar>::Decoder(const FenwickState<Scalar>& state, Index G)
   tokens_ = state.tokens;
   for (Index b = 0; b < B_; ++b)
     for (Index h = 0; h < H_; ++h) {
-      std::vector<RowMatrix<Scalar>> levels;
-      for (Index l = 0; l < L0; ++l)
-        levels.push_back(Eigen::Map<const RowMatrix<Scalar>>(&state.S(b, h, l, 0, 0), K_, V_));
-      heads_[b * H_ + h].assign(tokens_, std::move(levels));
+      heads_[b * H_ + h].assign(tokens_, head_levels(state.S, b, h));
     }
 }
 
@@ -109,9 +106,7 @@ FenwickState<Scalar> Decoder<Scalar>::state() const {
   out.S = Tensor<Scalar, 5>({B_, H_, L0, K_, V_});
   for (Index b = 0; b < B_; ++b)
     for (Index h = 0; h < H_; ++h)
-      for (Index l = 0; l < L0; ++l)
-        Eigen::Map<RowMatrix<Scalar>>(&out.S(b, h, l, 0, 0), K_, V_) =
-            heads_[b * H_ + h].S(static_cast<int>(l));
+      set_head_levels(out.S, b, h, heads_[b * H_ + h].S());
   return out;
 }
 

@@ -1,6 +1,9 @@
 // Streaming decoder: one token at a time for B x H streams, O(L K V) memory per stream
 // (SPEC.md §4). Its outputs equal recurrent_forward / chunked_forward on the whole sequence;
 // its state can be exported and resumed by either form (and vice versa).
+/// \file
+/// \brief Streaming decoder
+/// \ingroup floor_operator
 #pragma once
 
 #include <loglinear/attention/fenwick_state.hpp>

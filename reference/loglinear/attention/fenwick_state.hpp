@@ -1,6 +1,9 @@
 // The Fenwick-tree state of one (batch, head) stream and its merge cascade (SPEC.md §4): the
 // object the recurrent form, the streaming decoder and the recurrent backward all step through.
 // Set a breakpoint in FenwickHeadState::insert to watch levels merge as t counts in binary.
+/// \file
+/// \brief The Fenwick-tree state of one (batch, head) stream and its merge cascade (SPEC.md §4)
+/// \ingroup floor_operator
 #pragma once
 
 #include <loglinear/core/tensor.hpp>
@@ -48,6 +51,7 @@ class FenwickHeadState {
   Index tokens() const { return t_; }                      ///< tokens consumed so far
   int levels() const { return static_cast<int>(S_.size()); }  ///< live state slots
   const RowMatrix<Scalar>& S(int l) const { return S_[l]; }   ///< state of level l, K x V
+  const std::vector<RowMatrix<Scalar>>& S() const { return S_; }  ///< every level's state
   /// Level into which levels 0..m-1 were merged by the last insert (0: no merge), SPEC.md §4.1.
   int last_merge() const { return last_merge_; }
 
@@ -110,6 +114,29 @@ void FenwickHeadState<Scalar>::assign(Index tokens, std::vector<RowMatrix<Scalar
     for (size_t l = 1; l < S_.size(); ++l)
       n_[l] = ((tokens - 1) >> (l - 1) & 1) ? (Index{1} << (l - 1)) : 0;
   }
+}
+
+/// The K x V level states of stream (b, h) of a [B,H,L,K,V] tensor (an exported state, or the
+/// gradient arriving at one), copied out: what FenwickHeadState::assign takes to resume.
+template <class Scalar>
+std::vector<RowMatrix<Scalar>> head_levels(const Tensor<Scalar, 5>& S, Index b, Index h) {
+  std::vector<RowMatrix<Scalar>> out;
+  const auto& s = S.shape();
+  for (Index l = 0; l < s[2]; ++l) out.push_back(Eigen::Map<const RowMatrix<Scalar>>(&S(b, h, l, 0, 0), s[3], s[4]));
+  return out;
+}
+/// head_levels of an exported state's S; empty when there is no state (`st` null).
+template <class Scalar>
+std::vector<RowMatrix<Scalar>> head_levels(const FenwickState<Scalar>* st, Index b, Index h) {
+  return st == nullptr ? std::vector<RowMatrix<Scalar>>{} : head_levels(st->S, b, h);
+}
+
+/// Writes `levels` (K x V each) into stream (b, h) of S, already shaped [B,H,>= levels.size(),K,V]
+/// (the inverse of head_levels).
+template <class Scalar>
+void set_head_levels(Tensor<Scalar, 5>& S, Index b, Index h, const std::vector<RowMatrix<Scalar>>& levels) {
+  for (size_t l = 0; l < levels.size(); ++l)
+    Eigen::Map<RowMatrix<Scalar>>(&S(b, h, Index(l), 0, 0), levels[l].rows(), levels[l].cols()) = levels[l];
 }
 
 }  // namespace loglinear

@@ -1,5 +1,8 @@
 // Dispatch by name over the three CPU forms, for callers that pick a form at run time (the
 // Python module, the CLI, benchmarks). Each form is also callable directly from its own header.
+/// \file
+/// \brief Dispatch by name over the three CPU forms, for callers that pick a form at run time (the Python module, the CLI, benchmarks).
+/// \ingroup floor_operator
 #pragma once
 
 #include <loglinear/attention/chunked.hpp>

@@ -123,13 +123,15 @@ void naive_backward_head(const AttentionInputs<Scalar>& in, const AttentionDims&
       log_decay += g(s);
     }
   }
-  // (7) dG_t = rowsum_t(P) - colsum_t(P): G_t enters W_t* with + and W_*t with -.
-  // (8) g_t enters every G_u with u >= t, hence dg_t = sum_{u >= t} dG_u (g_0 cancels: dg_0 = 0).
-  const Vector<Scalar> dG = P.rowwise().sum() - P.colwise().sum().transpose();
+  // (7) dgcum_t = rowsum_t(P) - colsum_t(P): gcum_t (SPEC's G_t) enters W_t* with + and W_*t
+  //     with -.
+  // (8) g_t enters every gcum_u with u >= t, hence dg_t = sum_{u >= t} dgcum_u (g_0 cancels:
+  //     dg_0 = 0).
+  const Vector<Scalar> dgcum = P.rowwise().sum() - P.colwise().sum().transpose();
   auto dg = slice_bt(gr.dg, b, h);
   Scalar acc = 0;
   for (Index t = T - 1; t >= 0; --t) {
-    acc += dG(t);
+    acc += dgcum(t);
     dg(t) = acc;
   }
   // dg_0 is exactly zero in exact arithmetic; the sum above leaves rounding noise, so state it.

@@ -1,6 +1,9 @@
 // Naive masked form of log-linear attention, O(T^2) per head (SPEC.md §3): the definition every
 // other form must match. Faster siblings: recurrent.hpp (O(T log T), step by step) and
 // chunked.hpp (O(T log T), blockwise).
+/// \file
+/// \brief Naive masked form of log-linear attention, O(T^2) per head (SPEC.md §3)
+/// \ingroup floor_operator
 #pragma once
 
 #include <loglinear/core/inputs.hpp>
@@ -8,7 +11,9 @@
 namespace loglinear {
 
 /// The T x T weight matrix W of one head ("H matrix" of the sources), SPEC.md §3:
-/// W[t,s] = lam_t[ell(t, s)] * exp(G_t - G_s) for s <= t, 0 above the diagonal.
+/// W[t,s] = lam_t[ell(t, s)] * exp(gcum_t - gcum_s) for s <= t, 0 above the diagonal, where
+/// gcum_t = g_0 + ... + g_t is the cumulative log-decay (SPEC.md's G_t; `G` in code is always the
+/// number of query/key groups).
 ///
 /// The decay exponent sum_{r=s+1..t} g_r is accumulated per row from the diagonal outwards
 /// rather than as a difference of prefix sums, so it is exact to rounding however long the
@@ -16,6 +21,8 @@ namespace loglinear {
 /// @param g    [T] log-decay of one head (<= 0)
 /// @param lam  [T, L] level weights of one head
 /// @return     W, [T, T]
+/// @throws std::invalid_argument naming g or lam if T < 1, lam is not [T, >= num_levels(T)],
+///         a value is not finite, g > 0, or the T x T matrix cannot fit in memory.
 template <class Scalar>
 RowMatrix<Scalar> decay_mask(const ConstVectorMap<Scalar>& g, const ConstMatrixMap<Scalar>& lam);
 

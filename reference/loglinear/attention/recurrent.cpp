@@ -26,35 +26,40 @@ Index check_initial_state(const FenwickState<Scalar>* initial, Index B, Index H,
   return initial->tokens;
 }
 
+template <class Scalar>
+void prepare_final_state(const AttentionDims& d, const StateIO<Scalar>& io) {
+  if (!io.final) return;
+  check_allocation("final_state: the [B,H,num_levels(t0+T),K,V] state",
+                   checked_product("final_state", {d.B, d.H, num_levels(d.t0 + d.T), d.K, d.V}), sizeof(Scalar));
+  io.final->tokens = d.t0 + d.T;
+  io.final->S = Tensor<Scalar, 5>({d.B, d.H, num_levels(d.t0 + d.T), d.K, d.V});
+}
+
+template <class Scalar>
+AttentionDims check_backward_arguments(const AttentionInputs<Scalar>& in, ConstTensorView<Scalar, 4> dout,
+                                       const AttentionGrads<Scalar>& grads, const StateIO<Scalar>& io,
+                                       const Tensor<Scalar, 5>* d_final) {
+  const Index t0 = check_initial_state(io.initial, in.v.shape[0], in.v.shape[2], in.q.shape[3], in.v.shape[3]);
+  const AttentionDims d = check_inputs(in, t0);
+  check_shape<4>("dout", dout.shape, {d.B, d.T, d.H, d.V}, " = [B,T,H,V]");
+  check_finite<Scalar, 4>("dout", dout);
+  check_grads(grads, d);
+  if (d_final) {
+    check_shape<5>("d_final", d_final->shape(), {d.B, d.H, num_levels(t0 + d.T), d.K, d.V},
+                   " = [B,H,num_levels(t0+T),K,V]");
+    check_finite<Scalar, 5>("d_final", d_final->view());
+  }
+  return d;
+}
+
 namespace {
-
-// Level slices of head (b, h) of an exported state, as K x V matrices.
-template <class Scalar>
-std::vector<RowMatrix<Scalar>> state_levels(const FenwickState<Scalar>& st, Index b, Index h) {
-  const auto& s = st.S.shape();
-  const Index L = s[2], K = s[3], V = s[4];
-  std::vector<RowMatrix<Scalar>> out;
-  for (Index l = 0; l < L; ++l) {
-    out.push_back(Eigen::Map<const RowMatrix<Scalar>>(&st.S(b, h, l, 0, 0), K, V));
-  }
-  return out;
-}
-
-template <class Scalar>
-void store_levels(const FenwickHeadState<Scalar>& head, FenwickState<Scalar>& st, Index b,
-                  Index h) {
-  for (int l = 0; l < head.levels(); ++l) {
-    Eigen::Map<RowMatrix<Scalar>>(&st.S(b, h, l, 0, 0), head.S(l).rows(), head.S(l).cols()) =
-        head.S(l);
-  }
-}
 
 // Starting state of head (b, h): empty, or the exported initial state.
 template <class Scalar>
 FenwickHeadState<Scalar> start_state(const AttentionDims& d, const StateIO<Scalar>& io, Index b,
                                      Index h) {
   FenwickHeadState<Scalar> head(d.K, d.V);
-  if (io.initial && io.initial->tokens > 0) head.assign(d.t0, state_levels(*io.initial, b, h));
+  if (io.initial && io.initial->tokens > 0) head.assign(d.t0, head_levels(io.initial, b, h));
   return head;
 }
 
@@ -73,7 +78,7 @@ void recurrent_forward_head(const AttentionInputs<Scalar>& in, const AttentionDi
     state.insert(k.row(t).transpose(), v.row(t).transpose(), g(t));
     o.row(t) = state.read(q.row(t).transpose(), lam.row(t).transpose()).transpose();
   }
-  if (io.final) store_levels(state, *io.final, b, h);
+  if (io.final) set_head_levels(io.final->S, b, h, state.S());
 }
 
 // Refuses, before allocating, `copies` Fenwick states ([levels,K,V] each) that cannot fit.
@@ -82,16 +87,6 @@ void check_states_fit(const AttentionDims& d, Index copies, const std::string& w
   check_allocation("q, v: " + what + " (num_levels = " + std::to_string(d.levels) + ", K = " +
                        std::to_string(d.K) + ", V = " + std::to_string(d.V) + ")",
                    checked_product("q, v: " + what, {copies, d.levels, d.K, d.V}), sizeof(Scalar));
-}
-
-// Prepares io.final: shape [B,H,num_levels(t0+T),K,V].
-template <class Scalar>
-void prepare_final(const AttentionDims& d, const StateIO<Scalar>& io) {
-  if (!io.final) return;
-  check_states_fit<Scalar>(d, checked_product("final_state: B x H", {d.B, d.H}),
-                           "the final state of B x H = " + std::to_string(d.B * d.H) + " streams");
-  io.final->tokens = d.t0 + d.T;
-  io.final->S = Tensor<Scalar, 5>({d.B, d.H, num_levels(d.t0 + d.T), d.K, d.V});
 }
 
 // One head of the backward through time (docs/backward.md §2, eqs. 11-13). The forward is
@@ -182,7 +177,7 @@ void recurrent_forward(const AttentionInputs<Scalar>& in, TensorView<Scalar, 4> 
   const AttentionDims d = check_inputs(in, t0);
   check_shape<4>("o", o.shape, {d.B, d.T, d.H, d.V}, " = [B,T,H,V]");
   check_states_fit<Scalar>(d, 1, "the Fenwick state of one head");
-  prepare_final(d, io);
+  prepare_final_state(d, io);
   for_each_head(d, [&](Index b, Index h) { recurrent_forward_head(in, d, io, b, h, o); });
 }
 
@@ -190,22 +185,12 @@ template <class Scalar>
 void recurrent_backward(const AttentionInputs<Scalar>& in, ConstTensorView<Scalar, 4> dout,
                         const AttentionGrads<Scalar>& grads, const StateIO<Scalar>& io,
                         const Tensor<Scalar, 5>* d_final, Tensor<Scalar, 5>* d_initial) {
-  const Index t0 = check_initial_state(io.initial, in.v.shape[0], in.v.shape[2], in.q.shape[3],
-                                       in.v.shape[3]);
-  const AttentionDims d = check_inputs(in, t0);
-  check_shape<4>("dout", dout.shape, {d.B, d.T, d.H, d.V}, " = [B,T,H,V]");
-  check_finite<Scalar, 4>("dout", dout);
-  check_grads(grads, d);
-  if (d_final) {
-    check_shape<5>("d_final", d_final->shape(), {d.B, d.H, num_levels(t0 + d.T), d.K, d.V},
-                   " = [B,H,num_levels(t0+T),K,V]");
-    check_finite<Scalar, 5>("d_final", d_final->view());
-  }
+  const AttentionDims d = check_backward_arguments(in, dout, grads, io, d_final);
   // Per head in flight: ~sqrt(T) snapshots, as many post-insert states, and dS.
   const Index seg = std::max<Index>(1, static_cast<Index>(std::ceil(std::sqrt(double(d.T)))));
   check_states_fit<Scalar>(d, 2 * seg + 1, "the backward's 2 x ceil(sqrt(T)) + 1 Fenwick states of one head");
   if (d_initial)
-    *d_initial = Tensor<Scalar, 5>({d.B, d.H, t0 == 0 ? 0 : num_levels(t0), d.K, d.V});
+    *d_initial = Tensor<Scalar, 5>({d.B, d.H, d.t0 == 0 ? 0 : num_levels(d.t0), d.K, d.V});
   for (auto* p : {&grads.dq, &grads.dk, &grads.dlam})
     std::fill(p->data, p->data + p->size(), Scalar(0));
   for_each_head_shared_qk<Scalar>(
@@ -221,7 +206,11 @@ void recurrent_backward(const AttentionInputs<Scalar>& in, ConstTensorView<Scala
                                           TensorView<Scalar, 4>, const StateIO<Scalar>&);    \
   template void recurrent_backward<Scalar>(                                                    \
       const AttentionInputs<Scalar>&, ConstTensorView<Scalar, 4>, const AttentionGrads<Scalar>&, \
-      const StateIO<Scalar>&, const Tensor<Scalar, 5>*, Tensor<Scalar, 5>*);
+      const StateIO<Scalar>&, const Tensor<Scalar, 5>*, Tensor<Scalar, 5>*);                  \
+  template void prepare_final_state<Scalar>(const AttentionDims&, const StateIO<Scalar>&);     \
+  template AttentionDims check_backward_arguments<Scalar>(                                     \
+      const AttentionInputs<Scalar>&, ConstTensorView<Scalar, 4>, const AttentionGrads<Scalar>&, \
+      const StateIO<Scalar>&, const Tensor<Scalar, 5>*);
 LOGLINEAR_INSTANTIATE(float)
 LOGLINEAR_INSTANTIATE(double)
 

@@ -1,6 +1,9 @@
 // Recurrent (Fenwick tree) form of log-linear attention, O(T log T · K V) per head, O(L K V)
 // memory (SPEC.md §4): one FenwickHeadState stepped token by token. The definition it must
 // match is naive.hpp; the fast blockwise sibling is chunked.hpp.
+/// \file
+/// \brief Recurrent (Fenwick tree) form of log-linear attention, O(T log T · K V) per head, O(L K V) memory (SPEC.md §4)
+/// \ingroup floor_operator
 #pragma once
 
 #include <loglinear/attention/fenwick_state.hpp>
@@ -49,8 +52,24 @@ void recurrent_backward(const AttentionInputs<Scalar>& in, ConstTensorView<Scala
                         Tensor<Scalar, 5>* d_initial = nullptr);
 
 /// Validates an initial state against the inputs' sizes and returns its token count (0 if none).
+/// @throws std::invalid_argument "initial_state.<field>: ..." on a bad token count, shape or value.
 template <class Scalar>
 Index check_initial_state(const FenwickState<Scalar>* initial, Index B, Index H, Index K,
                           Index V);
+
+/// The checks every backward of a stateful form (recurrent, chunked) runs first, in one place:
+/// the initial state, the inputs, dout [B,T,H,V] (finite), the gradients' shapes and d_final
+/// [B,H,num_levels(t0+T),K,V] (finite). @return the validated sizes.
+/// @throws std::invalid_argument naming the offending argument.
+template <class Scalar>
+AttentionDims check_backward_arguments(const AttentionInputs<Scalar>& in, ConstTensorView<Scalar, 4> dout,
+                                       const AttentionGrads<Scalar>& grads, const StateIO<Scalar>& io,
+                                       const Tensor<Scalar, 5>* d_final);
+
+/// Shapes io.final (if requested) as [B,H,num_levels(t0+T),K,V] and sets its token count, after
+/// checking that it fits in memory (both stateful forms call it before writing the state).
+/// @throws std::invalid_argument if the state cannot be allocated.
+template <class Scalar>
+void prepare_final_state(const AttentionDims& d, const StateIO<Scalar>& io);
 
 }  // namespace loglinear

@@ -3,6 +3,9 @@
 // finite for every finite input (no exp overflow): softplus as max(x,0) + log1p(e^-|x|), sigmoid
 // through e^-|x|. The elementwise SiLU layer (silu_forward / silu_backward) is here too, because
 // it is nothing more than the scalar function applied to a matrix.
+/// \file
+/// \brief The one set of scalar activations (SPEC.md §7, §8, §10) and their derivatives, used by the lambda MLP, the decay parameterisations and the layers of ...
+/// \ingroup floor_core
 #pragma once
 
 #include <loglinear/core/tensor.hpp>

@@ -1,5 +1,8 @@
 // Argument validation at the public boundary (STYLE.md "Errors"): every check throws
 // std::invalid_argument whose message names the argument, the expected value and the given one.
+/// \file
+/// \brief Argument validation at the public boundary (STYLE.md "Errors")
+/// \ingroup floor_core
 #pragma once
 
 #include <loglinear/core/inputs.hpp>
@@ -40,6 +43,7 @@ Index effective_chunk_size(Index C, Index end);
 
 /// Product of `sizes` (each >= 0), the element count of an allocation they would size.
 /// @param what  names the allocation in the message, e.g. "Decoder: the streams B x H"
+/// @param sizes the extents whose product is taken, each >= 0
 /// @throws std::invalid_argument("<what>: ... overflows") if the product does not fit in Index.
 Index checked_product(const std::string& what, std::initializer_list<Index> sizes);
 

@@ -1,7 +1,10 @@
 // Fenwick levels (SPEC.md §2): integer-only implementations of ell(t, s), L(T) and the bucket
 // decomposition of a prefix. tests/core/test_fenwick.cpp checks them against a recursive
 // "strip the highest bit" definition and against the bucket masks.
+#include <loglinear/core/checks.hpp>
 #include <loglinear/core/fenwick.hpp>
+
+#include <limits>
 
 #include <stdexcept>
 #include <string>
@@ -26,8 +29,9 @@ int num_levels(Index T) {
 }
 
 std::vector<Bucket> buckets(Index t) {
-  if (t < 0) {
-    throw std::invalid_argument("buckets(t): expected t >= 0, got t = " + std::to_string(t));
+  // The level-0 bucket ends at t + 1, so t = 2^63 - 1 has no representable end.
+  if (t < 0 || t == std::numeric_limits<Index>::max()) {
+    throw std::invalid_argument("buckets(t): expected 0 <= t < 2^63 - 1, got t = " + std::to_string(t));
   }
   std::vector<Bucket> out{{0, t, t + 1}};
   for (int l = 1; l <= bit_width(static_cast<std::uint64_t>(t)); ++l) {
@@ -40,6 +44,8 @@ std::vector<Bucket> buckets(Index t) {
 }
 
 std::vector<int> level_table(Index C) {
+  if (C < 1) throw std::invalid_argument("level_table(C): expected C >= 1, got C = " + std::to_string(C));
+  check_allocation("level_table(C): the C x C table", checked_product("level_table(C): C x C", {C, C}), sizeof(int));
   std::vector<int> lut(static_cast<size_t>(C * C), -1);
   for (Index i = 0; i < C; ++i)
     for (Index j = 0; j <= i; ++j) lut[i * C + j] = level(i, j);

@@ -1,6 +1,9 @@
 // Fenwick (binary indexed) levels of log-linear attention, SPEC.md §2.
 // Pure integer bit arithmetic: no floating-point log2, so exact powers of two are never
 // misclassified. Every form (naive, recurrent, chunked, CUDA) takes its levels from here.
+/// \file
+/// \brief Fenwick (binary indexed) levels of log-linear attention, SPEC.md §2.
+/// \ingroup floor_core
 #pragma once
 
 #include <loglinear/core/tensor.hpp>
@@ -36,13 +39,16 @@ struct Bucket {
 ///
 /// B_0(t) = {t}; for l >= 1, with h = 2^(l-1) and t' = t with its low l-1 bits cleared,
 /// B_l(t) = [t' - h, t') if bit l-1 of t is set, else empty. They partition [0, t].
-/// @throws std::invalid_argument if t < 0.
+/// @throws std::invalid_argument if t < 0 or t = 2^63 - 1 (its level-0 bucket's end, t + 1,
+///         would overflow).
 std::vector<Bucket> buckets(Index t);
 
 /// The C x C table LUT[i][j] = ell(i, j) for j <= i (-1 above the diagonal), row-major.
 ///
 /// Serves every diagonal chunk block of the chunked form, because ell(zC+i, zC+j) = ell(i, j)
 /// for C a power of two (SPEC.md §2, chunk property).
+/// @throws std::invalid_argument if C < 1 or the C x C table cannot fit in memory (checked
+///         before allocating).
 std::vector<int> level_table(Index C);
 
 }  // namespace loglinear

@@ -2,6 +2,9 @@
 // (every model, lambda mode and decay draws through these, so a seed means the same thing
 // everywhere). Draws are taken in double and rounded to Scalar, so float and double models built
 // from the same seed start from the same values up to rounding.
+/// \file
+/// \brief Parameter initialisers, the one place where trainable tensors get their random starting values (every model, lambda mode and decay draws through ...
+/// \ingroup floor_core
 #pragma once
 
 #include <loglinear/core/tensor.hpp>

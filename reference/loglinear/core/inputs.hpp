@@ -1,6 +1,9 @@
 // The operator's arguments as one bundle of views: q, k, v, g, lam in SPEC.md §1's time-first
 // layout, their gradients in the same layout, and the sizes read off them once validated.
 // Shared by every form (naive, recurrent, chunked) and by the CUDA host API.
+/// \file
+/// \brief The operator's arguments as one bundle of views
+/// \ingroup floor_core
 #pragma once
 
 #include <loglinear/core/tensor.hpp>

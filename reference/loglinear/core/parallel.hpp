@@ -4,6 +4,9 @@
 // slices are summed afterwards over the heads of each group in ascending head order. Every sum is
 // thus taken in the same order whatever the thread count, so results are bit-identical for any
 // number of threads (tests/attention/test_forms_agree.cpp and test_backward.cpp check this).
+/// \file
+/// \brief OpenMP work split shared by every CPU form
+/// \ingroup floor_core
 #pragma once
 
 #include <loglinear/core/inputs.hpp>

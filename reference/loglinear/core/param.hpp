@@ -1,6 +1,9 @@
 // A named trainable tensor with its gradient: what the optimiser, the checkpoint and the gradient
 // checks iterate over. Lives in core/ because every parameterised floor (lambda/, decay/, nn/)
 // owns Params and train/ updates them.
+/// \file
+/// \brief A named trainable tensor with its gradient
+/// \ingroup floor_core
 #pragma once
 
 #include <loglinear/core/tensor.hpp>

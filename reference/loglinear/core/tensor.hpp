@@ -2,6 +2,9 @@
 // Every public function of loglinear takes its arrays as TensorView (a pointer plus a shape,
 // contiguous row-major, "time-first" as in PyTorch / flash-linear-attention, SPEC.md §1) and
 // looks at one (batch, head) through the strided Eigen maps below, never through copies.
+/// \file
+/// \brief Tensor views and owning tensors
+/// \ingroup floor_core
 #pragma once
 
 #include <Eigen/Core>

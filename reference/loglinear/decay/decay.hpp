@@ -4,6 +4,9 @@
 // a log-decay g <= 0 of the same shape, the operator's `g` input. Cost O(N H) forward and backward.
 // Models build one per layer through make_decay_stack (decay_stack.hpp), which also owns the
 // parameters a decay shares across layers (hgrn2's lower-bound table).
+/// \file
+/// \brief Scalar-per-head decay (g) parameterisations of the decay design-space study (SPEC.md §14)
+/// \ingroup floor_operator
 #pragma once
 
 #include <loglinear/core/tensor.hpp>

@@ -1,4 +1,7 @@
 // Shape checks and the TNL rate shared by the decay parameterisations (SPEC.md §14, §10).
+/// \file
+/// \brief Shape checks and the TNL rate shared by the decay parameterisations (SPEC.md §14, §10).
+/// \ingroup floor_operator
 #pragma once
 
 #include <loglinear/core/tensor.hpp>

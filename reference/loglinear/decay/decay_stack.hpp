@@ -2,6 +2,9 @@
 // §14.2: hgrn2's lower-bound table Gamma [layers, H]). Models hold a DecayStack and call only
 // this interface: forward() once before the layers' forward, each layer's Decay, backward() once
 // after the layers' backward. No model knows which decay it holds.
+/// \file
+/// \brief One decay per layer of a model, plus the parameters a decay shares across layers (SPEC.md §14.2)
+/// \ingroup floor_operator
 #pragma once
 
 #include <loglinear/decay/decay.hpp>

@@ -7,6 +7,9 @@
 //   mlp_softmax.cpp   softmax_l(W2 GELU(W1 dl + b1) + b2)   (the paper's softmax ablation)
 // Every mode works on the [N*H, L] view of dl (one row per token and head; row-major storage makes
 // it a free reshape). Cost O(N H L) for fixed and constant, O(N H L hidden) for the MLP modes.
+/// \file
+/// \brief Level-weight (lambda) parameterisations, SPEC.md §7
+/// \ingroup floor_operator
 #pragma once
 
 #include <loglinear/core/param.hpp>

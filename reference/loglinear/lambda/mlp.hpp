@@ -2,6 +2,9 @@
 // [token, head] row of L inputs, one MLP for all heads. mlp_softplus.cpp and mlp_softmax.cpp
 // differ only in the output map from pre to lam, which they supply as output / output_backward.
 // O(N H L hidden) both ways.
+/// \file
+/// \brief The MLP shared by the two adaptive modes (SPEC.md §7.2)
+/// \ingroup floor_operator
 #pragma once
 
 #include <loglinear/lambda/lambda.hpp>

@@ -1,6 +1,9 @@
 // Causal depthwise conv1d of the Mamba-2 mixer (SPEC.md §8: Conv1d groups = channels, width 4,
 // padding width - 1, keep the first T outputs), a forward/backward pair on [B*T, C] rows.
 // O(B T C W) both ways; nothing to cache beyond the input.
+/// \file
+/// \brief Causal depthwise conv1d of the Mamba-2 mixer (SPEC.md §8)
+/// \ingroup floor_nn
 #pragma once
 
 #include <loglinear/core/tensor.hpp>

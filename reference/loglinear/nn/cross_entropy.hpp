@@ -1,6 +1,9 @@
 // Mean softmax cross-entropy over the scored rows (the label mask: target -1 = not scored), the
 // loss of both models. Forward and backward in one call because the gradient (softmax - onehot)
 // reuses the forward's exponentials. O(N vocab).
+/// \file
+/// \brief Mean softmax cross-entropy over the scored rows (the label mask)
+/// \ingroup floor_nn
 #pragma once
 
 #include <loglinear/core/tensor.hpp>

@@ -2,6 +2,9 @@
 // forward/backward pair in the llm.c style: a row gather forward, a scatter-add backward.
 // O(N d) both ways; no matmul. The LM (nn/lm.hpp) uses it for its input; its head is a plain
 // linear layer (models/layers.hpp, untied weights).
+/// \file
+/// \brief Token embedding (SPEC.md §8)
+/// \ingroup floor_nn
 #pragma once
 
 #include <loglinear/core/tensor.hpp>

@@ -1,6 +1,9 @@
 // LayerNorm over the last axis with scale and shift (the task model's post-norm, SPEC.md §8 last
 // paragraph), a forward/backward pair on row-major [N, d] activations. O(N d) both ways.
 // nn/rmsnorm.hpp is the Mamba-2 LM's scale-only sibling.
+/// \file
+/// \brief LayerNorm over the last axis with scale and shift (the task model's post-norm, SPEC.md §8 last paragraph), a forward/backward pair on row-major [N, ...
+/// \ingroup floor_nn
 #pragma once
 
 #include <loglinear/core/tensor.hpp>

@@ -1,6 +1,9 @@
 // Linear layer without bias, y = x W^T, as a forward/backward pair in the llm.c style.
 // Activations are row-major [N, features] matrices with N = B*T rows (the [B,T,H,D] layout of the
 // operator, flattened). Cost O(N in out) both ways; Eigen's GEMM does the work.
+/// \file
+/// \brief Linear layer without bias, y = x W^T, as a forward/backward pair in the llm.c style.
+/// \ingroup floor_nn
 #pragma once
 
 #include <loglinear/core/tensor.hpp>

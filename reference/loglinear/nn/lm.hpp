@@ -3,6 +3,9 @@
 // softmax cross-entropy over the positions a label mask keeps, and a handwritten backward.
 // Cost per step: the mixers' (nn/mamba2_mixer.hpp) plus O(N d (hidden + vocab)) matmuls.
 // The toy task model (nn/task_model.hpp) is the post-norm, conv-free sibling.
+/// \file
+/// \brief A small log-linear Mamba-2 language model (SPEC.md §8, block `HAttentionBlock`)
+/// \ingroup floor_nn
 #pragma once
 
 #include <loglinear/core/param.hpp>

@@ -3,6 +3,9 @@
 // q = C, k = B and lambda from models/level_weights (§7); D skip; gated RMSNorm; out_proj.
 // Cost: the projections O(N d_model d_in_proj) plus the operator (chunked form by default,
 // O(T log T) per head). The toy task model (models/task_model.hpp) is the simpler sibling.
+/// \file
+/// \brief The log-linear Mamba-2 mixer (SPEC.md §8)
+/// \ingroup floor_nn
 #pragma once
 
 #include <loglinear/attention/forms.hpp>

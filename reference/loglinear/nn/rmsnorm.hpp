@@ -1,6 +1,9 @@
 // RMSNorm and the gated RMSNorm of the Mamba-2 mixer (SPEC.md §8), each a forward/backward pair
 // in the llm.c style on row-major [N, d] activations (N = B*T). O(N d) both ways.
 // LayerNorm, the toy model's norm, lives in models/layers.hpp.
+/// \file
+/// \brief RMSNorm and the gated RMSNorm of the Mamba-2 mixer (SPEC.md §8), each a forward/backward pair in the llm.c style on row-major [N, d] activations (N = ...
+/// \ingroup floor_nn
 #pragma once
 
 #include <loglinear/core/tensor.hpp>

@@ -1,5 +1,8 @@
 // The SwiGLU MLP of the Mamba-2 block (SPEC.md §8, fla GatedMLP): y = W_down (SiLU(W_gate x) ⊙ W_up x),
 // bias-free, hidden = hidden_ratio * d. A forward/backward pair; O(N d hidden) matmuls.
+/// \file
+/// \brief The SwiGLU MLP of the Mamba-2 block (SPEC.md §8, fla GatedMLP)
+/// \ingroup floor_nn
 #pragma once
 
 #include <loglinear/core/tensor.hpp>

@@ -4,6 +4,9 @@
 // residual) -> LayerNorm -> LM head. Forward and handwritten backward end to end, llm.c style:
 // forward keeps its cache, backward consumes it. The operator runs in any form (chunked by
 // default). nn/lm.hpp is the full log-linear Mamba-2 sibling.
+/// \file
+/// \brief The model of the adaptive-decay synthetic tasks (SPEC.md §8, last paragraph)
+/// \ingroup floor_nn
 #pragma once
 
 #include <loglinear/attention/forms.hpp>

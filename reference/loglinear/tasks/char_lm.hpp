@@ -1,6 +1,9 @@
 // Character-level (byte-level) language modelling on a plain-text corpus, SPEC.md §9.3 scaled
 // down: the public-domain King James Bible from Debian's bible-kjv package, generated at build
 // time by scripts/make_kjv_corpus.sh and never committed.
+/// \file
+/// \brief Character-level (byte-level) language modelling on a plain-text corpus, SPEC.md §9.3 scaled down
+/// \ingroup floor_operator
 #pragma once
 
 #include <loglinear/tasks/task.hpp>

@@ -1,5 +1,8 @@
 // Multi-query associative recall (MQAR), SPEC.md §9.1, as the adaptive-decay sources define it.
 // Vocabulary 128: keys from 1..63, values from 64..127, noise from 1..127.
+/// \file
+/// \brief Multi-query associative recall (MQAR), SPEC.md §9.1, as the adaptive-decay sources define it.
+/// \ingroup floor_operator
 #pragma once
 
 #include <loglinear/tasks/task.hpp>

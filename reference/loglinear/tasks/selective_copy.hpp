@@ -1,5 +1,8 @@
 // Selective copying, SPEC.md §9.2, as the adaptive-decay sources define it: copy the n data
 // tokens scattered among noise, in order, after a separator.
+/// \file
+/// \brief Selective copying, SPEC.md §9.2, as the adaptive-decay sources define it
+/// \ingroup floor_operator
 #pragma once
 
 #include <loglinear/tasks/task.hpp>

@@ -1,5 +1,8 @@
 // Token sequences for the synthetic tasks and the character-level LM (SPEC.md §9): the common
 // Batch type and the interface every task generator implements.
+/// \file
+/// \brief Token sequences for the synthetic tasks and the character-level LM (SPEC.md §9)
+/// \ingroup floor_operator
 #pragma once
 
 #include <loglinear/core/tensor.hpp>

@@ -2,6 +2,9 @@
 // the task models with (SPEC.md §8, §9). Weight decay applies only to parameters whose
 // Param::weight_decay is set (not norms, biases, decay or level parameters). O(parameters) a step.
 // Siblings: clip.hpp (global-norm clipping), schedule.hpp (warm-up + cosine learning rate).
+/// \file
+/// \brief Adam / AdamW with decoupled weight decay (torch.optim.AdamW's update), what the sources train the task models with (SPEC.md §8, §9).
+/// \ingroup floor_train
 #pragma once
 
 #include <loglinear/core/param.hpp>

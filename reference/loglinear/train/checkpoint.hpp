@@ -15,6 +15,9 @@
 // parameter's, so a file costs at most its own size plus one copy of the parameters. Every
 // value must be finite and fit the parameter's Scalar. tests/fuzz/fuzz_checkpoint.cpp fuzzes
 // load_checkpoint_bytes with libFuzzer (scripts/fuzz.sh).
+/// \file
+/// \brief Checkpoints
+/// \ingroup floor_train
 #pragma once
 
 #include <loglinear/core/param.hpp>

@@ -1,5 +1,8 @@
 // Global gradient-norm clipping (torch.nn.utils.clip_grad_norm_): one norm over every parameter's
 // gradient, then one scale. O(parameters).
+/// \file
+/// \brief Global gradient-norm clipping (torch.nn.utils.clip_grad_norm_)
+/// \ingroup floor_train
 #pragma once
 
 #include <loglinear/core/param.hpp>

@@ -2,6 +2,9 @@
 // sets of MQAR, selective copying or the byte-level LM, and the training batch of every step as
 // a deterministic function of (seed, step), so that a resumed run sees exactly the batches the
 // uninterrupted one would have. Generating is O(train_size * length) once.
+/// \file
+/// \brief The data feed of a training run (SPEC.md §9)
+/// \ingroup floor_train
 #pragma once
 
 #include <loglinear/tasks/char_lm.hpp>

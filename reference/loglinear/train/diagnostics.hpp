@@ -1,6 +1,9 @@
 // Training diagnostics (SPEC.md §14.5 "median decay", §7 lambda per level): per layer and head,
 // the median and quantiles of the decay rate a = exp(g) and of lambda at each level over a batch,
 // printable as text and as JSON. O(N log N) per (layer, head, level) for the sorts.
+/// \file
+/// \brief Training diagnostics (SPEC.md §14.5 "median decay", §7 lambda per level)
+/// \ingroup floor_train
 #pragma once
 
 #include <loglinear/core/tensor.hpp>

@@ -1,5 +1,8 @@
 // Evaluation of a model on a dataset: mean loss and token accuracy over every scored position,
 // in batches of the training batch size. Forward only; O(dataset) forward passes.
+/// \file
+/// \brief Evaluation of a model on a dataset
+/// \ingroup floor_train
 #pragma once
 
 #include <loglinear/train/model.hpp>

@@ -1,6 +1,9 @@
 // What the training loop needs from a model, so that the task model (nn/task_model.hpp) and the
 // full log-linear Mamba-2 LM (nn/lm.hpp) train through one loop, one evaluation, one set of
 // statistics and one checkpoint format. make_model builds either from a ModelConfig.
+/// \file
+/// \brief What the training loop needs from a model, so that the task model (nn/task_model.hpp) and the full log-linear Mamba-2 LM (nn/lm.hpp) train through ...
+/// \ingroup floor_train
 #pragma once
 
 #include <loglinear/core/param.hpp>

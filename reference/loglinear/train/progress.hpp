@@ -1,5 +1,8 @@
 // A one-line progress reporter of the training loop: a redrawn bar on a terminal, plain lines every `every` updates
 // otherwise (logs, CI). No C++ progress-bar package exists in Debian, hence this small class.
+/// \file
+/// \brief A one-line progress reporter of the training loop
+/// \ingroup floor_train
 #pragma once
 
 #include <chrono>

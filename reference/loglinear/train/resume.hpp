@@ -2,6 +2,9 @@
 // (checkpoint.hpp's format), and the run's progress and settings in a JSON file next to it
 // (<path>.json). A resumed run continues the exact optimisation: same batches (data.hpp), same
 // moments, same step count, and it refuses settings that would change the run.
+/// \file
+/// \brief Saving and resuming a run
+/// \ingroup floor_train
 #pragma once
 
 #include <loglinear/train/adamw.hpp>

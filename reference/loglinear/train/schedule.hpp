@@ -1,4 +1,7 @@
 // The learning-rate schedule of the experiments: linear warm-up, then cosine decay (SPEC.md §9).
+/// \file
+/// \brief The learning-rate schedule of the experiments
+/// \ingroup floor_train
 #pragma once
 
 namespace loglinear::train {

@@ -3,6 +3,9 @@
 // generalisation), early stop at a validation accuracy, checkpoints that resume exactly, a
 // progress bar, and one JSON result (settings, history, best accuracy, times, commit, lambda and
 // decay statistics, per-head diagnostics). apps/loglinear_train.cpp is its command line.
+/// \file
+/// \brief The training loop of the experiments (SPEC.md §9)
+/// \ingroup floor_train
 #pragma once
 
 #include <loglinear/train/data.hpp>
