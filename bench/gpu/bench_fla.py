@@ -13,6 +13,9 @@ import types
 
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cuda_timing import timed  # noqa: E402
+
 sys.path.insert(0, os.environ.get("FLA_PATH", ".peer"))
 try:
     import einops  # noqa: F401
@@ -28,14 +31,6 @@ sys.modules["fla.ops"] = ops  # skip fla/ops/__init__.py, which imports every op
 from fla.ops.log_linear_attn import chunk_log_linear_attn  # noqa: E402
 
 
-def timed(fn, reps=5):
-    fn(); torch.cuda.synchronize()
-    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    a.record()
-    for _ in range(reps):
-        fn()
-    b.record(); torch.cuda.synchronize()
-    return a.elapsed_time(b) / reps
 
 
 print(f"# fla chunk_log_linear_attn on {torch.cuda.get_device_name()} (torch {torch.__version__})")
@@ -54,11 +49,11 @@ for D in dims:
         g = (-torch.rand(B, T, H, device=dev, dtype=torch.float32) * 0.1).requires_grad_()
         lam = torch.rand(B, T, H, L, device=dev, dtype=bf).requires_grad_()
         try:
-            fwd = timed(lambda: chunk_log_linear_attn(q, k, v, g, lam))
+            fwd = timed(lambda: chunk_log_linear_attn(q, k, v, g, lam), reps=5)
             def fb():
                 o, _ = chunk_log_linear_attn(q, k, v, g, lam)
                 o.backward(torch.ones_like(o))
-            both = timed(fb)
+            both = timed(fb, reps=5)
             print(f"| {D} | {T} | {B} | {fwd:.2f} | {both:.2f} | {tokens / both / 1e3:.1f} |", flush=True)
         except Exception as exc:  # report and go on: one failing shape should not hide the rest
             print(f"| {D} | {T} | {B} | failed: {type(exc).__name__}: {str(exc)[:120]} | | |", flush=True)

@@ -2,19 +2,17 @@
 PyTorch's scaled_dot_product_attention (flash backend), bf16, forward+backward, and the GPU's
 measured ceilings (bf16 and fp32 GEMM TFLOP/s, device-to-device copy bandwidth).
     python3 bench/gpu/bench_sdpa.py"""
+import os
+import sys
+
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cuda_timing import timed  # noqa: E402
 
-def timed(fn, reps=10):
-    fn(); torch.cuda.synchronize()
-    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    a.record()
-    for _ in range(reps):
-        fn()
-    b.record(); torch.cuda.synchronize()
-    return a.elapsed_time(b) / reps
+
 
 
 print(f"# peers on {torch.cuda.get_device_name()} (torch {torch.__version__})")

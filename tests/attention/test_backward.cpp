@@ -5,6 +5,7 @@
 #include <loglinear/core/fenwick.hpp>
 
 #include "../support/compare.hpp"
+#include "../support/attention_gradcheck.hpp"
 #include "../support/gradcheck.hpp"
 #include "../support/random_inputs.hpp"
 
@@ -68,14 +69,7 @@ TEST_CASE("backward: every gradient of every form matches central finite differe
   // eps = 1e-5 both sit near 1e-10 relative, far below the 1e-6 bound. Tensors of up to
   // kCheckAllUpTo elements are checked in full, larger ones on a sample drawn from this case's
   // seed (so every run looks at other elements).
-  auto fd = [&](const char* name, double* x, const double* analytic, Index n) {
-    return gradcheck(name, x, analytic, n, L, 1e-5, 48, seed, 1e-3, kCheckAllUpTo);
-  };
-  for (const auto& r : {fd("dq", in.q.data(), gr.dq.data(), in.q.size()),
-                        fd("dk", in.k.data(), gr.dk.data(), in.k.size()),
-                        fd("dv", in.v.data(), gr.dv.data(), in.v.size()),
-                        fd("dg", in.g.data(), gr.dg.data(), in.g.size()),
-                        fd("dlam", in.lam.data(), gr.dlam.data(), in.lam.size())}) {
+  for (const auto& r : gradcheck_attention(in, gr, L, seed)) {
     INFO(r.report());
     CHECK(r.max_rel <= 1e-6);
   }

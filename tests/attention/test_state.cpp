@@ -5,6 +5,7 @@
 #include <loglinear/core/fenwick.hpp>
 
 #include "../support/compare.hpp"
+#include "../support/attention_gradcheck.hpp"
 #include "../support/gradcheck.hpp"
 #include "../support/random_inputs.hpp"
 
@@ -128,15 +129,9 @@ TEST_CASE("state: gradients through the initial and final states match finite di
   }
   REQUIRE(dS0.shape() == S0.S.shape());
   // Small tensors in full, larger ones on a sample drawn from this case's seed.
-  auto fd = [&](const char* name, double* x, const double* analytic, Index n) {
-    return gradcheck(name, x, analytic, n, L, 1e-5, 48, seed, 1e-3, kCheckAllUpTo);
-  };
-  for (const auto& r : {fd("dq", in.q.data(), gr.dq.data(), in.q.size()),
-                        fd("dk", in.k.data(), gr.dk.data(), in.k.size()),
-                        fd("dv", in.v.data(), gr.dv.data(), in.v.size()),
-                        fd("dg", in.g.data(), gr.dg.data(), in.g.size()),
-                        fd("dlam", in.lam.data(), gr.dlam.data(), in.lam.size()),
-                        fd("dS0", S0.S.data(), dS0.data(), S0.S.size())}) {
+  auto checks = gradcheck_attention(in, gr, L, seed);
+  checks.push_back(gradcheck_attention_tensor("dS0", S0.S.data(), dS0.data(), S0.S.size(), L, seed));
+  for (const auto& r : checks) {
     INFO(r.report());
     CHECK(r.max_rel <= 1e-6);
   }
