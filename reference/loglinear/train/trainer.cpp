@@ -83,22 +83,29 @@ json stats_json(const ValueStats& s) {
   return {{"mean", s.mean}, {"std", s.std}, {"min", s.min}, {"max", s.max}, {"median", s.median}};
 }
 
-// Lambda per layer and level and exp(g) per layer, pooled over tokens and heads, of the last
-// forward; per-head quantiles go to "diagnostics".
-void add_statistics(Model& model, json& result) {
-  json lam = json::array(), dec = json::array();
+// Per layer and head, quantiles of exp(g) and of lambda per level, of the last forward.
+Diagnostics diagnostics_of(const Model& model) {
   std::vector<RowMatrix<float>> gs, lams;
   for (Index i = 0; i < model.num_layers(); ++i) {
     gs.push_back(model.last_decay(i));
     lams.push_back(model.last_lambda(i));
+  }
+  return collect_diagnostics<float>(gs, lams, model.levels());
+}
+
+// Lambda per layer and level and exp(g) per layer, pooled over tokens and heads, of the last
+// forward; per-head quantiles go to "diagnostics".
+void add_statistics(const Model& model, json& result) {
+  json lam = json::array(), dec = json::array();
+  for (Index i = 0; i < model.num_layers(); ++i) {
     json levels = json::array();
-    for (const ValueStats& s : level_stats(lams.back(), model.levels())) levels.push_back(stats_json(s));
+    for (const ValueStats& s : level_stats(model.last_lambda(i), model.levels())) levels.push_back(stats_json(s));
     lam.push_back(levels);
-    dec.push_back(stats_json(decay_stats(gs.back())));
+    dec.push_back(stats_json(decay_stats(model.last_decay(i))));
   }
   result["lambda_stats"] = lam;
   result["decay_stats"] = dec;
-  result["diagnostics"] = json::parse(collect_diagnostics<float>(gs, lams, model.levels()).to_json());
+  result["diagnostics"] = json::parse(diagnostics_of(model).to_json());
 }
 
 // lambda of every layer for the first validation sequence: tokens x (heads * levels).
@@ -199,119 +206,154 @@ void validate(const TrainConfig& c) {
   require_total("validation tokens (--val-size x max(--length, --eval-len))", double(d.val_size) * T);
 }
 
+namespace {
+
+// One run: the data, the model and its optimiser, and the totals of the segments so far. The
+// loop is step() then, every eval_every steps, evaluate_at(); finish() writes the result.
+class Run {
+ public:
+  explicit Run(const TrainConfig& c) : c_(c), data_(c.data), config_(config_json(c)) {
+    // A chunk longer than the longest sequence only pads: clamp it to that length's power of
+    // two, so that --chunk sizes no buffer (the recorded setting stays the one asked for).
+    ModelConfig arch = c.model;
+    const Index longest = std::max(c.data.length, c.data.eval_len);
+    while (arch.chunk > 1 && arch.chunk / 2 >= longest) arch.chunk /= 2;
+    model_ = make_model(arch, data_.vocab(), levels_of(c), c.seed);
+    opt_ = std::make_unique<AdamW<float>>(model_->params(), 0.9, 0.999, 1e-8, c.weight_decay);
+    if (!c.resume.empty()) {
+      state_ = load_run(c.resume, *model_, *opt_, config_.dump());
+      std::fprintf(stderr, "resumed from %s at step %ld\n", c.resume.c_str(), state_.step);
+    }
+    history_ = json::parse(state_.history_json);
+    start_step_ = step_ = state_.step;
+  }
+
+  // Steps until --steps or the early stop, evaluating (and checkpointing) every eval_every.
+  void train() {
+    Progress progress(c_.steps, c_.progress, c_.eval_every);
+    for (; step_ < c_.steps && !stopped_early_; ++step_) {
+      const double lr = step();
+      char msg[160];
+      std::snprintf(msg, sizeof msg, "loss %.4f best acc %.1f%% %.0f tok/s", last_loss_, state_.best_accuracy,
+                    tokens_per_s());
+      progress.update(step_ + 1, msg);
+      if ((step_ + 1) % c_.eval_every == 0 || step_ + 1 == c_.steps) evaluate_at(lr);
+    }
+    progress.finish();
+  }
+
+  // Final evaluation, statistics of lambda and exp(g) on (a batch of) the validation set, the
+  // lambda dump, the one-line summary and the JSON result.
+  std::string finish();
+
+ private:
+  // One optimisation step at step_: forward, backward, clip, AdamW. Returns the learning rate.
+  double step() {
+    const auto ts = Clock::now();
+    const tasks::Batch batch = data_.train_batch(step_);
+    model_->zero_grad();
+    last_loss_ = model_->forward(batch);
+    model_->backward();
+    if (state_.first_train_loss < 0) state_.first_train_loss = last_loss_;
+    clip_grad_norm(model_->params(), c_.clip);
+    const double lr = warmup_cosine(step_, c_.warmup, c_.steps, c_.lr, c_.warmup > 0 ? 0.1 : 1.0);
+    opt_->step(lr);
+    tokens_ += batch.tokens.size();
+    train_secs_ += std::chrono::duration<double>(Clock::now() - ts).count();
+    return lr;
+  }
+  // Training tokens per second of this segment, evaluation excluded.
+  double tokens_per_s() const { return double(tokens_) / std::max(train_secs_, 1e-9); }
+
+  // A history row after step_ + 1 steps; decides the early stop; saves the checkpoint.
+  void evaluate_at(double lr) {
+    const Eval ev = evaluate(*model_, data_.val(), c_.data.batch);
+    json row = {{"step", step_ + 1}, {"train_loss", last_loss_}, {"val_loss", ev.loss},
+                {"val_accuracy", ev.accuracy}, {"tokens_per_s", tokens_per_s()}, {"lr", lr}};
+    if (c_.data.task == "lm") {
+      row["val_bits_per_byte"] = tasks::bits_per_byte(ev.loss);
+      row["val_perplexity"] = std::exp(ev.loss);  // per byte
+    }
+    if (c_.data.eval_len) {
+      const Eval lv = evaluate(*model_, data_.long_val(), c_.data.batch);
+      long_acc_ = lv.accuracy;
+      row["eval_len_accuracy"] = lv.accuracy;
+      row["eval_len_loss"] = lv.loss;
+    }
+    history_.push_back(row);
+    state_.best_accuracy = std::max(state_.best_accuracy, ev.accuracy);
+    if (c_.data.task != "lm" && ev.accuracy >= c_.early_stop) stopped_early_ = true;
+    if (!c_.checkpoint.empty()) save_run(c_.checkpoint, *model_, *opt_, totals(step_ + 1), config_.dump());
+  }
+
+  // The run's state after `steps` steps, totals over every segment so far.
+  RunState totals(long steps) const {
+    RunState now = state_;
+    now.step = steps;
+    now.history_json = history_.dump();
+    now.wall_time_s += std::chrono::duration<double>(Clock::now() - t0_).count();
+    now.train_time_s += train_secs_;
+    now.train_tokens += double(tokens_);
+    return now;
+  }
+
+  const TrainConfig& c_;
+  const TaskData data_;
+  const json config_;
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<AdamW<float>> opt_;
+  RunState state_;             // as of the start of this segment (resume) or empty
+  json history_;
+  long start_step_ = 0, step_ = 0;
+  const Clock::time_point t0_ = Clock::now();
+  double train_secs_ = 0;      // training steps only: evaluation and checkpoints are excluded
+  double last_loss_ = 0, long_acc_ = -1;
+  Index tokens_ = 0;
+  bool stopped_early_ = false;
+};
+
+std::string Run::finish() {
+  const Eval final_ev = evaluate(*model_, data_.val(), c_.data.batch);
+  model_->forward(data_.val().range(0, std::min<Index>(data_.val().size(), c_.data.batch)));
+  const RunState total = totals(step_);
+  json result = {{"config", config_}, {"git_commit", c_.commit}, {"history", history_}};
+  if (start_step_ > 0) result["resumed_at_step"] = start_step_;
+  add_statistics(*model_, result);
+  if (c_.print_diagnostics) std::printf("\n%s", diagnostics_of(*model_).to_text().c_str());
+  if (!c_.dump_lambda.empty()) dump_lambda(*model_, data_.val(), config_, c_.dump_lambda);
+  result["first_train_loss"] = total.first_train_loss;  // of the whole run
+  result["last_train_loss"] = last_loss_;
+  result["best_accuracy"] = total.best_accuracy;
+  result["final_accuracy"] = final_ev.accuracy;
+  result["final_val_loss"] = final_ev.loss;
+  if (c_.data.task == "lm") {
+    result["final_val_bits_per_byte"] = tasks::bits_per_byte(final_ev.loss);
+    result["final_val_perplexity"] = std::exp(final_ev.loss);  // per byte
+  }
+  result["eval_len_accuracy"] = c_.data.eval_len ? json(long_acc_) : json(nullptr);
+  result["steps_run"] = step_;
+  result["stopped_early"] = stopped_early_;
+  result["wall_time_s"] = total.wall_time_s;    // training, evaluation and checkpoints, every segment
+  result["train_time_s"] = total.train_time_s;  // training steps alone, every segment
+  result["train_tokens_per_s"] = total.train_tokens / std::max(total.train_time_s, 1e-9);
+  const std::string at_len =
+      c_.data.eval_len ? ", at length " + std::to_string(c_.data.eval_len) + ": " + std::to_string(long_acc_) + "%" : "";
+  std::printf("model %s task %s lambda %s decay %s: best val accuracy %.2f%%, final %.2f%% (loss %.4f)%s, "
+              "%ld steps, %.1f s\n",
+              c_.model.model.c_str(), c_.data.task.c_str(), c_.model.lambda.c_str(), c_.model.decay.c_str(),
+              total.best_accuracy, final_ev.accuracy, final_ev.loss, at_len.c_str(), step_, total.wall_time_s);
+  return result.dump(2);
+}
+
+}  // namespace
+
 std::string run_training(TrainConfig c) {
   validate(c);
   c.data.seed = c.seed;
   if (c.threads > 0) omp_set_num_threads(c.threads);
-  const TaskData data(c.data);
-  // A chunk longer than the longest sequence only pads: clamp it to that length's power of two,
-  // so that --chunk sizes no buffer (the recorded setting stays the one asked for).
-  ModelConfig arch = c.model;
-  const Index longest = std::max(c.data.length, c.data.eval_len);
-  while (arch.chunk > 1 && arch.chunk / 2 >= longest) arch.chunk /= 2;
-  std::unique_ptr<Model> model_ptr = make_model(arch, data.vocab(), levels_of(c), c.seed);
-  Model& model = *model_ptr;
-  AdamW<float> opt(model.params(), 0.9, 0.999, 1e-8, c.weight_decay);
-  const json config = config_json(c);
-  RunState state;
-  if (!c.resume.empty()) {
-    state = load_run(c.resume, model, opt, config.dump());
-    std::fprintf(stderr, "resumed from %s at step %ld\n", c.resume.c_str(), state.step);
-  }
-  json history = json::parse(state.history_json);
-  const long start_step = state.step;
-  const auto t0 = Clock::now();
-  double train_secs = 0;  // training steps only: evaluation and checkpoints are excluded
-  Progress progress(c.steps, c.progress, c.eval_every);
-  double last_loss = 0, long_acc = -1;
-  Index tokens = 0;
-  bool stopped_early = false;
-  long step = start_step;
-  for (; step < c.steps && !stopped_early; ++step) {
-    const auto ts = Clock::now();
-    const tasks::Batch batch = data.train_batch(step);
-    model.zero_grad();
-    last_loss = model.forward(batch);
-    model.backward();
-    if (state.first_train_loss < 0) state.first_train_loss = last_loss;
-    clip_grad_norm(model.params(), c.clip);
-    const double lr = warmup_cosine(step, c.warmup, c.steps, c.lr, c.warmup > 0 ? 0.1 : 1.0);
-    opt.step(lr);
-    tokens += batch.tokens.size();
-    train_secs += std::chrono::duration<double>(Clock::now() - ts).count();
-    const double tok_per_s = double(tokens) / std::max(train_secs, 1e-9);
-    char msg[160];
-    std::snprintf(msg, sizeof msg, "loss %.4f best acc %.1f%% %.0f tok/s", last_loss, state.best_accuracy, tok_per_s);
-    progress.update(step + 1, msg);
-    if ((step + 1) % c.eval_every != 0 && step + 1 != c.steps) continue;
-    const Eval ev = evaluate(model, data.val(), c.data.batch);
-    json row = {{"step", step + 1}, {"train_loss", last_loss}, {"val_loss", ev.loss},
-                {"val_accuracy", ev.accuracy}, {"tokens_per_s", tok_per_s}, {"lr", lr}};
-    if (c.data.task == "lm") {
-      row["val_bits_per_byte"] = tasks::bits_per_byte(ev.loss);
-      row["val_perplexity"] = std::exp(ev.loss);  // per byte
-    }
-    if (c.data.eval_len) {
-      const Eval lv = evaluate(model, data.long_val(), c.data.batch);
-      long_acc = lv.accuracy;
-      row["eval_len_accuracy"] = lv.accuracy;
-      row["eval_len_loss"] = lv.loss;
-    }
-    history.push_back(row);
-    state.best_accuracy = std::max(state.best_accuracy, ev.accuracy);
-    if (c.data.task != "lm" && ev.accuracy >= c.early_stop) stopped_early = true;
-    if (!c.checkpoint.empty()) {
-      RunState now = state;
-      now.step = step + 1;
-      now.history_json = history.dump();
-      now.wall_time_s += std::chrono::duration<double>(Clock::now() - t0).count();
-      now.train_time_s += train_secs;
-      now.train_tokens += double(tokens);
-      save_run(c.checkpoint, model, opt, now, config.dump());
-    }
-  }
-  progress.finish();
-  // Final evaluation, then statistics of lambda and exp(g) on (a batch of) the validation set.
-  const Eval final_ev = evaluate(model, data.val(), c.data.batch);
-  model.forward(data.val().range(0, std::min<Index>(data.val().size(), c.data.batch)));
-  json result = {{"config", config}, {"git_commit", c.commit}, {"history", history}};
-  if (start_step > 0) result["resumed_at_step"] = start_step;
-  add_statistics(model, result);
-  if (c.print_diagnostics) {
-    std::vector<RowMatrix<float>> gs, lams;
-    for (Index i = 0; i < model.num_layers(); ++i) {
-      gs.push_back(model.last_decay(i));
-      lams.push_back(model.last_lambda(i));
-    }
-    std::printf("\n%s", collect_diagnostics<float>(gs, lams, model.levels()).to_text().c_str());
-  }
-  if (!c.dump_lambda.empty()) dump_lambda(model, data.val(), config, c.dump_lambda);
-  const double wall = state.wall_time_s + std::chrono::duration<double>(Clock::now() - t0).count();
-  const double train_time = state.train_time_s + train_secs;
-  result["first_train_loss"] = state.first_train_loss;  // of the whole run
-  result["last_train_loss"] = last_loss;
-  result["best_accuracy"] = state.best_accuracy;
-  result["final_accuracy"] = final_ev.accuracy;
-  result["final_val_loss"] = final_ev.loss;
-  if (c.data.task == "lm") {
-    result["final_val_bits_per_byte"] = tasks::bits_per_byte(final_ev.loss);
-    result["final_val_perplexity"] = std::exp(final_ev.loss);  // per byte
-  }
-  result["eval_len_accuracy"] = c.data.eval_len ? json(long_acc) : json(nullptr);
-  result["steps_run"] = step;
-  result["stopped_early"] = stopped_early;
-  result["wall_time_s"] = wall;            // training, evaluation and checkpoints, every segment
-  result["train_time_s"] = train_time;     // training steps alone, every segment
-  result["train_tokens_per_s"] = (state.train_tokens + double(tokens)) / std::max(train_time, 1e-9);
-  std::printf("model %s task %s lambda %s decay %s: best val accuracy %.2f%%, final %.2f%% (loss %.4f)%s, "
-              "%ld steps, %.1f s\n",
-              c.model.model.c_str(), c.data.task.c_str(), c.model.lambda.c_str(), c.model.decay.c_str(),
-              state.best_accuracy, final_ev.accuracy, final_ev.loss,
-              c.data.eval_len ? (", at length " + std::to_string(c.data.eval_len) + ": " + std::to_string(long_acc) +
-                                 "%").c_str()
-                              : "",
-              step, wall);
-  const std::string text = result.dump(2);
+  Run run(c);
+  run.train();
+  const std::string text = run.finish();
   if (!c.json_path.empty()) {
     std::ofstream f(c.json_path);
     if (!(f << text << "\n")) throw std::runtime_error("--json: cannot write " + c.json_path);
