@@ -11,7 +11,7 @@
 // whose message begins `checkpoint "<source>": ` and leaves every parameter as it was. An
 // unedited file must load its values exactly (or be refused for the documented reasons: an
 // architecture mismatch, a value that is not finite or does not fit Scalar).
-// Used by fuzz_checkpoint.cpp (libFuzzer) and tests/train/test_checkpoint_hostile.cpp (gcc).
+// Used by fuzz_checkpoint.cpp (libFuzzer) and tests/train/test_checkpoint.cpp (gcc).
 #pragma once
 
 #include "fuzz_support.hpp"

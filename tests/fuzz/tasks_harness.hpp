@@ -7,7 +7,7 @@
 //    libFuzzer run's -malloc_limit_mb turns a large allocation into a crash);
 //  - an accepted setting within a small budget generates data with the documented layout;
 //  - every error message begins with the argument's name.
-// Used by fuzz_tasks.cpp (libFuzzer) and by tests/tasks/test_tasks.cpp (replay under gcc).
+// Used by fuzz_tasks.cpp (libFuzzer) and by tests/tasks/test_task.cpp (replay under gcc).
 #pragma once
 
 #include "fuzz_support.hpp"
