@@ -96,8 +96,8 @@ int main(int argc, char** argv) {
   app.add_option("--ffn-hidden", m.ffn_hidden, "mamba2 model: SwiGLU hidden width (0: 4 * d_model)")
       ->capture_default_str()->check(nonneg);
   app.add_option("--mlp-hidden", m.mlp_hidden, "hidden width of the lambda MLP")->capture_default_str()->check(pos);
-  app.add_option("--chunk", m.chunk, "chunk size of the chunked form (a power of two; clamped to the longest "
-                                     "sequence)")->capture_default_str()->check(pos);
+  app.add_option("--chunk", m.chunk, "chunk size of the chunked form (a power of two; clamped to each "
+                                     "call's sequence length)")->capture_default_str()->check(pos);
   app.add_option("--batch", d.batch, "sequences per step")->capture_default_str()->check(pos);
   app.add_option("--train-size", d.train_size, "training sequences generated up front")->capture_default_str()
       ->check(pos);

@@ -1,19 +1,13 @@
 // tasks/char_lm: windows predict the next byte, the split is fixed, and window lengths, counts and
 // corpus paths are checked before any division, allocation or endless read.
 #include <loglinear/tasks/char_lm.hpp>
-#include <loglinear/tasks/mqar.hpp>
-#include <loglinear/tasks/selective_copy.hpp>
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
 #include <cmath>
-#include <cstdint>
 #include <limits>
-#include <functional>
-#include <map>
-#include <set>
 
 using namespace loglinear;
 using namespace loglinear::tasks;

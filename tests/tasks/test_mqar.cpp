@@ -1,17 +1,12 @@
 // tasks/mqar: the layout of SPEC.md §9.1 position by position, determinism per seed, and the
 // argument errors, hostile ones included (settings that once hung or allocated without bound).
-#include <loglinear/tasks/char_lm.hpp>
 #include <loglinear/tasks/mqar.hpp>
-#include <loglinear/tasks/selective_copy.hpp>
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
-#include <cmath>
-#include <cstdint>
 #include <limits>
-#include <functional>
 #include <map>
 #include <set>
 

@@ -1,18 +1,12 @@
 // tasks/selective_copy: the layout of SPEC.md §9.2 position by position and the argument errors,
 // hostile ones included.
-#include <loglinear/tasks/char_lm.hpp>
-#include <loglinear/tasks/mqar.hpp>
 #include <loglinear/tasks/selective_copy.hpp>
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
-#include <cmath>
-#include <cstdint>
 #include <limits>
-#include <functional>
-#include <map>
 #include <set>
 
 using namespace loglinear;

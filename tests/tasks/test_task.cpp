@@ -3,20 +3,17 @@
 // tests/fuzz/ through the generators, so the gcc suite covers them without clang.
 #include "fuzz/tasks_harness.hpp"
 
-#include <loglinear/tasks/char_lm.hpp>
 #include <loglinear/tasks/mqar.hpp>
 #include <loglinear/tasks/selective_copy.hpp>
+#include <loglinear/tasks/task.hpp>
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
-#include <cmath>
 #include <cstdint>
-#include <limits>
 #include <functional>
-#include <map>
-#include <set>
+#include <limits>
 
 using namespace loglinear;
 using namespace loglinear::tasks;

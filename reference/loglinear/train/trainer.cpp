@@ -213,12 +213,9 @@ namespace {
 class Run {
  public:
   explicit Run(const TrainConfig& c) : c_(c), data_(c.data), config_(config_json(c)) {
-    // A chunk longer than the longest sequence only pads: clamp it to that length's power of
-    // two, so that --chunk sizes no buffer (the recorded setting stays the one asked for).
-    ModelConfig arch = c.model;
-    const Index longest = std::max(c.data.length, c.data.eval_len);
-    while (arch.chunk > 1 && arch.chunk / 2 >= longest) arch.chunk /= 2;
-    model_ = make_model(arch, data_.vocab(), levels_of(c), c.seed);
+    // --chunk above the sequence needs no care here: every chunked call clamps it to the
+    // sequence's power of two before sizing anything (effective_chunk_size, core/checks.hpp).
+    model_ = make_model(c.model, data_.vocab(), levels_of(c), c.seed);
     opt_ = std::make_unique<AdamW<float>>(model_->params(), 0.9, 0.999, 1e-8, c.weight_decay);
     if (!c.resume.empty()) {
       state_ = load_run(c.resume, *model_, *opt_, config_.dump());
