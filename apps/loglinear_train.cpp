@@ -13,6 +13,9 @@
 #include <loglinear/decay/decay.hpp>
 #include <loglinear/lambda/lambda.hpp>
 #include <loglinear/train/trainer.hpp>
+#ifdef LOGLINEAR_WITH_CUDA
+#include <loglinear/cuda/train/device.hpp>
+#endif
 
 #include <CLI/CLI.hpp>
 
@@ -114,6 +117,15 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 100.0));
   app.add_option("--seed", c.seed, "seed of data, init and batch order")->capture_default_str()->check(nonneg);
   app.add_option("--threads", c.threads, "OpenMP threads (0: all)")->capture_default_str()->check(nonneg);
+  app.add_option("--device", c.device,
+                 "where to train: cpu | cuda (the GPU twins of every layer, cuda/; needs a build with "
+                 "-DLOGLINEAR_CUDA=ON and a GPU; task model, chunked form, --chunk <= 64). Checkpoints of "
+                 "either device resume on either. Reproducibility: CPU runs of one seed are bit-identical; on the GPU "
+                 "every layer sums in a fixed order except the attention operator's backward, which adds some "
+                 "gradient terms (dq, dk over levels, the chunk summaries' gradient) with floating-point atomics "
+                 "whose order varies, so GPU runs of one seed agree to float rounding, not bit for bit "
+                 "(docs/reading-the-code.md, \"GPU training\")")
+      ->capture_default_str();
   app.add_option("--json", c.json_path, "write the result as JSON here");
   app.add_option("--checkpoint", c.checkpoint, "save model + optimiser here at every evaluation");
   app.add_option("--resume", c.resume, "resume from a --checkpoint file");
@@ -128,6 +140,9 @@ int main(int argc, char** argv) {
   app.add_flag("!--no-progress", c.progress, "no progress bar");
   CLI11_PARSE(app, argc, argv);
   try {
+#ifdef LOGLINEAR_WITH_CUDA
+    loglinear::cuda::train::register_cuda_device();
+#endif
     c.commit = git_commit();
     train::run_training(c);
     return 0;

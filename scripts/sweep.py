@@ -7,6 +7,7 @@ so an interrupted sweep resumes by skipping the runs whose JSON already exists.
 
     /usr/bin/python3 scripts/sweep.py --preset mqar --steps 2000 --jobs 2   # the report's grid
     /usr/bin/python3 scripts/sweep.py --report-only                         # re-aggregate
+    /usr/bin/python3 scripts/sweep.py --device cuda --jobs 8 --out experiments/mqar-gpu  # on one GPU
     /usr/bin/python3 scripts/sweep.py --help
 """
 import argparse
@@ -46,7 +47,7 @@ def run_one(args, cell):
     cmd = [args.binary, "--task", args.preset_cfg["task"], "--lambda", mode,
            "--length", str(args.preset_cfg["length"]), "--pairs", str(pairs),
            "--steps", str(args.steps), "--seed", str(seed), "--threads", str(args.threads),
-           "--val-size", str(args.val_size), "--json", out, "--no-progress"]
+           "--val-size", str(args.val_size), "--device", args.device, "--json", out, "--no-progress"]
     if eval_len:
         cmd += ["--eval-len", str(eval_len)]
     cmd += args.extra
@@ -193,7 +194,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", choices=sorted(PRESETS), default="mqar")
     ap.add_argument("--steps", type=int, default=2000, help="training steps per run (early stop at 99%%)")
-    ap.add_argument("--jobs", type=int, default=2, help="runs in parallel")
+    ap.add_argument("--jobs", type=int, default=2,
+                    help="runs in parallel; with --device cuda they share the GPU, each in its own process "
+                         "(own CUDA context and stream; its peak_device_memory_bytes is in its JSON)")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="loglinear-train --device of every run (cuda: a build with -DLOGLINEAR_CUDA=ON)")
     ap.add_argument("--threads", type=int, default=1, help="OpenMP threads per run")
     ap.add_argument("--binary", default=os.path.join(ROOT, "build", "apps", "loglinear-train"))
     ap.add_argument("--val-size", type=int, default=500, help="validation sequences per run")

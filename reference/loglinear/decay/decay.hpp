@@ -52,6 +52,17 @@ class Decay {
   /// Backward of the last forward: ADDS dL/dtheta into params()' grads, RETURNS du [B*T, H].
   /// @param dg [B*T, H], d(loss)/dg. @throws std::invalid_argument "dg: ..." on a shape mismatch.
   virtual RowMatrix<Scalar> backward(const RowMatrix<Scalar>& dg) = 0;
+  /// The options this decay was built from (make_decay_stack's per-layer ones: layer, num_layers,
+  /// prefix, seed): heads and the constants derived from them (gla's tau, tnl's rates through
+  /// detail::tnl_rate), which the GPU twin (cuda/decay/decay.hpp) reads instead of retyping.
+  const DecayOptions& options() const { return opt_; }
+
+ protected:
+  /// A decay built from `opt` (kept for options()).
+  explicit Decay(const DecayOptions& opt) : opt_(opt) {}
+
+ private:
+  DecayOptions opt_;
 };
 
 /// Builds the parameterisation named `key` (the file name under decay/).
@@ -96,6 +107,9 @@ class Hgrn2Decay : public Decay<Scalar> {
   virtual void set_lower_bound(const RowMatrix<Scalar>& lb) = 0;
   /// d(loss)/d(lb) [1, H], accumulated over backward calls since the last set_lower_bound.
   virtual const RowMatrix<Scalar>& lower_bound_grad() const = 0;
+
+ protected:
+  using Decay<Scalar>::Decay;  ///< built from its options, as every decay
 };
 
 /// HGRN2 lower bounds of every layer from Gamma [L, H] (init all ones): p = softmax over layers

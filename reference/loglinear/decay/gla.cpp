@@ -12,7 +12,7 @@ namespace {
 template <class Scalar>
 class GlaDecay final : public Decay<Scalar> {
  public:
-  explicit GlaDecay(const DecayOptions& opt) : H_(opt.heads), tau_(Scalar(opt.tau)) {
+  explicit GlaDecay(const DecayOptions& opt) : Decay<Scalar>(opt), H_(opt.heads), tau_(Scalar(opt.tau)) {
     if (!(opt.tau > 0)) throw std::invalid_argument("tau: expected > 0, got " + std::to_string(opt.tau));
   }
   std::string name() const override { return "gla"; }

@@ -14,7 +14,8 @@ template <class Scalar>
 class Hgrn2Impl final : public Hgrn2Decay<Scalar> {
  public:
   explicit Hgrn2Impl(const DecayOptions& opt)
-      : H_(opt.heads), lb_(RowMatrix<Scalar>::Zero(1, opt.heads)), dlb_(RowMatrix<Scalar>::Zero(1, opt.heads)) {}
+      : Hgrn2Decay<Scalar>(opt), H_(opt.heads), lb_(RowMatrix<Scalar>::Zero(1, opt.heads)),
+        dlb_(RowMatrix<Scalar>::Zero(1, opt.heads)) {}
   std::string name() const override { return "hgrn2"; }
 
   void set_lower_bound(const RowMatrix<Scalar>& lb) override {

@@ -11,7 +11,7 @@ namespace {
 template <class Scalar>
 class LightnetDecay final : public Decay<Scalar> {
  public:
-  explicit LightnetDecay(const DecayOptions& opt) : H_(opt.heads) {}
+  explicit LightnetDecay(const DecayOptions& opt) : Decay<Scalar>(opt), H_(opt.heads) {}
   std::string name() const override { return "lightnet"; }
 
   RowMatrix<Scalar> forward(const RowMatrix<Scalar>& u, Index B) override {

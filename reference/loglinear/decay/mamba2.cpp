@@ -12,7 +12,7 @@ namespace {
 template <class Scalar>
 class Mamba2Decay final : public Decay<Scalar> {
  public:
-  explicit Mamba2Decay(const DecayOptions& opt) : H_(opt.heads) {
+  explicit Mamba2Decay(const DecayOptions& opt) : Decay<Scalar>(opt), H_(opt.heads) {
     // A = -(1..H), as the §8 layer.
     std::mt19937_64 rng(opt.seed);
     RowMatrix<Scalar> alog(1, H_);

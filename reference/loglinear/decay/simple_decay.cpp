@@ -12,7 +12,7 @@ namespace {
 template <class Scalar>
 class SimpleDecay final : public Decay<Scalar> {
  public:
-  explicit SimpleDecay(const DecayOptions& opt) : H_(opt.heads) {
+  explicit SimpleDecay(const DecayOptions& opt) : Decay<Scalar>(opt), H_(opt.heads) {
     if (!(opt.p > 0 && opt.p < 1))
       throw std::invalid_argument("p: expected an initial decay rate in (0, 1), got " + std::to_string(opt.p));
     // Delta = logit(p) so that sigmoid(0 + Delta) = p.

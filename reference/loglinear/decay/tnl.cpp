@@ -12,7 +12,7 @@ namespace {
 template <class Scalar>
 class TnlDecay final : public Decay<Scalar> {
  public:
-  explicit TnlDecay(const DecayOptions& opt) : H_(opt.heads), rate_(1, opt.heads) {
+  explicit TnlDecay(const DecayOptions& opt) : Decay<Scalar>(opt), H_(opt.heads), rate_(1, opt.heads) {
     if (opt.heads < 2)
       throw std::invalid_argument("heads: tnl expects >= 2 (its rates divide by H - 1), got " +
                                   std::to_string(opt.heads));

@@ -12,7 +12,7 @@ namespace {
 template <class Scalar>
 class TnlLDecay final : public Decay<Scalar> {
  public:
-  explicit TnlLDecay(const DecayOptions& opt) : H_(opt.heads) {
+  explicit TnlLDecay(const DecayOptions& opt) : Decay<Scalar>(opt), H_(opt.heads) {
     if (opt.layer < 0 || (opt.num_layers > 0 && opt.layer >= opt.num_layers))
       throw std::invalid_argument("layer: expected in [0, " + std::to_string(opt.num_layers) + "), got " +
                                   std::to_string(opt.layer));

@@ -43,6 +43,10 @@ class LevelWeights {
   virtual std::string name() const = 0;
   /// The trainable tensors of this mode, in checkpoint order.
   virtual std::vector<Param<Scalar>*> params() = 0;
+  /// H, the number of heads (the GPU twin, cuda/lambda/lambda.hpp, is built with it).
+  Index heads() const { return H_; }
+  /// L, the number of levels.
+  Index levels() const { return L_; }
 
   /// lam from dl. @param dl [N, H*L] @return lam [N, H*L] (column h*L + l); caches for backward.
   /// @throws std::invalid_argument "dl: ..." if dl has not H*L columns.

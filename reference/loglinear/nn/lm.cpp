@@ -7,6 +7,7 @@
 
 #include <random>
 #include <stdexcept>
+#include <utility>
 
 namespace loglinear::nn {
 namespace {
@@ -73,6 +74,11 @@ const Mamba2Mixer<Scalar>& MambaLm<Scalar>::mixer(Index i) const {
   if (i < 0 || i >= num_layers())
     throw std::invalid_argument("layer: expected in [0, " + std::to_string(num_layers()) + "), got " + std::to_string(i));
   return blocks_[std::size_t(i)]->mixer;
+}
+
+template <class Scalar>
+Mamba2Mixer<Scalar>& MambaLm<Scalar>::mixer(Index i) {
+  return const_cast<Mamba2Mixer<Scalar>&>(std::as_const(*this).mixer(i));
 }
 
 template <class Scalar>

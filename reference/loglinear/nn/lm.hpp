@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace loglinear::nn {
@@ -62,9 +63,15 @@ class MambaLm {
   void zero_grad();
   /// Number of blocks.
   Index num_layers() const { return Index(blocks_.size()); }
+  /// The configuration (mixer.d_model as given: each block's mixer has d_model).
+  const LmConfig& config() const { return cfg_; }
+  /// What the checkpoint's architecture entry records: "mamba2_lm lambda=<mode>".
+  std::string architecture() const { return "mamba2_lm lambda=" + cfg_.mixer.lambda; }
   /// The mixer of block i (0 <= i < num_layers()), e.g. for its last g and lam.
   /// @throws std::invalid_argument "layer: ..." if i is out of range.
   const Mamba2Mixer<Scalar>& mixer(Index i) const;
+  /// The mixer of block i, mutable (the GPU twin, cuda/nn/lm.hpp, is built from it). Throws as above.
+  Mamba2Mixer<Scalar>& mixer(Index i);
 
  private:
   struct Block;

@@ -64,6 +64,8 @@ class Mamba2Mixer {
   std::vector<Param<Scalar>*> params();
   /// The config.
   const Mamba2MixerConfig& config() const { return cfg_; }
+  /// The lambda parameterisation (the GPU twin, cuda/nn/mamba2_mixer.hpp, is built from it).
+  lambda::LevelWeights<Scalar>& level_weights() { return *lam_; }
   /// g of the last forward, [B*T, H] (log-decay <= 0), for diagnostics.
   const RowMatrix<Scalar>& last_decay() const { return g_; }
   /// lam of the last forward, [B*T, H*L] (head-major: column h*L + l), for diagnostics.

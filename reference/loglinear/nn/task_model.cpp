@@ -41,6 +41,29 @@ struct TaskModel<Scalar>::Layer {
   }
 };
 
+void check_batch(const tasks::Batch& batch, Index vocab, Index L) {
+  const Index B = batch.tokens.dim(0), T = batch.tokens.dim(1), N = B * T;
+  if (num_levels(T) > L) {
+    throw std::invalid_argument("batch: length T = " + std::to_string(T) + " needs num_levels(T) = " +
+                                std::to_string(num_levels(T)) + " levels, the model has levels = " +
+                                std::to_string(L));
+  }
+  if (batch.targets.dim(0) != B || batch.targets.dim(1) != T) {
+    throw std::invalid_argument("batch.targets: expected shape [" + std::to_string(B) + "," + std::to_string(T) +
+                                "] of batch.tokens, got [" + std::to_string(batch.targets.dim(0)) + "," +
+                                std::to_string(batch.targets.dim(1)) + "]");
+  }
+  for (Index n = 0; n < N; ++n) {
+    const std::int32_t tok = batch.tokens.values()[size_t(n)], tgt = batch.targets.values()[size_t(n)];
+    if (tok < 0 || tok >= vocab)
+      throw std::invalid_argument("batch.tokens: expected ids in [0, " + std::to_string(vocab) + "), got " +
+                                  std::to_string(tok));
+    if (tgt < -1 || tgt >= vocab)
+      throw std::invalid_argument("batch.targets: expected -1 or ids in [0, " + std::to_string(vocab) +
+                                  "), got " + std::to_string(tgt));
+  }
+}
+
 template <class Scalar>
 TaskModel<Scalar>::TaskModel(const TaskModelConfig& c, std::uint64_t seed) : cfg_(c) {
   if (c.vocab < 2 || c.d_model < 1 || c.layers < 1 || c.heads < 1 || c.levels < 1 || c.chunk < 1) {
@@ -112,27 +135,9 @@ void TaskModel<Scalar>::zero_grad() {
 
 template <class Scalar>
 double TaskModel<Scalar>::forward(const tasks::Batch& batch, Index* correct) {
+  check_batch(batch, cfg_.vocab, cfg_.levels);
   const Index B = batch.tokens.dim(0), T = batch.tokens.dim(1), N = B * T;
   const Index d = cfg_.d_model, H = cfg_.heads, Dh = d / H, L = cfg_.levels;
-  if (num_levels(T) > L) {
-    throw std::invalid_argument("batch: length T = " + std::to_string(T) + " needs num_levels(T) = " +
-                                std::to_string(num_levels(T)) + " levels, the model has levels = " +
-                                std::to_string(L));
-  }
-  if (batch.targets.dim(0) != B || batch.targets.dim(1) != T) {
-    throw std::invalid_argument("batch.targets: expected shape [" + std::to_string(B) + "," + std::to_string(T) +
-                                "] of batch.tokens, got [" + std::to_string(batch.targets.dim(0)) + "," +
-                                std::to_string(batch.targets.dim(1)) + "]");
-  }
-  for (Index n = 0; n < N; ++n) {
-    const std::int32_t tok = batch.tokens.values()[size_t(n)], tgt = batch.targets.values()[size_t(n)];
-    if (tok < 0 || tok >= cfg_.vocab)
-      throw std::invalid_argument("batch.tokens: expected ids in [0, " + std::to_string(cfg_.vocab) + "), got " +
-                                  std::to_string(tok));
-    if (tgt < -1 || tgt >= cfg_.vocab)
-      throw std::invalid_argument("batch.targets: expected -1 or ids in [0, " + std::to_string(cfg_.vocab) +
-                                  "), got " + std::to_string(tgt));
-  }
   B_ = B;
   T_ = T;
   tokens_.assign(batch.tokens.values().begin(), batch.tokens.values().end());
@@ -215,6 +220,11 @@ const typename TaskModel<Scalar>::Layer& TaskModel<Scalar>::layer_at(Index layer
 
 template <class Scalar>
 const RowMatrix<Scalar>& TaskModel<Scalar>::last_decay(Index layer) const { return layer_at(layer).g; }
+
+template <class Scalar>
+lambda::LevelWeights<Scalar>& TaskModel<Scalar>::level_weights(Index layer) {
+  return *layer_at(layer).lam;
+}
 
 template <class Scalar>
 const RowMatrix<Scalar>& TaskModel<Scalar>::last_lambda(Index layer) const { return layer_at(layer).lamv; }

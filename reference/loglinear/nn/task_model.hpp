@@ -22,6 +22,10 @@ namespace loglinear::decay {
 template <class Scalar>
 class DecayStack;
 }
+namespace loglinear::lambda {
+template <class Scalar>
+class LevelWeights;
+}
 
 namespace loglinear::nn {
 
@@ -43,6 +47,12 @@ struct TaskModelConfig {
   /// (tnl needs heads >= 2 and layers >= 2), other options at their defaults.
   std::string decay = "mamba2";
 };
+
+/// The checks of a batch that TaskModel::forward (and its GPU twin) make before using it:
+/// targets of the tokens' shape, tokens in [0, vocab), targets in [-1, vocab), and T within the
+/// model's levels.
+/// @throws std::invalid_argument naming batch.tokens, batch.targets or the batch length.
+void check_batch(const tasks::Batch& batch, Index vocab, Index levels);
 
 /// The synthetic-task model; parameters in float or double (gradient checks use double).
 template <class Scalar>
@@ -83,6 +93,11 @@ class TaskModel {
   void zero_grad();
   /// The configuration.
   const TaskModelConfig& config() const { return cfg_; }
+  /// The per-layer decays and their shared parameters (the GPU twin, cuda/nn/task_model.hpp, is
+  /// built from them).
+  decay::DecayStack<Scalar>& decays() { return *decays_; }
+  /// Layer `layer`'s lambda parameterisation. @throws std::invalid_argument "layer: ..." if out of range.
+  lambda::LevelWeights<Scalar>& level_weights(Index layer);
 
   /// The log-decay g [B*T, H] of layer `layer` in the last forward (train/stats.hpp summarises it).
   /// @throws std::invalid_argument "layer: ..." if layer is out of range.

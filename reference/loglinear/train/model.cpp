@@ -28,14 +28,13 @@ class TaskModelAdapter final : public Model {
 // The LM of nn/lm.hpp on the task batches: the same next-token targets, -1 = not scored.
 class MambaLmAdapter final : public Model {
  public:
-  MambaLmAdapter(const nn::LmConfig& cfg, std::uint64_t seed, std::string lambda)
-      : m_(cfg, seed), lambda_(std::move(lambda)), L_(cfg.mixer.levels) {}
+  MambaLmAdapter(const nn::LmConfig& cfg, std::uint64_t seed) : m_(cfg, seed), L_(cfg.mixer.levels) {}
   double forward(const tasks::Batch& b, Index* correct) override {
     return m_.forward(b.tokens.values(), b.targets.values(), b.tokens.dim(0), correct);
   }
   void backward() override { m_.backward(); }
   std::vector<Param<float>*> params() override { return m_.params(); }
-  std::string architecture() const override { return "mamba2_lm lambda=" + lambda_; }
+  std::string architecture() const override { return m_.architecture(); }
   Index num_layers() const override { return m_.num_layers(); }
   Index levels() const override { return L_; }
   const RowMatrix<float>& last_decay(Index i) const override { return m_.mixer(i).last_decay(); }
@@ -43,7 +42,6 @@ class MambaLmAdapter final : public Model {
 
  private:
   nn::MambaLm<float> m_;
-  std::string lambda_;
   Index L_;
 };
 
@@ -57,34 +55,36 @@ Form parse_form_flag(const std::string& name) {
 
 }  // namespace
 
+nn::TaskModelConfig task_model_config(const ModelConfig& c, Index vocab, Index levels) {
+  return {vocab, c.d_model, c.layers, c.heads, levels, c.mlp_hidden, c.chunk, c.lambda, parse_form_flag(c.form), c.decay};
+}
+
+nn::LmConfig lm_config(const ModelConfig& c, Index vocab, Index levels) {
+  if (c.decay != "mamba2")
+    throw std::invalid_argument("--decay: --model mamba2 has the Mamba-2 layer's own decay (SPEC.md §8), "
+                                "expected mamba2, got \"" + c.decay + "\" (other decays: --model task)");
+  // SPEC.md §8's block: d_inner = expand * d_model = H * V, one group of K = d_state, SwiGLU
+  // of hidden width ffn_hidden (0: 4 * d_model, fla's hidden_ratio).
+  nn::LmConfig cfg;
+  cfg.vocab = vocab;
+  cfg.d_model = c.d_model;
+  cfg.layers = c.layers;
+  cfg.mlp_hidden = c.ffn_hidden > 0 ? c.ffn_hidden : 4 * c.d_model;
+  cfg.mixer.expand = c.expand;
+  cfg.mixer.heads = c.heads;
+  cfg.mixer.n_groups = 1;
+  cfg.mixer.d_state = c.d_state;
+  cfg.mixer.levels = levels;
+  cfg.mixer.lambda = c.lambda;
+  cfg.mixer.lambda_hidden = c.mlp_hidden;
+  cfg.mixer.form = parse_form_flag(c.form);
+  cfg.mixer.chunk = c.chunk;
+  return cfg;
+}
+
 std::unique_ptr<Model> make_model(const ModelConfig& c, Index vocab, Index levels, std::uint64_t seed) {
-  if (c.model == "task") {
-    nn::TaskModelConfig cfg{vocab, c.d_model, c.layers, c.heads, levels, c.mlp_hidden,
-                            c.chunk, c.lambda, parse_form_flag(c.form), c.decay};
-    return std::make_unique<TaskModelAdapter>(cfg, seed);
-  }
-  if (c.model == "mamba2") {
-    if (c.decay != "mamba2")
-      throw std::invalid_argument("--decay: --model mamba2 has the Mamba-2 layer's own decay (SPEC.md §8), "
-                                  "expected mamba2, got \"" + c.decay + "\" (other decays: --model task)");
-    // SPEC.md §8's block: d_inner = expand * d_model = H * V, one group of K = d_state, SwiGLU
-    // of hidden width ffn_hidden (0: 4 * d_model, fla's hidden_ratio).
-    nn::LmConfig cfg;
-    cfg.vocab = vocab;
-    cfg.d_model = c.d_model;
-    cfg.layers = c.layers;
-    cfg.mlp_hidden = c.ffn_hidden > 0 ? c.ffn_hidden : 4 * c.d_model;
-    cfg.mixer.expand = c.expand;
-    cfg.mixer.heads = c.heads;
-    cfg.mixer.n_groups = 1;
-    cfg.mixer.d_state = c.d_state;
-    cfg.mixer.levels = levels;
-    cfg.mixer.lambda = c.lambda;
-    cfg.mixer.lambda_hidden = c.mlp_hidden;
-    cfg.mixer.form = parse_form_flag(c.form);
-    cfg.mixer.chunk = c.chunk;
-    return std::make_unique<MambaLmAdapter>(cfg, seed, c.lambda);
-  }
+  if (c.model == "task") return std::make_unique<TaskModelAdapter>(task_model_config(c, vocab, levels), seed);
+  if (c.model == "mamba2") return std::make_unique<MambaLmAdapter>(lm_config(c, vocab, levels), seed);
   throw std::invalid_argument("--model: expected one of task, mamba2, got \"" + c.model + "\"");
 }
 

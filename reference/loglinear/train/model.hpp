@@ -7,6 +7,8 @@
 #pragma once
 
 #include <loglinear/core/param.hpp>
+#include <loglinear/nn/lm.hpp>
+#include <loglinear/nn/task_model.hpp>
 #include <loglinear/tasks/task.hpp>
 
 #include <cstdint>
@@ -42,7 +44,8 @@ class Model {
   virtual double forward(const tasks::Batch& batch, Index* correct = nullptr) = 0;
   /// Backward of the last forward: ADDS into every Param::grad.
   virtual void backward() = 0;
-  /// Every trainable tensor in checkpoint order.
+  /// Every trainable tensor in checkpoint order (for a GPU model: host copies, current after
+  /// download_params()).
   virtual std::vector<Param<float>*> params() = 0;
   /// The checkpoint's architecture entry: a file of another model or decay is rejected.
   virtual std::string architecture() const = 0;
@@ -55,9 +58,16 @@ class Model {
   /// lam [B*T, H*L] (column h*L + l) of layer `layer` in the last forward. Throws as last_decay.
   virtual const RowMatrix<float>& last_lambda(Index layer) const = 0;
   /// Sets every gradient to zero.
-  void zero_grad() {
+  virtual void zero_grad() {
     for (auto* p : params()) p->grad.setZero();
   }
+  /// For a model whose parameters live on another device (the GPU): copies the values and
+  /// gradients from that device into the host Params that params() returns, so that a checkpoint
+  /// can read them. A no-op for CPU models, whose params() are the parameters themselves.
+  virtual void download_params() {}
+  /// The reverse of download_params: copies the host Params' values to the device (after a
+  /// checkpoint was loaded into them). A no-op for CPU models.
+  virtual void upload_params() {}
 };
 
 /// Builds the model named cfg.model for token ids in [0, vocab) and `levels` lambda levels,
@@ -65,5 +75,17 @@ class Model {
 /// @throws std::invalid_argument naming the flag (--model, --decay, --lambda, --form, ...) that
 ///         is unknown or out of range.
 std::unique_ptr<Model> make_model(const ModelConfig& cfg, Index vocab, Index levels, std::uint64_t seed);
+
+/// The task model's configuration for cfg (model = task), what make_model builds it from (the GPU
+/// device builds the same model through it). @throws std::invalid_argument "--form: ..." for an
+/// unknown form.
+nn::TaskModelConfig task_model_config(const ModelConfig& cfg, Index vocab, Index levels);
+
+/// The LM's configuration for cfg (model = mamba2), what make_model builds it from (the GPU device
+/// builds the same model through it): SPEC.md §8's block with d_inner = expand * d_model = H * V,
+/// one group of K = d_state, lambda MLP width mlp_hidden, SwiGLU width ffn_hidden (0: 4 * d_model).
+/// @throws std::invalid_argument "--decay: ..." unless cfg.decay is mamba2 (the layer's own decay),
+///         "--form: ..." for an unknown form.
+nn::LmConfig lm_config(const ModelConfig& cfg, Index vocab, Index levels);
 
 }  // namespace loglinear::train

@@ -17,12 +17,13 @@ struct Entries {
   std::vector<Param<float>> moments;
   std::vector<Param<float>*> list;
 };
-Entries entries_of(Model& model, AdamW<float>& opt) {
+Entries entries_of(Model& model, Optimizer& opt) {
   Entries e;
   auto params = model.params();
+  const auto m = opt.moments(0), v = opt.moments(1);
   for (size_t i = 0; i < params.size(); ++i) {
-    e.moments.emplace_back("adam.m." + params[i]->name, opt.first_moments()[i], false);
-    e.moments.emplace_back("adam.v." + params[i]->name, opt.second_moments()[i], false);
+    e.moments.emplace_back("adam.m." + params[i]->name, m[i], false);
+    e.moments.emplace_back("adam.v." + params[i]->name, v[i], false);
   }
   e.list = params;
   for (auto& p : e.moments) e.list.push_back(&p);
@@ -61,8 +62,9 @@ void check_resume_config(const json& then, const json& now, const std::string& p
 }
 }  // namespace
 
-void save_run(const std::string& path, Model& model, AdamW<float>& opt, const RunState& s,
+void save_run(const std::string& path, Model& model, Optimizer& opt, const RunState& s,
               const std::string& config_json) {
+  model.download_params();
   Entries e = entries_of(model, opt);
   save_checkpoint(path, e.list, model.architecture());
   const json state = {{"step", s.step},
@@ -77,7 +79,7 @@ void save_run(const std::string& path, Model& model, AdamW<float>& opt, const Ru
   if (!(f << state.dump(2) << "\n")) throw std::runtime_error("--checkpoint: cannot write " + path + ".json");
 }
 
-RunState load_run(const std::string& path, Model& model, AdamW<float>& opt, const std::string& config_json) {
+RunState load_run(const std::string& path, Model& model, Optimizer& opt, const std::string& config_json) {
   std::ifstream f(path + ".json");
   if (!f) throw std::runtime_error("--resume: cannot read " + path + ".json (written next to every --checkpoint)");
   json state;
@@ -93,10 +95,14 @@ RunState load_run(const std::string& path, Model& model, AdamW<float>& opt, cons
   Entries e = entries_of(model, opt);
   load_checkpoint(path, e.list, model.architecture());
   const size_t n = model.params().size();
+  std::vector<RowMatrix<float>> m, v;
   for (size_t i = 0; i < n; ++i) {
-    opt.first_moments()[i] = e.moments[2 * i].value;
-    opt.second_moments()[i] = e.moments[2 * i + 1].value;
+    m.push_back(e.moments[2 * i].value);
+    v.push_back(e.moments[2 * i + 1].value);
   }
+  opt.set_moments(0, m);
+  opt.set_moments(1, v);
+  model.upload_params();
   RunState s;
   try {
     s.step = state.at("step").get<long>();

@@ -7,8 +7,8 @@
 /// \ingroup floor_train
 #pragma once
 
-#include <loglinear/train/adamw.hpp>
 #include <loglinear/train/model.hpp>
+#include <loglinear/train/optimizer.hpp>
 
 #include <string>
 
@@ -25,16 +25,17 @@ struct RunState {
   std::string history_json = "[]";  ///< the evaluation rows so far, a JSON array
 };
 
-/// Writes `path` (parameters + moments) and `path`.json (state and `config_json`, the run's
+/// Writes `path` (parameters + moments, copied from the device first for a GPU model) and `path`.json (state and `config_json`, the run's
 /// settings as a JSON object). @throws std::runtime_error if a file cannot be written.
-void save_run(const std::string& path, Model& model, AdamW<float>& opt, const RunState& state,
+void save_run(const std::string& path, Model& model, Optimizer& opt, const RunState& state,
               const std::string& config_json);
 
-/// Loads `path` and `path`.json into `model` and `opt` and returns the state to continue from.
+/// Loads `path` and `path`.json into `model` and `opt` (and on to the device for a GPU model: a
+/// checkpoint written on either device resumes on either) and returns the state to continue from.
 /// Only steps (without warm-up), threads, eval_len (keeping the number of levels), early_stop
 /// and device may differ between the file's settings and `config_json`.
 /// @throws std::invalid_argument "--resume: ..." naming the first setting that differs, and as
 ///         load_checkpoint; std::runtime_error if a file cannot be read or parsed.
-RunState load_run(const std::string& path, Model& model, AdamW<float>& opt, const std::string& config_json);
+RunState load_run(const std::string& path, Model& model, Optimizer& opt, const std::string& config_json);
 
 }  // namespace loglinear::train

@@ -5,8 +5,7 @@
 #include <loglinear/lambda/lambda.hpp>
 #include <loglinear/tasks/mqar.hpp>
 #include <loglinear/tasks/selective_copy.hpp>
-#include <loglinear/train/adamw.hpp>
-#include <loglinear/train/clip.hpp>
+#include <loglinear/train/device.hpp>
 #include <loglinear/train/diagnostics.hpp>
 #include <loglinear/train/evaluate.hpp>
 #include <loglinear/train/progress.hpp>
@@ -70,7 +69,7 @@ json config_json(const TrainConfig& c) {
             {"mlp_hidden", m.mlp_hidden}, {"chunk", m.chunk}, {"batch", d.batch}, {"train_size", d.train_size},
             {"val_size", d.val_size}, {"steps", c.steps}, {"eval_every", c.eval_every}, {"lr", c.lr},
             {"warmup", c.warmup}, {"clip", c.clip}, {"weight_decay", c.weight_decay}, {"early_stop", c.early_stop},
-            {"seed", c.seed}, {"threads", omp_get_max_threads()}, {"device", "cpu"}};
+            {"seed", c.seed}, {"threads", omp_get_max_threads()}, {"device", c.device}};
   if (m.model == "mamba2") {
     j["d_state"] = m.d_state;
     j["expand"] = m.expand;
@@ -162,6 +161,7 @@ void validate(const TrainConfig& c) {
   require(c.early_stop >= 0 && c.early_stop <= 100, "--early-stop", "a percentage in [0, 100]",
           std::to_string(c.early_stop));
   require((m.chunk & (m.chunk - 1)) == 0, "--chunk", "a power of two", std::to_string(m.chunk));
+  find_device(c.device).validate(m);  // --device itself, then what that device cannot run
   if (m.model == "task") {
     require(m.d_model % m.heads == 0, "--d-model", "a multiple of --heads " + std::to_string(m.heads),
             std::to_string(m.d_model));
@@ -215,8 +215,9 @@ class Run {
   explicit Run(const TrainConfig& c) : c_(c), data_(c.data), config_(config_json(c)) {
     // --chunk above the sequence needs no care here: every chunked call clamps it to the
     // sequence's power of two before sizing anything (effective_chunk_size, core/checks.hpp).
-    model_ = make_model(c.model, data_.vocab(), levels_of(c), c.seed);
-    opt_ = std::make_unique<AdamW<float>>(model_->params(), 0.9, 0.999, 1e-8, c.weight_decay);
+    const Device& device = find_device(c.device);
+    model_ = device.make_model(c.model, data_.vocab(), levels_of(c), c.seed);
+    opt_ = device.make_optimizer(*model_, c.weight_decay);
     if (!c.resume.empty()) {
       state_ = load_run(c.resume, *model_, *opt_, config_.dump());
       std::fprintf(stderr, "resumed from %s at step %ld\n", c.resume.c_str(), state_.step);
@@ -252,7 +253,7 @@ class Run {
     last_loss_ = model_->forward(batch);
     model_->backward();
     if (state_.first_train_loss < 0) state_.first_train_loss = last_loss_;
-    clip_grad_norm(model_->params(), c_.clip);
+    opt_->clip_grad_norm(c_.clip);
     const double lr = warmup_cosine(step_, c_.warmup, c_.steps, c_.lr, c_.warmup > 0 ? 0.1 : 1.0);
     opt_->step(lr);
     tokens_ += batch.tokens.size();
@@ -298,7 +299,7 @@ class Run {
   const TaskData data_;
   const json config_;
   std::unique_ptr<Model> model_;
-  std::unique_ptr<AdamW<float>> opt_;
+  std::unique_ptr<Optimizer> opt_;
   RunState state_;             // as of the start of this segment (resume) or empty
   json history_;
   long start_step_ = 0, step_ = 0;
@@ -314,6 +315,9 @@ std::string Run::finish() {
   model_->forward(data_.val().range(0, std::min<Index>(data_.val().size(), c_.data.batch)));
   const RunState total = totals(step_);
   json result = {{"config", config_}, {"git_commit", c_.commit}, {"history", history_}};
+  const Device& device = find_device(c_.device);
+  result["device_name"] = device.describe();
+  result["peak_device_memory_bytes"] = device.peak_memory_bytes();  // this process's allocations (0 on the CPU)
   if (start_step_ > 0) result["resumed_at_step"] = start_step_;
   add_statistics(*model_, result);
   if (c_.print_diagnostics) std::printf("\n%s", diagnostics_of(*model_).to_text().c_str());

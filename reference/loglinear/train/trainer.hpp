@@ -28,6 +28,9 @@ struct TrainConfig {
   double weight_decay = 0.0;  ///< AdamW decoupled weight decay
   std::uint64_t seed = 0;     ///< seed of data, init and batch order
   int threads = 0;            ///< OpenMP threads (0: all)
+  /// Where the model trains: "cpu", or "cuda" where the CUDA backend is built and registered
+  /// (train/device.hpp). Either device reads and writes the same checkpoints.
+  std::string device = "cpu";
   std::string json_path;      ///< write the result here (empty: don't)
   std::string checkpoint;     ///< save model + optimiser here at every evaluation (empty: don't)
   std::string resume;         ///< resume from this checkpoint (empty: start afresh)

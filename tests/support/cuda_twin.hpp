@@ -1,0 +1,57 @@
+// One harness for every GPU-vs-CPU twin test (tests/cuda/<floor>/test_<layer>.cpp): skip without a
+// GPU, move matrices to and from the device, and compare a GPU result with its CPU twin's through
+// compare.hpp's normwise relative error, reporting the worst element.
+//
+// Tolerance: float32 on both sides, the same formulas; the two differ only in summation order
+// (cuBLAS vs Eigen GEMM blocking, tree vs serial reductions) and in libm ulps (expf, erff, log1pf
+// within 2 ulp). A sum of n float terms in another order differs by at most ~n eps |terms|, and
+// with random inputs ~sqrt(n) eps; at the sizes of these tests (sums over <= 512 terms) that is
+// ~1e-6 normwise, so kTwinTolerance = 1e-5 leaves 10x margin and still catches any wrong index,
+// missing term or wrong constant (those give O(1e-2..1) errors).
+#pragma once
+
+#include <loglinear/cuda/core/context.hpp>
+#include <loglinear/cuda/core/device_matrix.hpp>
+#include <loglinear/cuda/device.hpp>
+
+#include "compare.hpp"
+
+#include <catch2/catch_test_macros.hpp>
+
+#include <random>
+#include <string>
+
+/// Skips the test case with a visible message when no GPU can run here (CI).
+#define REQUIRE_GPU()                                                                  \
+  do {                                                                                 \
+    if (!loglinear::cuda::device_available())                                          \
+      SKIP("no CUDA device: the GPU backend is compiled but cannot run here");         \
+  } while (0)
+
+namespace loglinear::test {
+
+/// Normwise relative tolerance of a float32 GPU twin against its float32 CPU twin (see above).
+inline constexpr double kTwinTolerance = 1e-5;
+
+/// A [rows, cols] float matrix of N(0, scale^2) entries.
+inline RowMatrix<float> random_matrix(Index rows, Index cols, std::mt19937_64& rng, double scale = 1.0) {
+  std::normal_distribution<double> n(0.0, scale);
+  RowMatrix<float> m(rows, cols);
+  for (Index i = 0; i < m.size(); ++i) m.data()[i] = float(n(rng));
+  return m;
+}
+
+/// Checks that a device matrix equals its CPU twin's result: same shape, normwise relative error
+/// <= tol (the report names the worst element).
+inline void check_twin(const std::string& name, loglinear::cuda::Context& ctx, const loglinear::cuda::DeviceMatrix& gpu,
+                       const RowMatrix<float>& cpu, double tol = kTwinTolerance) {
+  INFO(name << ": gpu [" << gpu.rows() << ", " << gpu.cols() << "] vs cpu [" << cpu.rows() << ", " << cpu.cols() << "]");
+  REQUIRE(gpu.rows() == cpu.rows());
+  REQUIRE(gpu.cols() == cpu.cols());
+  const RowMatrix<float> host = gpu.download(ctx.stream());
+  const Comparison c = compare(name, host.data(), cpu.data(), cpu.size());
+  INFO(c.report());
+  CHECK(c.max_rel <= tol);
+}
+
+}  // namespace loglinear::test
