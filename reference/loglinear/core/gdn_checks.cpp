@@ -1,0 +1,35 @@
+// Gated DeltaNet argument validation; see gdn_checks.hpp. The Mamba-2 inputs are checked by
+// check_inputs itself, so both operators reject the same bad q, k, v, g, lam with the same words.
+#include <loglinear/core/gdn_checks.hpp>
+
+namespace loglinear {
+
+template <class Scalar>
+AttentionDims check_gdn_inputs(const GdnInputs<Scalar>& in, Index t0) {
+  const AttentionDims d = check_inputs<Scalar>(in, t0);
+  check_shape<3>("beta", in.beta.shape, {d.B, d.T, d.H}, " = [B,T,H]");
+  if (in.beta.data == nullptr) throw std::invalid_argument("beta: expected data, got null");
+  check_finite<Scalar, 3>("beta", in.beta);
+  for (Index i = 0; i < in.beta.size(); ++i) {
+    const Scalar x = in.beta.data[i];
+    if (x < 0 || x > 1) {
+      throw std::invalid_argument("beta: expected values in [0, 1], got " + std::to_string(x) +
+                                  " at flat index " + std::to_string(i));
+    }
+  }
+  return d;
+}
+
+template <class Scalar>
+void check_gdn_grads(const GdnGrads<Scalar>& grads, const AttentionDims& d) {
+  check_grads<Scalar>(grads, d);
+  check_shape<3>("dbeta", grads.dbeta.shape, {d.B, d.T, d.H}, " (as beta)");
+}
+
+#define LOGLINEAR_INSTANTIATE(Scalar)                                                  \
+  template AttentionDims check_gdn_inputs<Scalar>(const GdnInputs<Scalar>&, Index);    \
+  template void check_gdn_grads<Scalar>(const GdnGrads<Scalar>&, const AttentionDims&);
+LOGLINEAR_INSTANTIATE(float)
+LOGLINEAR_INSTANTIATE(double)
+
+}  // namespace loglinear
