@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", c.threads, "OpenMP threads (0: all)")->capture_default_str()->check(nonneg);
   app.add_option("--device", c.device,
                  "where to train: cpu | cuda (the GPU twins of every layer, cuda/; needs a build with "
-                 "-DLOGLINEAR_CUDA=ON and a GPU; task model, chunked form, --chunk <= 64). Checkpoints of "
+                 "-DLOGLINEAR_CUDA=ON and a GPU; both models, chunked form, --chunk <= 64). Checkpoints of "
                  "either device resume on either. Reproducibility: CPU runs of one seed are bit-identical; on the GPU "
                  "every layer sums in a fixed order except the attention operator's backward, which adds some "
                  "gradient terms (dq, dk over levels, the chunk summaries' gradient) with floating-point atomics "

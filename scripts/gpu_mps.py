@@ -28,6 +28,7 @@ def mps_daemon(enabled=True):
     os.makedirs(env["CUDA_MPS_PIPE_DIRECTORY"])
     os.makedirs(env["CUDA_MPS_LOG_DIRECTORY"])
     if subprocess.call([control, "-d"], env=env) != 0:
+        shutil.rmtree(root, ignore_errors=True)
         yield False
         return
     saved = {k: os.environ.get(k) for k in ("CUDA_MPS_PIPE_DIRECTORY", "CUDA_MPS_LOG_DIRECTORY")}

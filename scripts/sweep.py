@@ -20,6 +20,8 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from gpu_mps import mps_daemon
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 PRESETS = {
@@ -199,6 +201,10 @@ def main():
                          "(own CUDA context and stream; its peak_device_memory_bytes is in its JSON)")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                     help="loglinear-train --device of every run (cuda: a build with -DLOGLINEAR_CUDA=ON)")
+    ap.add_argument("--no-mps", action="store_true",
+                    help="with --device cuda and --jobs > 1, do not start NVIDIA MPS (then the runs time-slice "
+                         "the GPU: 8 MQAR runs take as long as 8 in a row; under MPS about half that, "
+                         "bench/RESULTS-gpu.md)")
     ap.add_argument("--threads", type=int, default=1, help="OpenMP threads per run")
     ap.add_argument("--binary", default=os.path.join(ROOT, "build", "apps", "loglinear-train"))
     ap.add_argument("--val-size", type=int, default=500, help="validation sequences per run")
@@ -229,7 +235,11 @@ def main():
         grid = list(itertools.product(cfg["modes"], cfg["pairs"], cfg["eval_len"], cfg["seeds"]))
         print(f"sweep: {len(grid)} runs, {args.jobs} at a time, results in {args.out}", flush=True)
         t0 = time.time()
-        with ThreadPoolExecutor(args.jobs) as pool:
+        use_mps = args.device == "cuda" and args.jobs > 1 and not args.no_mps
+        with mps_daemon(use_mps) as mps, ThreadPoolExecutor(args.jobs) as pool:
+            if use_mps:
+                print("sweep: " + ("runs share the GPU under MPS" if mps else "no MPS here: runs time-slice the GPU"),
+                      flush=True)
             for i, (out, status, secs) in enumerate(pool.map(lambda c: run_one(args, c), grid), 1):
                 print(f"[{i}/{len(grid)}] {status} {os.path.basename(out)} ({secs:.0f} s, "
                       f"{time.time() - t0:.0f} s elapsed)", flush=True)

@@ -21,7 +21,6 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 from gpu_mps import mps_daemon  # noqa: E402
 
-# name, flags, gpu steps, cpu steps (the CPU gets fewer: its per-step time is what is compared)
 def lm(d, T, layers, batch):
     """The Mamba-2 LM at width d and length T: V = 64 per head, K = d_state = 64 (fla's op, the peer,
     needs K a multiple of 64), d_inner = 2 d, SwiGLU 4 d."""
@@ -29,6 +28,7 @@ def lm(d, T, layers, batch):
             "--heads", str(2 * d // 64), "--d-state", "64", "--expand", "2", "--batch", str(batch)]
 
 
+# name, flags, gpu steps, cpu steps (the CPU gets fewer: its per-step time is what is compared)
 CONFIGS = [
     ("mqar T=128 B=64 d=64 2 layers", ["--model", "task", "--task", "mqar", "--length", "128", "--pairs", "16",
                                        "--batch", "64", "--d-model", "64", "--layers", "2"], 2000, 40),
@@ -116,8 +116,9 @@ def run_concurrent(args, mps):
                                        "--seed", str(j), "--no-progress", "--json", out]
         procs.append((subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE), out))
     for p, _ in procs:
-        if p.wait() != 0:
-            sys.exit("bench_train: a concurrent run failed: " + p.stderr.read().decode())
+        _, err = p.communicate()  # drains stderr: a full pipe would block the child
+        if p.returncode != 0:
+            sys.exit("bench_train: a concurrent run failed: " + err.decode())
     wall = time.time() - t0
     each = [json.load(open(out)) for _, out in procs]
     conc = {"runs": args.concurrent, "steps_each": gpu_steps, "wall_s": wall, "mps": mps,

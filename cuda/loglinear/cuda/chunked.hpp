@@ -21,6 +21,10 @@
 
 namespace loglinear::cuda {
 
+/// The largest chunk size C the GPU kernels take: their shared-memory tiles are at most 64 x 64.
+/// Every GPU model checks its chunk against it before building anything.
+inline constexpr Index kMaxGpuChunk = 64;
+
 /// Storage type of q, k, v (and o, dout, dq, dk, dv) on the GPU. g and lambda are float32 in
 /// both cases, as are the accumulators and dg, dlam (cuda/src/attention/params.cuh says why).
 enum class Precision {

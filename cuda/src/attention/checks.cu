@@ -20,7 +20,7 @@ std::string str(Index x) { return std::to_string(x); }
 
 void check_gpu_chunk_size(Index C) {
   check_chunk_size(C);
-  if (C > 64) {
+  if (C > kMaxGpuChunk) {
     throw std::invalid_argument("chunk_size: expected a power of two <= 64 on the GPU (shared-memory "
                                 "tiles are at most 64 x 64), got " + str(C));
   }

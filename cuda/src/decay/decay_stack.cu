@@ -23,6 +23,9 @@ Decay& DecayStack::layer(Index i) {
 }
 
 std::unique_ptr<DecayStack> make_decay_stack(::loglinear::decay::DecayStack<float>& cpu, Context& ctx) {
+  // The CPU factory refuses num_layers < 1; a stack built otherwise would leave data_dependent()
+  // reading layers_.front() of nothing.
+  if (cpu.size() < 1) throw std::invalid_argument("cpu: expected a stack of >= 1 layers, got 0");
   if (cpu.name() == "hgrn2") return make_hgrn2_stack(cpu, ctx);
   if (!cpu.shared_params().empty())
     throw std::invalid_argument("cpu: expected no shared parameters for the " + cpu.name() + " stack, got " +

@@ -4,6 +4,7 @@
 // reference/loglinear/decay/hgrn2.cpp. Elementwise kernels for g and du; d(lb) is a deterministic
 // column sum; the table's softmax-cumsum and its backward run one thread per head, every sum in
 // layer order. O(N H) per layer, O(layers H) for the table.
+#include <loglinear/cuda/core/elementwise.hpp>
 #include <loglinear/cuda/core/reduce.hpp>
 #include <loglinear/cuda/decay/decay.hpp>
 #include <loglinear/cuda/decay/decay_stack.hpp>
@@ -128,7 +129,7 @@ class Hgrn2Impl final : public Hgrn2Decay {
     if (row < 0 || row >= lbs.rows())
       throw std::invalid_argument("row: expected 0 <= row < " + std::to_string(lbs.rows()) + ", got " +
                                   std::to_string(row));
-    detail::copy_device(ctx, lb_.data(), lbs.data() + row * H_, H_);
+    cuda::copy_device(ctx, lb_.data(), lbs.data() + row * H_, H_);
     dlb_.set_zero(ctx.stream());
   }
   const DeviceMatrix& lower_bound_grad() const override { return dlb_; }
@@ -176,7 +177,7 @@ class Hgrn2Stack final : public DecayStack {
     const Index H = Gamma_.value.cols();
     dlb_.resize(Gamma_.value.rows(), H);
     for (std::size_t i = 0; i < impl_.size(); ++i)
-      detail::copy_device(ctx, dlb_.data() + Index(i) * H, impl_[i]->lower_bound_grad().data(), H);
+      cuda::copy_device(ctx, dlb_.data() + Index(i) * H, impl_[i]->lower_bound_grad().data(), H);
     hgrn2_lower_bounds_backward(ctx, Gamma_.value, dlb_, Gamma_.grad);
   }
 

@@ -2,6 +2,8 @@
 // of reference/loglinear/lambda/mlp.cpp. Row-major GEMMs through nn::gemm (cuBLAS, float32,
 // deterministic); bias + GELU and the GELU backward are elementwise kernels; db1 and db2 are
 // deterministic column sums. O(N H L hidden) both ways.
+#include <loglinear/cuda/core/activations.hpp>
+#include <loglinear/cuda/core/elementwise.hpp>
 #include <loglinear/cuda/core/reduce.hpp>
 #include <loglinear/cuda/nn/linear.hpp>
 
@@ -23,15 +25,6 @@ __global__ void bias_gelu(float* __restrict__ a, const float* __restrict__ b, st
   }
 }
 
-// y += b (broadcast over rows).
-__global__ void add_bias(float* __restrict__ y, const float* __restrict__ b, std::int64_t n, std::int64_t cols) {
-  LOGLINEAR_GRID_LOOP(i, n) y[i] += b[i % cols];
-}
-
-// forward: hid = GELU(a), hence da = dhid ⊙ GELU'(a), in place.
-__global__ void gelu_backward(float* __restrict__ d, const float* __restrict__ a, std::int64_t n) {
-  LOGLINEAR_GRID_LOOP(i, n) d[i] *= device::gelu_grad(a[i]);
-}
 
 // hidden of the CPU twin: the rows of its first parameter W1 (0 if it has none; twin_params then
 // reports the mismatch).
@@ -51,7 +44,7 @@ MlpLevelWeights::MlpLevelWeights(::loglinear::lambda::LevelWeights<float>& cpu, 
 void MlpLevelWeights::forward_rows(Context& ctx, const float* dl, Index rows, float* lam) {
   const DeviceParam &W1 = p_[0], &b1 = p_[1], &W2 = p_[2], &b2 = p_[3];
   dl_.resize(rows, L_);
-  copy_device(ctx, dl_.data(), dl, rows * L_);
+  cuda::copy_device(ctx, dl_.data(), dl, rows * L_);
   // a = dl W1^T + b1, hid = GELU(a).
   a_.resize(rows, hidden_);
   hid_.resize(rows, hidden_);
@@ -62,8 +55,7 @@ void MlpLevelWeights::forward_rows(Context& ctx, const float* dl, Index rows, fl
   // pre = hid W2^T + b2.
   pre_.resize(rows, L_);
   nn::gemm(ctx, false, true, rows, L_, hidden_, 1.f, hid_.data(), W2.value.data(), 0.f, pre_.data());
-  add_bias<<<blocks_for(pre_.size()), kThreads, 0, ctx.stream()>>>(pre_.data(), b2.value.data(), pre_.size(), L_);
-  check_launch("add_bias");
+  add_bias(ctx, pre_.data(), b2.value.data(), rows, L_);
   output(ctx, pre_.data(), rows, lam);
 }
 
@@ -77,7 +69,7 @@ void MlpLevelWeights::backward_rows(Context& ctx, const float* dlam, Index rows,
   // forward: hid = GELU(a), a = dl W1^T + b1: da = (dpre W2) ⊙ GELU'(a).
   da_.resize(rows, hidden_);
   nn::gemm(ctx, false, false, rows, hidden_, L_, 1.f, dpre_.data(), W2.value.data(), 0.f, da_.data());
-  gelu_backward<<<blocks_for(da_.size()), kThreads, 0, ctx.stream()>>>(da_.data(), a_.data(), da_.size());
+  cuda::gelu_backward(ctx, a_.data(), da_.data(), da_.size(), da_.data());  // in place: dx may be dy
   check_launch("gelu_backward");
   // dW1 [hidden, L] += da^T dl, db1 += sum over rows of da, ddl = da W1.
   nn::gemm(ctx, true, false, hidden_, L_, rows, 1.f, da_.data(), dl_.data(), 1.f, W1.grad.data());

@@ -10,7 +10,7 @@
 
 namespace loglinear::cuda::nn {
 
-// Pinned staging: [ids N | offsets vocab+1 | positions N], one copy; `copied` marks when the
+// Pinned staging: [ids N | offsets vocab+1 | positions N | targets N (if given)], one copy; `copied` marks when the
 // stream has read it, so the next set() waits before overwriting.
 struct DeviceTokens::Impl {
   std::int32_t* host = nullptr;
@@ -28,14 +28,26 @@ DeviceTokens::~DeviceTokens() = default;
 DeviceTokens::DeviceTokens(DeviceTokens&&) noexcept = default;
 DeviceTokens& DeviceTokens::operator=(DeviceTokens&&) noexcept = default;
 
-void DeviceTokens::set(const std::int32_t* tokens, Index N, Index vocab, cudaStream_t stream) {
-  if (vocab < 1) throw std::invalid_argument("vocab: expected >= 1, got " + std::to_string(vocab));
+void DeviceTokens::set(const std::int32_t* tokens, Index N, Index vocab, cudaStream_t stream,
+                       const std::int32_t* targets) {
+  constexpr Index kMaxN = 2147483647;  // positions and offsets are int32 on the device
+  if (vocab < 1 || vocab > kMaxN) throw std::invalid_argument("vocab: expected 1 <= vocab < 2^31, got " + std::to_string(vocab));
+  if (N < 0 || N > kMaxN) throw std::invalid_argument("N: expected 0 <= N < 2^31, got " + std::to_string(N));
+  if (N > 0 && !tokens) throw std::invalid_argument("tokens: expected a host pointer, got nullptr");
   for (Index n = 0; n < N; ++n)
     if (tokens[n] < 0 || tokens[n] >= vocab)
       throw std::invalid_argument("tokens: expected ids in [0, " + std::to_string(vocab) + "), got " +
                                   std::to_string(tokens[n]) + " at " + std::to_string(n));
+  Index scored = 0;
+  if (targets)
+    for (Index n = 0; n < N; ++n) {
+      if (targets[n] < -1 || targets[n] >= vocab)
+        throw std::invalid_argument("targets: expected -1 or ids in [0, " + std::to_string(vocab) + "), got " +
+                                    std::to_string(targets[n]) + " at " + std::to_string(n));
+      scored += targets[n] >= 0;
+    }
   Impl& m = *impl_;
-  const std::size_t need = std::size_t(2 * N + vocab + 1);
+  const std::size_t need = std::size_t((targets ? 3 : 2) * N + vocab + 1);
   if (m.copied) LOGLINEAR_CUDA_CHECK(cudaEventSynchronize(m.copied));  // the last copy has read the staging
   if (need > m.host_capacity) {
     if (m.host) LOGLINEAR_CUDA_CHECK(cudaFreeHost(m.host));
@@ -55,17 +67,23 @@ void DeviceTokens::set(const std::int32_t* tokens, Index N, Index vocab, cudaStr
   for (Index v = 0; v < vocab; ++v) offsets[v + 1] += offsets[v];
   std::vector<std::int32_t> next(offsets, offsets + vocab);
   for (Index n = 0; n < N; ++n) positions[next[size_t(tokens[n])]++] = std::int32_t(n);
+  if (targets) std::copy(targets, targets + N, positions + N);
   m.device.resize(need);
   LOGLINEAR_CUDA_CHECK(cudaMemcpyAsync(m.device.data(), m.host, need * sizeof(std::int32_t),
                                        cudaMemcpyHostToDevice, stream));
   LOGLINEAR_CUDA_CHECK(cudaEventRecord(m.copied, stream));
   N_ = N;
   vocab_ = vocab;
+  scored_ = scored;
+  has_targets_ = targets != nullptr;
 }
 
 const std::int32_t* DeviceTokens::ids() const { return impl_->device.data(); }
 const std::int32_t* DeviceTokens::offsets() const { return impl_->device.data() + N_; }
 const std::int32_t* DeviceTokens::positions() const { return impl_->device.data() + N_ + vocab_ + 1; }
+const std::int32_t* DeviceTokens::targets() const {
+  return has_targets_ ? impl_->device.data() + 2 * N_ + vocab_ + 1 : nullptr;
+}
 
 namespace {
 

@@ -31,7 +31,7 @@ __global__ void layernorm_rows(const float* __restrict__ x, const float* __restr
     const float t = xr[c] - mean;
     v += t * t;
   }
-  const float r = rsqrtf(device::warp_sum(v) / float(d) + kEps);
+  const float r = 1.f / sqrtf(device::warp_sum(v) / float(d) + kEps);  // IEEE, as the CPU (not rsqrtf)
   if (lane == 0) rstd[n] = r;
   for (int c = lane; c < d; c += 32) {
     const float h = (xr[c] - mean) * r;

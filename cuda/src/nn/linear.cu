@@ -1,17 +1,21 @@
 // Linear layer on cuBLAS (loglinear/cuda/nn/linear.hpp). Row-major X is column-major X^T with the
 // same pointer, so the row-major product C = op(A) op(B) is the column-major C^T = op(B)^T op(A)^T:
 // one cublasSgemm with the operands swapped and nothing copied.
+#include <loglinear/cuda/core/elementwise.hpp>
 #include <loglinear/cuda/core/reduce.hpp>
 #include <loglinear/cuda/nn/linear.hpp>
 
 #include "../core/cublas_check.cuh"
 #include "../core/launch.cuh"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
 namespace loglinear::cuda::nn {
 namespace {
+
+constexpr Index kMaxInt = 2147483647;
 
 std::string shape(const DeviceMatrix& m) { return "[" + std::to_string(m.rows()) + ", " + std::to_string(m.cols()) + "]"; }
 
@@ -19,18 +23,19 @@ void require(bool ok, const std::string& name, const std::string& expected, cons
   if (!ok) throw std::invalid_argument(name + ": expected " + expected + ", got " + shape(got));
 }
 
-__global__ void add_row_bias(float* __restrict__ y, const float* __restrict__ b, std::int64_t n, std::int64_t cols) {
-  LOGLINEAR_GRID_LOOP(i, n) y[i] += b[i % cols];
-}
 
 }  // namespace
 
 void gemm(Context& ctx, bool transA, bool transB, Index m, Index n, Index k, float alpha, const float* A,
           const float* B, float beta, float* C) {
+  if (m < 0 || n < 0 || k < 0 || m > kMaxInt || n > kMaxInt || k > kMaxInt)
+    throw std::invalid_argument("m, n, k: expected sizes in [0, 2^31) (cuBLAS takes int), got " + std::to_string(m) +
+                                ", " + std::to_string(n) + ", " + std::to_string(k));
   if (m == 0 || n == 0) return;
   // Column-major view: C^T [n, m] = op(B)^T [n, k] op(A)^T [k, m]; the leading dimension of a
-  // row-major [r, c] matrix is c.
-  const int lda = int(transA ? m : k), ldb = int(transB ? k : n);
+  // row-major [r, c] matrix is c, and cuBLAS wants it >= 1 even when k = 0 (then C = beta C, as
+  // the CPU twin's empty sum).
+  const int lda = int(std::max<Index>(1, transA ? m : k)), ldb = int(std::max<Index>(1, transB ? k : n));
   LOGLINEAR_CUBLAS_CHECK(cublasSgemm(ctx.cublas(), transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
                                      int(n), int(m), int(k), &alpha, B, ldb, A, lda, &beta, C, int(n)));
 }
@@ -45,8 +50,7 @@ void linear_forward(Context& ctx, const DeviceMatrix& x, const DeviceMatrix& W, 
                     DeviceMatrix& y) {
   require(b.rows() == 1 && b.cols() == W.rows(), "b", "[1, out] with out = W.rows() = " + std::to_string(W.rows()), b);
   linear_forward(ctx, x, W, y);
-  add_row_bias<<<blocks_for(y.size()), kThreads, 0, ctx.stream()>>>(y.data(), b.data(), y.size(), y.cols());
-  check_launch("add_row_bias");
+  add_bias(ctx, y.data(), b.data(), y.rows(), y.cols());
 }
 
 void linear_backward(Context& ctx, const DeviceMatrix& x, const DeviceMatrix& W, const DeviceMatrix& dy,

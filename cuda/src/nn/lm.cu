@@ -35,7 +35,6 @@ struct MambaLm::Impl {
   // Cache of the last forward.
   bool pending = false;  // a forward whose backward has not run
   DeviceTokens tokens;
-  DeviceBuffer<std::int32_t> targets;
   DeviceMatrix x, xn_final, logits, dlogits;
   RmsNormCache norm_f;
   // Forward temporaries (a block's normed input and its branch's output) and backward temporaries.
@@ -112,9 +111,7 @@ double MambaLm::forward(const std::vector<std::int32_t>& tokens, const std::vect
   Impl& m = *impl_;
   m.pending = false;
   const Index N = Index(tokens.size());
-  m.tokens.set(tokens.data(), N, cfg_.vocab, ctx_.stream());
-  m.targets.resize(size_t(N));
-  m.targets.upload(targets.data(), ctx_.stream());
+  m.tokens.set(tokens.data(), N, cfg_.vocab, ctx_.stream(), targets.data());  // ids and targets, one pinned copy
   // forward: x = embedding[tokens].
   embedding_forward(ctx_, m.tokens, m.top[embedding].value, m.x);
   // Pre-norm residual blocks: x += mixer(RMSNorm(x)); x += SwiGLU(RMSNorm(x)).
@@ -128,7 +125,7 @@ double MambaLm::forward(const std::vector<std::int32_t>& tokens, const std::vect
   }
   rmsnorm_forward(ctx_, m.x, m.top[norm_f].value, m.norm_f, m.xn_final);
   linear_forward(ctx_, m.xn_final, m.top[lm_head].value, m.logits);
-  const double loss = cross_entropy(ctx_, m.logits, m.targets.data(), scored, &m.dlogits, correct);
+  const double loss = cross_entropy(ctx_, m.logits, m.tokens.targets(), scored, &m.dlogits, correct);
   m.pending = true;
   return loss;
 }

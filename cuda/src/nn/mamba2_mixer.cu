@@ -9,6 +9,7 @@
 #include <loglinear/core/fenwick.hpp>
 #include <loglinear/cuda/chunked.hpp>
 #include <loglinear/cuda/core/activations.hpp>
+#include <loglinear/cuda/core/elementwise.hpp>
 #include <loglinear/cuda/core/reduce.hpp>
 #include <loglinear/cuda/lambda/lambda.hpp>
 #include <loglinear/cuda/nn/conv1d.hpp>
@@ -26,7 +27,6 @@ namespace loglinear::cuda::nn {
 namespace {
 enum P { in_proj, conv_w, conv_b, dt_bias, A_log, D, norm_w, out_proj };
 constexpr const char* kNames[] = {"in_proj", "conv_w", "conv_b", "dt_bias", "A_log", "D", "norm_w", "out_proj"};
-constexpr Index kMaxGpuChunk = 64;  // the CUDA operator's shared-memory tiles (cuda/chunked.hpp)
 
 // dst[n, dc0 + j] = src[n, sc0 + j] for n < N, j < w: one column slice of a row-major matrix with
 // ld_src columns into another with ld_dst columns. One thread per element, consecutive threads on
@@ -220,9 +220,7 @@ void Mamba2Mixer::forward(Context& ctx, const DeviceMatrix& u, Index B, DeviceMa
   m.B = B;
   m.T = T;
   m.pending = false;
-  m.u.resize(N, cfg_.d_model);
-  LOGLINEAR_CUDA_CHECK(cudaMemcpyAsync(m.u.data(), u.data(), std::size_t(u.size()) * sizeof(float),
-                                       cudaMemcpyDeviceToDevice, s));
+  copy(ctx, u, m.u);
   // [z | xBC | dt_raw | dl] = in_proj(u), in this order; each slice into its own matrix.
   linear_forward(ctx, m.u, m.p[in_proj].value, t.zx);
   t.z.resize(N, d_inner);

@@ -3,6 +3,7 @@
 // segment of the flat [N groups, gs] view, and rstd [N, groups] is indexed by s directly. The
 // gated forms are the same kernels with the gate x ⊙ SiLU(z) computed on the fly (forward) and its
 // backward folded into the last pass, in the CPU twin's order of operations.
+#include <loglinear/cuda/core/elementwise.hpp>
 #include <loglinear/cuda/core/reduce.hpp>
 #include <loglinear/cuda/nn/rmsnorm.hpp>
 
@@ -136,11 +137,7 @@ void backward(Context& ctx, const DeviceMatrix& dy, const DeviceMatrix& w, RmsNo
 }
 
 void copy_into(Context& ctx, const DeviceMatrix& from, DeviceMatrix& to) {
-  if (&from == &to) return;
-  to.resize(from.rows(), from.cols());
-  if (from.size() == 0) return;
-  LOGLINEAR_CUDA_CHECK(cudaMemcpyAsync(to.data(), from.data(), std::size_t(from.size()) * sizeof(float),
-                                       cudaMemcpyDeviceToDevice, ctx.stream()));
+  if (&from != &to) copy(ctx, from, to);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // SwiGLU MLP on the GPU (loglinear/cuda/nn/swiglu.hpp): cuBLAS GEMMs (nn/linear.hpp's gemm, float32
 // pedantic) around two elementwise kernels, the gate h = SiLU(gate) ⊙ up and its backward.
+#include <loglinear/cuda/core/elementwise.hpp>
 #include <loglinear/cuda/nn/linear.hpp>
 #include <loglinear/cuda/nn/swiglu.hpp>
 
@@ -50,12 +51,7 @@ void swiglu_forward(Context& ctx, const DeviceMatrix& x, const DeviceMatrix& W_g
                     const DeviceMatrix& W_down, SwiGluCache& cache, DeviceMatrix& y) {
   const Index N = x.rows(), d = x.cols(), hidden = W_gate.rows();
   check_weights(d, W_gate, W_up, W_down);
-  if (&cache.x != &x) {
-    cache.x.resize(N, d);
-    if (x.size() > 0)
-      LOGLINEAR_CUDA_CHECK(cudaMemcpyAsync(cache.x.data(), x.data(), std::size_t(x.size()) * sizeof(float),
-                                           cudaMemcpyDeviceToDevice, ctx.stream()));
-  }
+  if (&cache.x != &x) copy(ctx, x, cache.x);
   cache.gate.resize(N, hidden);
   cache.up.resize(N, hidden);
   cache.h.resize(N, hidden);

@@ -23,7 +23,6 @@ namespace loglinear::cuda::nn {
 namespace {
 enum LayerParam { Wq, Wk, Wv, Wdl, Wo, ln_g, ln_b };
 enum TopParam { embedding, lnf_g, lnf_b, head };
-constexpr Index kMaxGpuChunk = 64;  // the CUDA operator's shared-memory tiles (cuda/chunked.hpp)
 }  // namespace
 
 struct TaskModel::Impl {
@@ -42,8 +41,7 @@ struct TaskModel::Impl {
   // Cache of the last forward.
   Index B = 0, T = 0;
   bool pending = false;  // a forward whose backward has not run
-  DeviceTokens tokens;
-  DeviceBuffer<std::int32_t> targets;
+  DeviceTokens tokens;  // and the targets
   DeviceMatrix x0, x_final, logits, dlogits;
   LayerNormCache ln_final;
   // Backward temporaries, reused by every layer (stream order keeps one layer's use before the next).
@@ -117,15 +115,12 @@ void TaskModel::zero_grad() {
 double TaskModel::forward(const tasks::Batch& batch, Index* correct) {
   loglinear::nn::check_batch(batch, cfg_.vocab, cfg_.levels);
   Impl& m = *impl_;
+  m.pending = false;  // the caches are about to change: a backward after a failed forward is refused
   const Index B = batch.tokens.dim(0), T = batch.tokens.dim(1), N = B * T;
   const Index d = cfg_.d_model, H = cfg_.heads, Dh = d / H, L = cfg_.levels;
   m.B = B;
   m.T = T;
-  Index scored = 0;
-  for (std::int32_t t : batch.targets.values()) scored += t >= 0;
-  m.tokens.set(batch.tokens.data(), N, cfg_.vocab, ctx_.stream());
-  m.targets.resize(size_t(N));
-  m.targets.upload(batch.targets.data(), ctx_.stream());
+  m.tokens.set(batch.tokens.data(), N, cfg_.vocab, ctx_.stream(), batch.targets.data());  // one pinned copy
   // forward: x = embedding[tokens].
   embedding_forward(ctx_, m.tokens, m.top[embedding].value, m.x0);
   const AttentionDims dims{B, T, H, H, Dh, Dh, L};
@@ -161,7 +156,7 @@ double TaskModel::forward(const tasks::Batch& batch, Index* correct) {
   layernorm_forward(ctx_, *x, m.top[lnf_g].value, m.top[lnf_b].value, m.ln_final, m.x_final);
   linear_forward(ctx_, m.x_final, m.top[head].value, m.logits);
   m.pending = true;
-  return cross_entropy(ctx_, m.logits, m.targets.data(), scored, &m.dlogits, correct);
+  return cross_entropy(ctx_, m.logits, m.tokens.targets(), m.tokens.scored(), &m.dlogits, correct);
 }
 
 void TaskModel::backward() {

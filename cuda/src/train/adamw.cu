@@ -82,13 +82,22 @@ void AdamW::step(Context& ctx, double lr) {
 long AdamW::steps() const { return impl_->t; }
 void AdamW::set_steps(long t) { impl_->t = t; }
 
+namespace {
+void check_which(int which) {
+  if (which != 0 && which != 1)
+    throw std::invalid_argument("which: expected 0 (first moments) or 1 (second moments), got " + std::to_string(which));
+}
+}  // namespace
+
 std::vector<RowMatrix<float>> AdamW::moments(Context& ctx, int which) const {
+  check_which(which);
   std::vector<RowMatrix<float>> out;
   for (const DeviceMatrix& d : which == 0 ? impl_->m : impl_->v) out.push_back(d.download(ctx.stream()));
   return out;
 }
 
 void AdamW::set_moments(Context& ctx, int which, const std::vector<RowMatrix<float>>& values) {
+  check_which(which);
   auto& dst = which == 0 ? impl_->m : impl_->v;
   if (values.size() != dst.size())
     throw std::invalid_argument("moments: expected " + std::to_string(dst.size()) + " matrices, got " +

@@ -1,5 +1,6 @@
 // The "cuda" training device (loglinear/cuda/train/device.hpp): adapters of the GPU task model, the
 // GPU Mamba-2 LM and the GPU optimiser to the training loop's Model and Optimizer.
+#include <loglinear/cuda/chunked.hpp>
 #include <loglinear/cuda/core/device_matrix.hpp>
 #include <loglinear/cuda/device.hpp>
 #include <loglinear/cuda/nn/lm.hpp>
@@ -121,7 +122,7 @@ loglinear::train::Device cuda_device() {
     if (m.form != "chunked")
       throw std::invalid_argument("--device cuda: expected --form chunked (the GPU has only the chunked form), got --form " +
                                   m.form);
-    if (m.chunk > 64)
+    if (m.chunk > kMaxGpuChunk)
       throw std::invalid_argument("--device cuda: expected --chunk <= 64 (the CUDA operator's shared-memory tiles), "
                                   "got --chunk " + std::to_string(m.chunk));
     if (!device_available())

@@ -12,11 +12,20 @@ HostOptimizer::HostOptimizer(Model& model, double weight_decay)
 
 void HostOptimizer::clip_grad_norm(double max_norm) { train::clip_grad_norm(params_, max_norm); }
 
+namespace {
+void check_which(int which) {
+  if (which != 0 && which != 1)
+    throw std::invalid_argument("which: expected 0 (first moments) or 1 (second moments), got " + std::to_string(which));
+}
+}  // namespace
+
 std::vector<RowMatrix<float>> HostOptimizer::moments(int which) {
+  check_which(which);
   return which == 0 ? adam_.first_moments() : adam_.second_moments();
 }
 
 void HostOptimizer::set_moments(int which, const std::vector<RowMatrix<float>>& values) {
+  check_which(which);
   auto& dst = which == 0 ? adam_.first_moments() : adam_.second_moments();
   if (values.size() != dst.size())
     throw std::invalid_argument("moments: expected " + std::to_string(dst.size()) + " matrices, got " +

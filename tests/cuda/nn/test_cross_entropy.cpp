@@ -53,10 +53,21 @@ TEST_CASE("cuda nn::cross_entropy: loss, gradient and hits equal the CPU twin", 
   check_twin("dlogits", ctx, dl, dl_cpu);
 }
 
-TEST_CASE("cuda nn::cross_entropy: scored out of range is refused", "[cuda][gpu][nn]") {
+TEST_CASE("cuda nn::cross_entropy: a wrong scored count and targets out of range are refused", "[cuda][gpu][nn]") {
   REQUIRE_GPU();
   Context ctx;
   cuda::DeviceBuffer<std::int32_t> tg(3);
   CHECK_THROWS_WITH(cuda::nn::cross_entropy(ctx, DeviceMatrix(3, 4), tg.data(), 4, nullptr),
                     Catch::Matchers::ContainsSubstring("scored: expected 0 <= scored <= N = 3"));
+  // The device counts what it was given: a wrong count or a target past the vocabulary is refused
+  // (no read past the row).
+  const std::vector<std::int32_t> t{0, -1, 2};
+  tg.upload(t.data(), ctx.stream());
+  const DeviceMatrix logits = cuda::to_device(RowMatrix<float>::Zero(3, 4));
+  CHECK_THROWS_WITH(cuda::nn::cross_entropy(ctx, logits, tg.data(), 3, nullptr),
+                    Catch::Matchers::ContainsSubstring("scored: expected the number of targets >= 0, 2, got 3"));
+  const std::vector<std::int32_t> past{0, 4, 1};
+  tg.upload(past.data(), ctx.stream());
+  CHECK_THROWS_WITH(cuda::nn::cross_entropy(ctx, logits, tg.data(), 2, nullptr),
+                    Catch::Matchers::ContainsSubstring("targets: expected -1 or ids in [0, 4)"));
 }

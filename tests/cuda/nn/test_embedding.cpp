@@ -48,6 +48,12 @@ TEST_CASE("cuda nn::embedding: ids out of range and shape mismatches are refused
   CHECK_THROWS_WITH(dt.set(bad.data(), 2, 5, ctx.stream()), Catch::Matchers::ContainsSubstring("tokens: expected ids in [0, 5), got 5 at 1"));
   const std::vector<std::int32_t> neg{-1};
   CHECK_THROWS_WITH(dt.set(neg.data(), 1, 5, ctx.stream()), Catch::Matchers::ContainsSubstring("got -1 at 0"));
+  CHECK_THROWS_WITH(dt.set(nullptr, -1, 5, ctx.stream()), Catch::Matchers::ContainsSubstring("N: expected 0 <= N < 2^31"));
+  CHECK_THROWS_WITH(dt.set(nullptr, 2, 5, ctx.stream()), Catch::Matchers::ContainsSubstring("tokens: expected a host pointer"));
+  const std::vector<std::int32_t> bad_targets{0, 7};
+  const std::vector<std::int32_t> two{0, 1};
+  CHECK_THROWS_WITH(dt.set(two.data(), 2, 5, ctx.stream(), bad_targets.data()),
+                    Catch::Matchers::ContainsSubstring("targets: expected -1 or ids in [0, 5), got 7 at 1"));
   const std::vector<std::int32_t> ok{0, 1};
   dt.set(ok.data(), 2, 5, ctx.stream());
   DeviceMatrix x;

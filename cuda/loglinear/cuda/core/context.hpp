@@ -21,7 +21,7 @@ namespace loglinear::cuda {
 /// The handle's math mode is CUBLAS_PEDANTIC_MATH: float32 GEMMs stay float32 (no TF32
 /// down-conversion), so that every layer agrees with its CPU twin to float rounding; and the
 /// handle runs with cuBLAS's deterministic defaults (no atomics in the GEMMs the layers call,
-/// one stream per handle), so the same inputs give the same bits on the same GPU.
+/// one stream per handle), so a GEMM of the same inputs gives the same bits on the same GPU.
 class Context {
  public:
   /// Creates the stream and the handle on the current device.

@@ -80,8 +80,10 @@ class DeviceBuffer {
   void resize(std::size_t n) {
     if (n > capacity_) {
       release();
-      throw_on_cuda_error(cudaMalloc(reinterpret_cast<void**>(&ptr_), n * sizeof(T)),
+      T* fresh = nullptr;  // cudaMalloc leaves its argument unspecified on failure
+      throw_on_cuda_error(cudaMalloc(reinterpret_cast<void**>(&fresh), n * sizeof(T)),
                           ("cudaMalloc of " + std::to_string(n * sizeof(T)) + " bytes").c_str());
+      ptr_ = fresh;
       capacity_ = n;
       DeviceMemory::record(std::ptrdiff_t(n * sizeof(T)));
     }
@@ -97,7 +99,8 @@ class DeviceBuffer {
   std::size_t bytes_allocated() const { return capacity_ * sizeof(T); }
 
   /// Copies `n` = size() host elements in, asynchronously on `stream` (`host` must stay alive and
-  /// unchanged until the stream reaches the copy; pageable memory makes the call synchronous).
+  /// unchanged until the stream reaches the copy; from pageable memory the call returns once the
+  /// driver has staged the data, the copy itself may still be in flight).
   void upload(const T* host, cudaStream_t stream) {
     if (size_ == 0) return;
     throw_on_cuda_error(cudaMemcpyAsync(ptr_, host, size_ * sizeof(T), cudaMemcpyHostToDevice, stream),
@@ -153,8 +156,8 @@ class DeviceMatrix {
   /// Bytes allocated (capacity).
   std::size_t bytes_allocated() const { return buf_.bytes_allocated(); }
 
-  /// Resizes to m's shape and copies m in (the copy is complete when the call returns for pageable
-  /// host memory, as RowMatrix storage is).
+  /// Resizes to m's shape and copies m in, asynchronously on `stream` (m may change once the call
+  /// returns: from pageable memory, as RowMatrix storage is, the driver stages the data first).
   void upload(const RowMatrix<float>& m, cudaStream_t stream);
   /// The values as a host matrix (waits for `stream`).
   RowMatrix<float> download(cudaStream_t stream) const;
@@ -166,7 +169,7 @@ class DeviceMatrix {
   Index rows_ = 0, cols_ = 0;
 };
 
-/// A matrix uploaded from the host (synchronous for pageable memory). Convenience for tests.
+/// A matrix uploaded from the host; waits for the copy. Convenience for tests.
 DeviceMatrix to_device(const RowMatrix<float>& m, cudaStream_t stream = nullptr);
 
 }  // namespace loglinear::cuda

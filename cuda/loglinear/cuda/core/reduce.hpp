@@ -1,7 +1,8 @@
 // Deterministic reductions shared by the GPU layers: the column sums that bias, LayerNorm and
 // RMSNorm gradients need (db = sum over the N rows of dy). Every sum runs in a fixed order (per
 // block of rows in order, then the blocks in order), never through atomics, so the same inputs
-// give the same bits run after run (issue 12: same seed, same losses). Cost O(rows cols).
+// give the same bits run after run: this layer adds no nondeterminism (the attention backward's
+// atomics are the one source in a training step, apps/loglinear_train.cpp --help). Cost O(rows cols).
 /// \file
 /// \brief Deterministic column sums (bias and norm gradients) on the GPU
 /// \ingroup floor_cuda

@@ -7,7 +7,7 @@
 //   mlp_softmax.cu   softmax_l(W2 GELU(W1 dl + b1) + b2)
 // Every mode works on the [N*H, L] view of dl (row-major: a free reshape). Parameter gradients
 // are sums over rows, taken by the deterministic column sums of core/reduce.hpp or by cuBLAS
-// GEMMs (no atomics), so a step gives the same bits every run. Cost O(N H L) for fixed and
+// GEMMs (no atomics), so these layers give the same bits every run. Cost O(N H L) for fixed and
 // constant, O(N H L hidden) for the MLP modes, both ways.
 /// \file
 /// \brief GPU twin of lambda/lambda.hpp: level-weight (lambda) parameterisations, SPEC.md §7

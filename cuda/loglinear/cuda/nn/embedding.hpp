@@ -17,8 +17,9 @@
 
 namespace loglinear::cuda::nn {
 
-/// The token ids of one batch on the device, with each id's positions in order (for the backward).
-/// Reusable across steps: buffers grow and are kept, the host staging memory is pinned.
+/// The token ids of one batch on the device, with each id's positions in order (for the backward)
+/// and, optionally, the batch's targets (for the cross-entropy), all in one copy from pinned
+/// memory. Reusable across steps: buffers grow and are kept.
 class DeviceTokens {
  public:
   DeviceTokens();
@@ -26,12 +27,17 @@ class DeviceTokens {
   DeviceTokens(DeviceTokens&&) noexcept;             ///< movable
   DeviceTokens& operator=(DeviceTokens&&) noexcept;  ///< movable
 
-  /// Checks and stages `N` ids in [0, vocab), groups their positions by id on the host, and
-  /// queues one copy on `stream` (asynchronous: the staging buffer is not reused until the next
-  /// set() waits for this copy).
+  /// Checks and stages `N` ids in [0, vocab) (and `targets`, if given), groups the ids' positions
+  /// by id on the host, and queues one copy on `stream` (asynchronous: the staging buffer is not
+  /// reused until the next set() waits for this copy).
+  /// @param tokens N ids on the host @param N positions, 0 <= N < 2^31 @param vocab ids' range
+  /// @param stream the stream the copy is queued on
+  /// @param targets if not null, N targets on the host in [-1, vocab) (-1: not scored)
   /// @throws std::invalid_argument "tokens: expected ids in [0, vocab), got <id> at <n>" (as the
-  ///         CPU twin) or "vocab: expected >= 1".
-  void set(const std::int32_t* tokens, Index N, Index vocab, cudaStream_t stream);
+  ///         CPU twin), "targets: expected -1 or ids in [0, vocab) ...", "vocab: expected >= 1",
+  ///         "N: expected 0 <= N < 2^31 ..." or "tokens: expected a host pointer, got nullptr".
+  void set(const std::int32_t* tokens, Index N, Index vocab, cudaStream_t stream,
+           const std::int32_t* targets = nullptr);
   /// N, the number of positions.
   Index size() const { return N_; }
   /// The vocabulary the ids were checked against.
@@ -42,11 +48,16 @@ class DeviceTokens {
   const std::int32_t* offsets() const;
   /// Device pointer of the positions [N], grouped by id, increasing within an id.
   const std::int32_t* positions() const;
+  /// Device pointer of the targets [N] given to the last set(), nullptr if none were.
+  const std::int32_t* targets() const;
+  /// Number of targets >= 0 given to the last set() (0 if none were).
+  Index scored() const { return scored_; }
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
-  Index N_ = 0, vocab_ = 0;
+  Index N_ = 0, vocab_ = 0, scored_ = 0;
+  bool has_targets_ = false;
 };
 
 /// x[n] = table[tokens[n]]. @param table [vocab, d] @param x resized to [N, d].
