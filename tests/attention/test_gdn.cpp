@@ -43,18 +43,21 @@ struct GdnCase {
   GdnInputs<Scalar> view() const { return {base.view(), beta}; }
 };
 
+// unit_keys = false scales each normalised key by a length in [0.5, 1.4], so that a term that is
+// right only for |k| = 1 (beta where beta |k|^2 belongs) shows up in the gradient checks.
 template <class Scalar>
-GdnCase<Scalar> random_gdn(const Sizes& s, std::uint64_t seed) {
+GdnCase<Scalar> random_gdn(const Sizes& s, std::uint64_t seed, bool unit_keys = true) {
   // Drawn in double and rounded once, so float and double cases hold the same values.
   auto in = random_inputs<double>(s, seed);
+  std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ULL);
+  std::uniform_real_distribution<double> length(0.5, 1.4);
   for (Index i = 0; i < in.k.size(); i += s.K) {
     double norm = 0;
     for (Index j = 0; j < s.K; ++j) norm += in.k.data()[i + j] * in.k.data()[i + j];
-    norm = std::sqrt(norm);
+    norm = std::sqrt(norm) / (unit_keys ? 1.0 : length(rng));
     for (Index j = 0; j < s.K && norm > 0; ++j) in.k.data()[i + j] /= norm;
   }
   Tensor<double, 3> beta({s.B, s.T, s.H});
-  std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ULL);
   std::uniform_real_distribution<double> uniform(0.05, 0.95);
   for (auto& x : beta.values()) x = uniform(rng);
   OwnedInputs<Scalar> base{cast<Scalar>(in.q), cast<Scalar>(in.k), cast<Scalar>(in.v),
@@ -83,9 +86,14 @@ void backward(GdnForm f, const GdnInputs<Scalar>& in, ConstTensorView<Scalar, 4>
   else gdn_recurrent_backward<Scalar>(in, dout, gr);
 }
 
+// The gradients start as NaN, so that a backward that adds where it should overwrite fails.
 template <class Scalar>
 GdnGradTensors<Scalar> grads_of(GdnForm f, const GdnCase<Scalar>& c) {
   GdnGradTensors<Scalar> gr(dims_of(c));
+  const Scalar nan = std::numeric_limits<Scalar>::quiet_NaN();
+  for (auto* t : {&gr.dq, &gr.dk, &gr.dv}) std::fill(t->values().begin(), t->values().end(), nan);
+  for (auto* t : {&gr.dg, &gr.dbeta}) std::fill(t->values().begin(), t->values().end(), nan);
+  std::fill(gr.dlam.values().begin(), gr.dlam.values().end(), nan);
   backward<Scalar>(f, c.view(), c.base.dout, gr.views());
   return gr;
 }
@@ -168,10 +176,11 @@ TEST_CASE("gdn: every gradient of both forms matches central finite differences"
   const GdnForm form = GENERATE(GdnForm::naive, GdnForm::recurrent);
   const Index T = GENERATE(1, 5, 11);
   const Index G = GENERATE(1, 2);
+  const bool unit_keys = GENERATE(true, false);
   const Sizes s{2, T, 2, G, 3, 2};
   const auto seed = fresh_seed();
-  CAPTURE(name_of(form), describe(s), seed);
-  auto c = random_gdn<double>(s, seed);
+  CAPTURE(name_of(form), describe(s), seed, unit_keys);
+  auto c = random_gdn<double>(s, seed, unit_keys);
   for (auto& x : c.base.g.values()) x = std::min(x, -1e-2);  // FD steps keep g <= 0
   const auto gr = grads_of(form, c);
   auto L = [&] { return loss(form, c); };

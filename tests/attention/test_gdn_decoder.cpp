@@ -2,6 +2,7 @@
 // the whole sequence, its exported state resumes where it stopped, and bad steps throw naming
 // the argument.
 #include <loglinear/attention/gdn_decoder.hpp>
+#include <loglinear/attention/gdn_naive.hpp>
 #include <loglinear/attention/gdn_recurrent.hpp>
 
 #include "../support/compare.hpp"
@@ -79,6 +80,12 @@ TEST_CASE("gdn decoder: one token at a time equals the recurrent form, and resum
   const auto r = compare("decoder vs recurrent", o, expected);
   INFO(r.report());
   CHECK(r.max_rel <= 1e-12);
+  // The decoder shares GdnFenwickHeadState with the recurrent form; the naive form shares nothing.
+  Tensor<double, 4> naive(c.in.v.shape());
+  gdn_naive_forward<double>(GdnInputs<double>{c.in.view(), c.beta}, naive);
+  const auto rn = compare("decoder vs naive", o, naive);
+  INFO(rn.report());
+  CHECK(rn.max_rel <= 1e-10);
 
   // Stop after any prefix, export, resume in a fresh decoder: the rest is unchanged.
   const Index split = GENERATE_COPY(Index(0), T / 2, T - 1);

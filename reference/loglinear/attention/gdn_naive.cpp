@@ -11,11 +11,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <string>
 
 namespace loglinear {
 
 template <class Scalar>
 RowMatrix<Scalar> unit_lower_inverse(const RowMatrix<Scalar>& A) {
+  // The forms call this with shapes they built (never throwing inside their OpenMP regions);
+  // the check is for outside callers, where a wrong shape would read out of bounds in Release.
+  if (A.rows() != A.cols())
+    throw std::invalid_argument("A: expected a square [T, T] matrix, got [" + std::to_string(A.rows()) + ", " +
+                                std::to_string(A.cols()) + "]");
   const Index T = A.rows();
   RowMatrix<Scalar> Tut = RowMatrix<Scalar>::Identity(T, T);
   // (I + A) Tut = I, row t: Tut_t + sum_{s<t} A_ts Tut_s = e_t. Rows s < t are final when row t
@@ -28,6 +35,10 @@ RowMatrix<Scalar> unit_lower_inverse(const RowMatrix<Scalar>& A) {
 template <class Scalar>
 RowMatrix<Scalar> unit_lower_inverse_backward(const RowMatrix<Scalar>& Tut,
                                               const RowMatrix<Scalar>& dTut) {
+  if (Tut.rows() != Tut.cols() || dTut.rows() != Tut.rows() || dTut.cols() != Tut.cols())
+    throw std::invalid_argument("Tut, dTut: expected two [T, T] matrices of one size, got [" +
+                                std::to_string(Tut.rows()) + ", " + std::to_string(Tut.cols()) + "] and [" +
+                                std::to_string(dTut.rows()) + ", " + std::to_string(dTut.cols()) + "]");
   // eq. 23. Tut = X^{-1} with X = I + A, so X Tut = I and dX Tut + X dTut' = 0 for a change dX:
   // dTut' = -Tut dX Tut. The loss moves by <dTut, dTut'> = <-Tut^T dTut Tut^T, dX>, hence
   // dX = -Tut^T dTut Tut^T; only the strictly lower entries of X = I + A are free.
@@ -68,7 +79,7 @@ void gdn_naive_forward_head(const GdnInputs<Scalar>& in, const AttentionDims& d,
   // the Mamba-2 score q_t . k_s with every later erase applied to the key (SPEC.md §6).
   const RowMatrix<Scalar> S = (q * k.transpose()).template triangularView<Eigen::Lower>();
   RowMatrix<Scalar> M = S * Tut;
-  M.array() *= decay_mask(slice_bt(in.g, b, h), slice_bt(in.lam, b, h)).array();
+  M.array() *= detail::decay_mask_unchecked(slice_bt(in.g, b, h), slice_bt(in.lam, b, h)).array();
   slice_bt(o, b, h).noalias() = M * (beta.asDiagonal() * slice_bt(in.v, b, h));
 }
 
@@ -93,7 +104,7 @@ void gdn_naive_backward_head(const GdnInputs<Scalar>& in, const AttentionDims& d
   const RowMatrix<Scalar> Tut = unit_lower_inverse<Scalar>(akk_of<Scalar>(k, beta));
   const RowMatrix<Scalar> S = (q * k.transpose()).template triangularView<Eigen::Lower>();
   const RowMatrix<Scalar> R = S * Tut;
-  const RowMatrix<Scalar> W = decay_mask(g, lam);
+  const RowMatrix<Scalar> W = detail::decay_mask_unchecked(g, lam);
   const RowMatrix<Scalar> M = R.cwiseProduct(W);
   const RowMatrix<Scalar> vb = beta.asDiagonal() * v;
 
@@ -128,7 +139,8 @@ void gdn_naive_backward_head(const GdnInputs<Scalar>& in, const AttentionDims& d
   dg(0) = 0;  // exactly zero in exact arithmetic (g_0 never multiplies anything), as eq. 8
 
   // (21) R = S Tut: dS = dR Tut^T, dTut = S^T dR. Only the lower triangle of S is free
-  //      (S = tril(q k^T)); dR Tut^T is lower already (dR lower, Tut^T upper).
+  //      (S = tril(q k^T)): dR Tut^T (lower times upper) is a full matrix, and its upper triangle
+  //      must be dropped, or dq_t would collect terms of later keys.
   const RowMatrix<Scalar> dS = (dR * Tut.transpose()).template triangularView<Eigen::Lower>();
   const RowMatrix<Scalar> dTut = S.transpose() * dR;
   // (22) S = tril(q k^T): dq = dS k, dk = dS^T q (the Mamba-2 eq. 4).
@@ -161,6 +173,7 @@ void gdn_naive_backward(const GdnInputs<Scalar>& in, ConstTensorView<Scalar, 4> 
                         const GdnGrads<Scalar>& grads) {
   const AttentionDims d = check_gdn_inputs(in);
   check_shape<4>("dout", dout.shape, {d.B, d.T, d.H, d.V}, " = [B,T,H,V]");
+  if (!dout.data) throw std::invalid_argument("dout: expected data, got nullptr");
   check_finite<Scalar, 4>("dout", dout);
   check_gdn_grads(grads, d);
   check_gdn_mask_fits<Scalar>(d, 14);  // Tut, S, R, W, M, dM, dR, P, dS, dTut, dA, KK, E, ...

@@ -17,6 +17,7 @@ namespace loglinear {
 /// strictly lower triangle of A is read. Cost O(T^3).
 /// @param A  [T, T]; its diagonal and upper triangle are ignored
 /// @return   Tut = (I + A)^{-1}, [T, T], unit lower triangular
+/// @throws std::invalid_argument "A: expected a square ..." if A is not square.
 template <class Scalar>
 RowMatrix<Scalar> unit_lower_inverse(const RowMatrix<Scalar>& A);
 
@@ -27,6 +28,7 @@ RowMatrix<Scalar> unit_lower_inverse(const RowMatrix<Scalar>& A);
 /// @param Tut   the forward's result, [T, T] unit lower triangular
 /// @param dTut  gradient with respect to Tut, [T, T]
 /// @return      dA, [T, T], strictly lower triangular
+/// @throws std::invalid_argument "Tut, dTut: ..." unless both are [T, T] of one size.
 template <class Scalar>
 RowMatrix<Scalar> unit_lower_inverse_backward(const RowMatrix<Scalar>& Tut,
                                               const RowMatrix<Scalar>& dTut);

@@ -11,6 +11,7 @@
 #include <loglinear/core/parallel.hpp>
 
 #include <algorithm>
+#include <stdexcept>
 #include <cmath>
 #include <vector>
 
@@ -130,7 +131,8 @@ void gdn_recurrent_backward_head(const GdnInputs<Scalar>& in, const AttentionDim
       // then dS[l] = A_t^T dS[l] = a_t (dS[l] - beta_t k_t (k_t^T dS[l])) (A_t is symmetric).
       Scalar dg_t = 0;
       for (int l = 1; l < P.levels(); ++l) {
-        dg_t += post_of(l).cwiseProduct(dS[l]).sum();  // also leaves kP = P[l]^T k_t
+        dg_t += post_of(l).cwiseProduct(dS[l]).sum();
+        kP.noalias() = P.S(l).transpose() * k_t;  // (post_of computed it too; spelled out, not relied on)
         kdS.noalias() = dS[l].transpose() * k_t;
         dbeta_t -= a_t * kP.dot(kdS);
         dk.row(t).noalias() -= (a_t * beta_t) * (dS[l] * kP + P.S(l) * kdS).transpose();
@@ -161,6 +163,7 @@ void gdn_recurrent_backward(const GdnInputs<Scalar>& in, ConstTensorView<Scalar,
                             const GdnGrads<Scalar>& grads) {
   const AttentionDims d = check_gdn_inputs(in);
   check_shape<4>("dout", dout.shape, {d.B, d.T, d.H, d.V}, " = [B,T,H,V]");
+  if (!dout.data) throw std::invalid_argument("dout: expected data, got nullptr");
   check_finite<Scalar, 4>("dout", dout);
   check_gdn_grads(grads, d);
   // Per head in flight: ~sqrt(T) snapshots, as many pre-transition states, and dS.

@@ -10,11 +10,10 @@
 
 namespace loglinear {
 
-namespace {
+namespace detail {
 
-// W of one head, without validation (decay_mask and the naive form check their inputs first).
 template <class Scalar>
-RowMatrix<Scalar> mask_of(const ConstVectorMap<Scalar>& g, const ConstMatrixMap<Scalar>& lam) {
+RowMatrix<Scalar> decay_mask_unchecked(const ConstVectorMap<Scalar>& g, const ConstMatrixMap<Scalar>& lam) {
   const Index T = g.size();
   RowMatrix<Scalar> W = RowMatrix<Scalar>::Zero(T, T);
   for (Index t = 0; t < T; ++t) {
@@ -29,6 +28,13 @@ RowMatrix<Scalar> mask_of(const ConstVectorMap<Scalar>& g, const ConstMatrixMap<
   return W;
 }
 
+}  // namespace detail
+
+namespace {
+template <class Scalar>
+RowMatrix<Scalar> mask_of(const ConstVectorMap<Scalar>& g, const ConstMatrixMap<Scalar>& lam) {
+  return detail::decay_mask_unchecked(g, lam);
+}
 }  // namespace
 
 template <class Scalar>
@@ -168,6 +174,8 @@ void naive_backward(const AttentionInputs<Scalar>& in, ConstTensorView<Scalar, 4
 #define LOGLINEAR_INSTANTIATE(Scalar)                                                          \
   template RowMatrix<Scalar> decay_mask<Scalar>(const ConstVectorMap<Scalar>&,                 \
                                                 const ConstMatrixMap<Scalar>&);                \
+  template RowMatrix<Scalar> detail::decay_mask_unchecked<Scalar>(const ConstVectorMap<Scalar>&, \
+                                                                  const ConstMatrixMap<Scalar>&); \
   template void naive_forward<Scalar>(const AttentionInputs<Scalar>&, TensorView<Scalar, 4>);  \
   template void naive_backward<Scalar>(const AttentionInputs<Scalar>&,                         \
                                        ConstTensorView<Scalar, 4>, const AttentionGrads<Scalar>&);

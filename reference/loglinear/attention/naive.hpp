@@ -26,6 +26,16 @@ namespace loglinear {
 template <class Scalar>
 RowMatrix<Scalar> decay_mask(const ConstVectorMap<Scalar>& g, const ConstMatrixMap<Scalar>& lam);
 
+namespace detail {
+/// decay_mask without its checks, for the naive forms (Mamba-2 and Gated DeltaNet), which validate
+/// their inputs once and then build W per head inside an OpenMP region, where an exception would
+/// terminate the program. Same parameters and result as decay_mask.
+/// @param g [T] log-decay of one head (<= 0, checked by the caller)
+/// @param lam [T, L] level weights of one head, L >= num_levels(T) (checked by the caller)
+template <class Scalar>
+RowMatrix<Scalar> decay_mask_unchecked(const ConstVectorMap<Scalar>& g, const ConstMatrixMap<Scalar>& lam);
+}  // namespace detail
+
 /// Naive forward: o = ((Q K^T) ⊙ W) V per (batch, head), SPEC.md §3.
 ///
 /// @param in  q, k [B,T,G,K]; v [B,T,H,V]; g [B,T,H] (<= 0); lam [B,T,H,L], L >= num_levels(T)

@@ -2,6 +2,10 @@
 // check_inputs itself, so both operators reject the same bad q, k, v, g, lam with the same words.
 #include <loglinear/core/gdn_checks.hpp>
 
+#include <stdexcept>
+#include <string>
+#include <utility>
+
 namespace loglinear {
 
 template <class Scalar>
@@ -24,6 +28,13 @@ template <class Scalar>
 void check_gdn_grads(const GdnGrads<Scalar>& grads, const AttentionDims& d) {
   check_grads<Scalar>(grads, d);
   check_shape<3>("dbeta", grads.dbeta.shape, {d.B, d.T, d.H}, " (as beta)");
+  // Shapes alone do not catch a view of the right shape over no memory (the backward writes
+  // through every pointer).
+  const std::pair<const char*, const void*> ptrs[] = {{"dq", grads.dq.data}, {"dk", grads.dk.data},
+                                                      {"dv", grads.dv.data}, {"dg", grads.dg.data},
+                                                      {"dlam", grads.dlam.data}, {"dbeta", grads.dbeta.data}};
+  for (const auto& [name, p] : ptrs)
+    if (!p) throw std::invalid_argument(std::string(name) + ": expected data, got nullptr");
 }
 
 #define LOGLINEAR_INSTANTIATE(Scalar)                                                  \

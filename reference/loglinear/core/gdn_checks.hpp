@@ -18,7 +18,7 @@ namespace loglinear {
 /// @param in the operator's inputs (views; only read).
 /// @param t0 absolute position of the first token (non-zero only when resuming a state).
 /// @throws std::invalid_argument naming the offending argument, e.g. "beta: expected values in
-///         [0, 1], got 1.5 at flat index 3".
+///         [0, 1], got 1.500000 at flat index 3".
 template <class Scalar>
 AttentionDims check_gdn_inputs(const GdnInputs<Scalar>& in, Index t0 = 0);
 
