@@ -15,6 +15,7 @@
 
 #include <loglinear/cuda/core/context.hpp>
 #include <loglinear/cuda/core/device_matrix.hpp>
+#include <loglinear/cuda/core/param.hpp>
 #include <loglinear/cuda/device.hpp>
 
 #include "compare.hpp"
@@ -23,6 +24,7 @@
 
 #include <random>
 #include <string>
+#include <vector>
 
 /// Skips the test case with a visible message when no GPU can run here (CI).
 #define REQUIRE_GPU()                                                                  \
@@ -55,6 +57,35 @@ inline void check_twin(const std::string& name, loglinear::cuda::Context& ctx, c
   const Comparison c = compare(name, host.data(), cpu.data(), cpu.size());
   INFO(c.report());
   CHECK(c.max_rel <= tol);
+}
+
+/// Moves every CPU parameter away from its initial value by N(0, scale^2) noise and gives every
+/// gradient a random start, then copies both to the GPU twin's parameters (initial values such as
+/// W2 = 0 or Lp = 1 would hide wrong indices in a backward; a random gradient start checks "adds").
+/// Also checks that the twins agree on names and weight decay.
+inline void perturb_twins(const std::vector<Param<float>*>& cpu, const std::vector<loglinear::cuda::DeviceParam*>& gpu,
+                          loglinear::cuda::Context& ctx, std::mt19937_64& rng, double scale) {
+  REQUIRE(cpu.size() == gpu.size());
+  for (std::size_t i = 0; i < cpu.size(); ++i) {
+    CHECK(gpu[i]->name == cpu[i]->name);
+    CHECK(gpu[i]->weight_decay == cpu[i]->weight_decay);
+    Param<float>& p = *cpu[i];
+    p.value += random_matrix(p.value.rows(), p.value.cols(), rng, scale);
+    p.grad = random_matrix(p.grad.rows(), p.grad.cols(), rng);
+    gpu[i]->value.upload(p.value, ctx.stream());
+    gpu[i]->grad.upload(p.grad, ctx.stream());
+  }
+  ctx.synchronize();
+}
+
+/// Every parameter gradient of a GPU model against its CPU twin's, name by name, within tol.
+inline void check_param_grads(const std::vector<Param<float>*>& cpu, const std::vector<loglinear::cuda::DeviceParam*>& gpu,
+                              loglinear::cuda::Context& ctx, double tol) {
+  REQUIRE(cpu.size() == gpu.size());
+  for (std::size_t i = 0; i < cpu.size(); ++i) {
+    REQUIRE(gpu[i]->name == cpu[i]->name);
+    check_twin(cpu[i]->name + ".grad", ctx, gpu[i]->grad, cpu[i]->grad, tol);
+  }
 }
 
 }  // namespace loglinear::test

@@ -4,6 +4,8 @@
 #include "../cuda_check.cuh"
 
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 namespace loglinear::cuda {
 namespace {
@@ -34,6 +36,17 @@ void DeviceParam::download(Param<float>& host, cudaStream_t stream) const {
   check_same(*this, host);
   host.value = value.download(stream);
   host.grad = grad.download(stream);
+}
+
+void check_same_params(const std::string& who, const std::vector<Param<float>*>& cpu,
+                       const std::vector<DeviceParam*>& gpu) {
+  if (cpu.size() != gpu.size())
+    throw std::logic_error(who + ": " + std::to_string(gpu.size()) + " parameters, the CPU twin has " +
+                           std::to_string(cpu.size()));
+  for (size_t i = 0; i < cpu.size(); ++i)
+    if (cpu[i]->name != gpu[i]->name)
+      throw std::logic_error(who + ": parameter " + std::to_string(i) + " is " + gpu[i]->name +
+                             ", the CPU twin's is " + cpu[i]->name);
 }
 
 }  // namespace loglinear::cuda

@@ -183,14 +183,7 @@ Mamba2Mixer::Mamba2Mixer(loglinear::nn::Mamba2Mixer<float>& cpu, Context& ctx)
     m.p.emplace_back(*cpu_params[size_t(i)], ctx.stream());
   }
   m.lam = lambda::make_level_weights(cpu.level_weights(), m.H, m.L, ctx);
-  const auto gpu_params = params();
-  if (cpu_params.size() != gpu_params.size())
-    throw std::logic_error("cuda::nn::Mamba2Mixer: " + std::to_string(gpu_params.size()) +
-                           " parameters, the CPU twin has " + std::to_string(cpu_params.size()));
-  for (size_t i = 0; i < cpu_params.size(); ++i)
-    if (cpu_params[i]->name != gpu_params[i]->name)
-      throw std::logic_error("cuda::nn::Mamba2Mixer: parameter " + std::to_string(i) + " is " + gpu_params[i]->name +
-                             ", the CPU twin's is " + cpu_params[i]->name);
+  check_same_params("cuda::nn::Mamba2Mixer", cpu_params, params());
 }
 
 Mamba2Mixer::~Mamba2Mixer() = default;

@@ -77,15 +77,7 @@ TaskModel::TaskModel(loglinear::nn::TaskModel<float>& cpu) : cfg_(cpu.config()),
     l.lam = lambda::make_level_weights(cpu.level_weights(i), cfg_.heads, cfg_.levels, ctx_);
   }
   // The twin must list the CPU model's parameters in the CPU's order, or checkpoints would mix up.
-  const auto cpu_params = cpu.params();
-  const auto gpu_params = params();
-  if (cpu_params.size() != gpu_params.size())
-    throw std::logic_error("cuda::nn::TaskModel: " + std::to_string(gpu_params.size()) + " parameters, the CPU twin has " +
-                           std::to_string(cpu_params.size()));
-  for (size_t i = 0; i < cpu_params.size(); ++i)
-    if (cpu_params[i]->name != gpu_params[i]->name)
-      throw std::logic_error("cuda::nn::TaskModel: parameter " + std::to_string(i) + " is " + gpu_params[i]->name +
-                             ", the CPU twin's is " + cpu_params[i]->name);
+  check_same_params("cuda::nn::TaskModel", cpu.params(), params());
 }
 
 TaskModel::~TaskModel() = default;

@@ -171,11 +171,7 @@ void gdn_naive_forward(const GdnInputs<Scalar>& in, TensorView<Scalar, 4> o) {
 template <class Scalar>
 void gdn_naive_backward(const GdnInputs<Scalar>& in, ConstTensorView<Scalar, 4> dout,
                         const GdnGrads<Scalar>& grads) {
-  const AttentionDims d = check_gdn_inputs(in);
-  check_shape<4>("dout", dout.shape, {d.B, d.T, d.H, d.V}, " = [B,T,H,V]");
-  if (!dout.data) throw std::invalid_argument("dout: expected data, got nullptr");
-  check_finite<Scalar, 4>("dout", dout);
-  check_gdn_grads(grads, d);
+  const AttentionDims d = check_gdn_backward_arguments(in, dout, grads);
   check_gdn_mask_fits<Scalar>(d, 14);  // Tut, S, R, W, M, dM, dR, P, dS, dTut, dA, KK, E, ...
   for (auto* p : {&grads.dq, &grads.dk, &grads.dlam})
     std::fill(p->data, p->data + p->size(), Scalar(0));

@@ -161,11 +161,7 @@ void gdn_recurrent_forward(const GdnInputs<Scalar>& in, TensorView<Scalar, 4> o)
 template <class Scalar>
 void gdn_recurrent_backward(const GdnInputs<Scalar>& in, ConstTensorView<Scalar, 4> dout,
                             const GdnGrads<Scalar>& grads) {
-  const AttentionDims d = check_gdn_inputs(in);
-  check_shape<4>("dout", dout.shape, {d.B, d.T, d.H, d.V}, " = [B,T,H,V]");
-  if (!dout.data) throw std::invalid_argument("dout: expected data, got nullptr");
-  check_finite<Scalar, 4>("dout", dout);
-  check_gdn_grads(grads, d);
+  const AttentionDims d = check_gdn_backward_arguments(in, dout, grads);
   // Per head in flight: ~sqrt(T) snapshots, as many pre-transition states, and dS.
   const Index seg = std::max<Index>(1, static_cast<Index>(std::ceil(std::sqrt(double(d.T)))));
   check_gdn_states_fit<Scalar>(d, 2 * seg + 1,

@@ -37,9 +37,22 @@ void check_gdn_grads(const GdnGrads<Scalar>& grads, const AttentionDims& d) {
     if (!p) throw std::invalid_argument(std::string(name) + ": expected data, got nullptr");
 }
 
+template <class Scalar>
+AttentionDims check_gdn_backward_arguments(const GdnInputs<Scalar>& in, ConstTensorView<Scalar, 4> dout,
+                                           const GdnGrads<Scalar>& grads) {
+  const AttentionDims d = check_gdn_inputs(in);
+  check_shape<4>("dout", dout.shape, {d.B, d.T, d.H, d.V}, " = [B,T,H,V]");
+  if (!dout.data) throw std::invalid_argument("dout: expected data, got nullptr");
+  check_finite<Scalar, 4>("dout", dout);
+  check_gdn_grads(grads, d);
+  return d;
+}
+
 #define LOGLINEAR_INSTANTIATE(Scalar)                                                  \
   template AttentionDims check_gdn_inputs<Scalar>(const GdnInputs<Scalar>&, Index);    \
-  template void check_gdn_grads<Scalar>(const GdnGrads<Scalar>&, const AttentionDims&);
+  template void check_gdn_grads<Scalar>(const GdnGrads<Scalar>&, const AttentionDims&);             \
+  template AttentionDims check_gdn_backward_arguments<Scalar>(const GdnInputs<Scalar>&,            \
+                                                              ConstTensorView<Scalar, 4>, const GdnGrads<Scalar>&);
 LOGLINEAR_INSTANTIATE(float)
 LOGLINEAR_INSTANTIATE(double)
 

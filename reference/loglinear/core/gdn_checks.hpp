@@ -22,10 +22,20 @@ namespace loglinear {
 template <class Scalar>
 AttentionDims check_gdn_inputs(const GdnInputs<Scalar>& in, Index t0 = 0);
 
-/// Validates Gated DeltaNet gradient outputs against `d` (shapes only; dbeta [B,T,H]).
+/// Everything a Gated DeltaNet backward checks before it starts (both forms): the inputs as
+/// check_gdn_inputs, dout [B,T,H,V] with data and finite values, and the gradients as check_gdn_grads.
+/// @param in the operator's inputs @param dout gradient of the output @param grads the outputs
+/// @return the sizes. @throws std::invalid_argument naming the first bad argument.
+template <class Scalar>
+AttentionDims check_gdn_backward_arguments(const GdnInputs<Scalar>& in, ConstTensorView<Scalar, 4> dout,
+                                           const GdnGrads<Scalar>& grads);
+
+/// Validates Gated DeltaNet gradient outputs against `d` (shapes, and data behind every view;
+/// dbeta [B,T,H]).
 /// @param grads the gradient views a backward will overwrite.
 /// @param d     the sizes returned by check_gdn_inputs.
-/// @throws std::invalid_argument naming the gradient of the wrong shape.
+/// @throws std::invalid_argument naming the gradient of the wrong shape or
+///         without data.
 template <class Scalar>
 void check_gdn_grads(const GdnGrads<Scalar>& grads, const AttentionDims& d);
 

@@ -33,17 +33,7 @@ namespace {
 // on both twins.
 void perturb(const std::vector<Param<float>*>& cpu, const std::vector<DeviceParam*>& gpu, Context& ctx,
              std::mt19937_64& rng) {
-  REQUIRE(cpu.size() == gpu.size());
-  for (std::size_t i = 0; i < cpu.size(); ++i) {
-    CHECK(gpu[i]->name == cpu[i]->name);
-    CHECK(gpu[i]->weight_decay == cpu[i]->weight_decay);
-    Param<float>& p = *cpu[i];
-    p.value += random_matrix(p.value.rows(), p.value.cols(), rng, 0.5);
-    p.grad = random_matrix(p.grad.rows(), p.grad.cols(), rng);
-    gpu[i]->value.upload(p.value, ctx.stream());
-    gpu[i]->grad.upload(p.grad, ctx.stream());
-  }
-  ctx.synchronize();
+  perturb_twins(cpu, gpu, ctx, rng, 0.5);
 }
 
 // A lower bound [1, H] in [0, 0.9) with an exact 0 at head 0 (the forward's lb = 0 branch).

@@ -31,15 +31,7 @@ namespace {
 // hide wrong indices in a backward) and gives every gradient a random start on both twins.
 void perturb(const std::vector<Param<float>*>& cpu, const std::vector<DeviceParam*>& gpu, Context& ctx,
              std::mt19937_64& rng) {
-  REQUIRE(cpu.size() == gpu.size());
-  for (std::size_t i = 0; i < cpu.size(); ++i) {
-    Param<float>& p = *cpu[i];
-    p.value += random_matrix(p.value.rows(), p.value.cols(), rng, 0.5);
-    p.grad = random_matrix(p.grad.rows(), p.grad.cols(), rng);
-    gpu[i]->value.upload(p.value, ctx.stream());
-    gpu[i]->grad.upload(p.grad, ctx.stream());
-  }
-  ctx.synchronize();
+  perturb_twins(cpu, gpu, ctx, rng, 0.5);
 }
 
 }  // namespace

@@ -80,13 +80,7 @@ void check_one_step(const nn::TaskModelConfig& cfg, Index B, Index T, std::uint6
   CHECK(right_gpu == right_cpu);
   cpu.backward();
   gpu.backward();
-  const auto hp = cpu.params();
-  const auto dp = gpu.params();
-  REQUIRE(hp.size() == dp.size());
-  for (size_t i = 0; i < hp.size(); ++i) {
-    REQUIRE(dp[i]->name == hp[i]->name);
-    check_twin(hp[i]->name + ".grad", gpu.context(), dp[i]->grad, hp[i]->grad, kStepTolerance);
-  }
+  check_param_grads(cpu.params(), gpu.params(), gpu.context(), kStepTolerance);
   // The statistics' inputs, too.
   for (Index l = 0; l < cfg.layers; ++l) {
     check_twin("g of layer " + std::to_string(l), gpu.context(), gpu.last_decay(l), cpu.last_decay(l), kStepTolerance);

@@ -11,6 +11,7 @@
 #include <loglinear/cuda/core/device_matrix.hpp>
 
 #include <string>
+#include <vector>
 
 namespace loglinear::cuda {
 
@@ -31,5 +32,13 @@ struct DeviceParam {
   /// @throws std::invalid_argument as upload.
   void download(Param<float>& host, cudaStream_t stream) const;
 };
+
+/// Checks that a GPU twin lists its parameters as its CPU twin does: same count, same names, same
+/// order (the checkpoint's order). Every GPU model calls it at construction.
+/// @param who names the twin in the message, e.g. "cuda::nn::TaskModel"
+/// @param cpu the CPU twin's params() @param gpu the GPU twin's params()
+/// @throws std::logic_error naming the first parameter that differs.
+void check_same_params(const std::string& who, const std::vector<Param<float>*>& cpu,
+                       const std::vector<DeviceParam*>& gpu);
 
 }  // namespace loglinear::cuda
