@@ -18,17 +18,26 @@
 #endif
 
 #include <CLI/CLI.hpp>
+#include <Eigen/Core>
+#include <nlohmann/json.hpp>
+#include <omp.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
+#include <utility>
+#include <vector>
 
 using namespace loglinear;
 
 namespace {
 
 // git describe --dirty: a run from a checkout with uncommitted changes says so ("abc1234-dirty").
+// A build from a `git archive` export has no .git: it reports the commit the archive was made
+// from ("<hash> <tag>", COMMIT at the source root), marked as such.
 std::string git_commit() {
   const std::string cmd = std::string("git -C \"") + LOGLINEAR_SOURCE_DIR + "\" describe --always --dirty 2>/dev/null";
   std::string out;
@@ -38,8 +47,31 @@ std::string git_commit() {
     pclose(p);
   }
   while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out.empty() ? "unknown" : out;
+  if (!out.empty()) return out;
+  const std::string archived = LOGLINEAR_ARCHIVE_COMMIT;
+  return archived.empty() ? "unknown" : archived + " (git archive)";
 }
+
+// How this binary was built and what it links, for the JSON's "build" record.
+std::vector<std::pair<std::string, std::string>> build_record() {
+  std::vector<std::pair<std::string, std::string>> b = {
+      {"compiler", LOGLINEAR_BUILD_COMPILER},
+      {"build_type", LOGLINEAR_BUILD_TYPE},
+      {"cxx_flags", LOGLINEAR_BUILD_CXX_FLAGS},
+      {"eigen", std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) + "." +
+                    std::to_string(EIGEN_MINOR_VERSION)},
+      {"openmp", std::to_string(_OPENMP)},
+      {"nlohmann_json", std::to_string(NLOHMANN_JSON_VERSION_MAJOR) + "." + std::to_string(NLOHMANN_JSON_VERSION_MINOR) +
+                            "." + std::to_string(NLOHMANN_JSON_VERSION_PATCH)},
+  };
+  const std::string cuda = LOGLINEAR_BUILD_CUDA;
+  b.emplace_back("cuda", cuda.empty() ? "not built" : cuda);
+  return b;
+}
+
+// SIGTERM / SIGINT: finish the current step, save the --checkpoint, exit with code 3 (a sweep's
+// deadline stops its runs this way, and resumes them later from the checkpoint).
+extern "C" void on_stop_signal(int) { train::request_stop(); }
 
 std::string join(const std::vector<std::string>& names) {
   std::string out;
@@ -67,6 +99,8 @@ CLI::Validator number_check(bool integer, bool strict) {
 int main(int argc, char** argv) {
   CLI::App app{"Train the log-linear attention task model or the full log-linear Mamba-2 LM "
                "(adaptive memory decay experiments)"};
+  app.footer("Exit status: 0 done; 2 bad flags or an error (the message says which); 3 stopped by SIGTERM or "
+             "SIGINT after the current step, with the --checkpoint saved there (continue with --resume).");
   const CLI::Validator pos = number_check(true, true), nonneg = number_check(true, false);
   const CLI::Validator pos_real = number_check(false, true), nonneg_real = number_check(false, false);
   train::TrainConfig c;
@@ -115,6 +149,10 @@ int main(int argc, char** argv) {
   app.add_option("--clip", c.clip, "gradient-norm clip")->capture_default_str()->check(pos_real);
   app.add_option("--early-stop", c.early_stop, "stop at this validation accuracy (%)")->capture_default_str()
       ->check(CLI::Range(0.0, 100.0));
+  app.add_option("--min-steps", c.min_steps,
+                 "no early stop before this step (every run of a sweep then has an evaluation at a common "
+                 "step; the JSON's solved_at_step still says when --early-stop was first reached)")
+      ->capture_default_str()->check(nonneg);
   app.add_option("--seed", c.seed, "seed of data, init and batch order")->capture_default_str()->check(nonneg);
   app.add_option("--threads", c.threads, "OpenMP threads (0: all)")->capture_default_str()->check(nonneg);
   app.add_option("--device", c.device,
@@ -134,6 +172,12 @@ int main(int argc, char** argv) {
   app.add_flag("--print-diagnostics", c.print_diagnostics,
                "print, per layer and head, quantiles of exp(g) and lambda per level of the statistics forward (the "
                "first --batch validation sequences, final weights; always in the JSON under \"diagnostics\")");
+  app.add_flag("--ablate-lambda", c.ablate_lambda,
+               "after training, evaluate the final weights (on the CPU, whatever --device) with lambda replaced in "
+               "every layer by its per-level mean over all validation positions and by its mean per position type "
+               "(mqar: key/value/query/filler; selective_copy: data/noise/query); writes \"lambda_ablation\" "
+               "(accuracy and loss of true, token_mean, type_mean, also at --eval-len) into the JSON. --model task "
+               "with --task mqar or selective_copy only; costs three evaluations of each set");
   app.add_option("--corpus", d.corpus, "LM corpus (made by the build target kjv_corpus)")->capture_default_str();
   app.add_flag("--quick", quick, "small MQAR preset: the defaults become T = 64, 8 pairs, 400 steps, 2000 / 256 "
                                  "sequences (flags given with it still apply)");
@@ -144,8 +188,14 @@ int main(int argc, char** argv) {
     loglinear::cuda::train::register_cuda_device();
 #endif
     c.commit = git_commit();
+    c.build = build_record();
+    std::signal(SIGTERM, on_stop_signal);
+    std::signal(SIGINT, on_stop_signal);
     train::run_training(c);
     return 0;
+  } catch (const train::Interrupted& e) {
+    std::fprintf(stderr, "loglinear-train: %s\n", e.what());
+    return 3;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "loglinear-train: error: %s\n", e.what());
     return 2;

@@ -14,7 +14,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libeigen3-dev
   libcli11-dev nlohmann-json3-dev
-  python3-dev pybind11-dev python3-pybind11 python3-numpy python3-matplotlib
+  python3-dev pybind11-dev python3-pybind11 python3-numpy python3-matplotlib python3-scipy
   jupyter-nbconvert python3-nbclient python3-ipykernel python3-nbformat
   doxygen graphviz libjs-mathjax
   bible-kjv bible-kjv-text

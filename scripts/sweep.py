@@ -11,55 +11,101 @@ so an interrupted sweep resumes by skipping the runs whose JSON already exists.
     /usr/bin/python3 scripts/sweep.py --help
 """
 import argparse
-import itertools
 import json
 import math
 import os
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from gpu_mps import mps_daemon
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+ALL_MODES = ["fixed", "constant", "mlp_softplus", "mlp_softmax"]
+
 PRESETS = {
-    # The issue's minimum grid: MQAR at T = 128 with 8/16/32 pairs, plus train-128 / eval-256.
-    # Each run also evaluates at 256 (train-128 / eval-256), with levels sized for 256 as the
-    # sources' --test_seq_len does.
-    "mqar": dict(task="mqar", length=128, pairs=[8, 16, 32], eval_len=[256],
-                 modes=["fixed", "mlp_softplus"], seeds=[0, 1, 2]),
+    # The first report's grid: MQAR at T = 128 with 8/16/32 pairs, each run also evaluated at
+    # 256 (train-128 / eval-256), with levels sized for 256 as the sources' --test_seq_len does.
+    "mqar": dict(task="mqar", cells=[(128, p, 256) for p in (8, 16, 32)],
+                 modes=["fixed", "mlp_softplus"], seeds=list(range(3)), steps=2000, val_size=500),
     # A couple of minutes on 2 cores: the README's main job and the CI smoke test.
-    "quick": dict(task="mqar", length=64, pairs=[8], eval_len=[128],
-                  modes=["fixed", "mlp_softplus"], seeds=[0]),
+    "quick": dict(task="mqar", cells=[(64, 8, 128)], modes=["fixed", "mlp_softplus"], seeds=[0],
+                  steps=2000, val_size=500),
+    # Issue 13's MQAR grid at the sources' budget: every lambda mode, 8/16/32 pairs at T = 128 and
+    # 32/64 pairs at T = 256 and 512, each evaluated at twice its length; 10 seeds, up to 20 000
+    # steps, early stop at 99 % but not before step 2000 (the common step every run reports),
+    # 1000 validation sequences, and the lambda-adaptation ablation of the final weights.
+    "mqar13": dict(task="mqar", cells=[(128, 8, 256), (128, 16, 256), (128, 32, 256), (256, 32, 512),
+                                       (256, 64, 512), (512, 32, 1024), (512, 64, 1024)],
+                   modes=ALL_MODES, seeds=list(range(10)), steps=20000, val_size=1000,
+                   flags=["--min-steps", "2000", "--ablate-lambda"]),
 }
 
 
-def run_name(mode, pairs, eval_len, seed):
+def run_name(mode, length, pairs, eval_len, seed):
     tail = f"_eval{eval_len}" if eval_len else ""
-    return f"{mode}_kv{pairs}{tail}_seed{seed}"
+    return f"{mode}_T{length}_kv{pairs}{tail}_seed{seed}"
 
 
-def run_one(args, cell):
-    mode, pairs, eval_len, seed = cell
-    out = os.path.join(args.out, run_name(mode, pairs, eval_len, seed) + ".json")
+def grid_of(cfg):
+    """The runs of a preset in the order they are started: cell by cell, and within a cell seed by
+    seed across the modes, so that a sweep stopped part-way has compared the modes on equal seeds."""
+    return [(mode, length, pairs, eval_len, seed) for (length, pairs, eval_len) in cfg["cells"]
+            for seed in cfg["seeds"] for mode in cfg["modes"]]
+
+
+class Deadline(Exception):
+    """A run was stopped at the sweep's --deadline; its checkpoint lets the next sweep resume it."""
+
+
+def run_one(args, run, deadline):
+    mode, length, pairs, eval_len, seed = run
+    base = os.path.join(args.out, run_name(mode, length, pairs, eval_len, seed))
+    out, log = base + ".json", base + ".log"
+    # Checkpoints in a folder of their own: each has a .json state file beside it, which is no run.
+    ckpt = os.path.join(args.out, "checkpoints", os.path.basename(base) + ".ckpt")
+    os.makedirs(os.path.dirname(ckpt), exist_ok=True)
     if os.path.exists(out) and not args.force:
         return out, "cached", 0.0
-    cmd = [args.binary, "--task", args.preset_cfg["task"], "--lambda", mode,
-           "--length", str(args.preset_cfg["length"]), "--pairs", str(pairs),
+    if time.time() >= deadline:
+        return out, "not started (deadline)", 0.0
+    cfg = args.preset_cfg
+    cmd = [args.binary, "--task", cfg["task"], "--lambda", mode, "--length", str(length), "--pairs", str(pairs),
            "--steps", str(args.steps), "--seed", str(seed), "--threads", str(args.threads),
-           "--val-size", str(args.val_size), "--device", args.device, "--json", out, "--no-progress"]
+           "--val-size", str(args.val_size), "--device", args.device, "--json", out, "--no-progress",
+           "--checkpoint", ckpt]
     if eval_len:
         cmd += ["--eval-len", str(eval_len)]
-    cmd += args.extra
+    resumed = os.path.exists(ckpt) and not args.force
+    if resumed:  # a run the last sweep stopped at its deadline: continue from its last evaluation
+        cmd += ["--resume", ckpt]
+    cmd += cfg.get("flags", []) + args.extra
     t0 = time.time()
-    log = out[:-5] + ".log"
-    with open(log, "w") as f:
-        rc = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
+    with open(log, "a") as f:
+        f.write("$ " + " ".join(cmd) + "\n")
+        f.flush()
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
+        try:
+            rc = proc.wait(timeout=max(1.0, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            # SIGTERM: loglinear-train ends its step, saves the checkpoint there and exits with 3.
+            proc.terminate()
+            try:
+                rc = proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                rc = proc.wait()
+    if rc == 3:
+        return out, "stopped at the deadline (resumes from its checkpoint)", time.time() - t0
     if rc != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed with exit code {rc}; see {log}")
-    return out, "ran", time.time() - t0
+    if not args.keep_checkpoints:
+        for f in (ckpt, ckpt + ".json"):
+            if os.path.exists(f):
+                os.remove(f)
+    return out, "resumed and finished" if resumed else "ran", time.time() - t0
 
 
 def mean_std(xs):
@@ -195,7 +241,8 @@ def aggregate(runs, out_dir, report_path, steps_note, notes=None):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", choices=sorted(PRESETS), default="mqar")
-    ap.add_argument("--steps", type=int, default=2000, help="training steps per run (early stop at 99%%)")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="maximum training steps per run (default: the preset's; early stop at 99%%)")
     ap.add_argument("--jobs", type=int, default=2,
                     help="runs in parallel; with --device cuda they share the GPU, each in its own process "
                          "(own CUDA context and stream; its peak_device_memory_bytes is in its JSON)")
@@ -207,7 +254,14 @@ def main():
                          "bench/RESULTS-gpu.md)")
     ap.add_argument("--threads", type=int, default=1, help="OpenMP threads per run")
     ap.add_argument("--binary", default=os.path.join(ROOT, "build", "apps", "loglinear-train"))
-    ap.add_argument("--val-size", type=int, default=500, help="validation sequences per run")
+    ap.add_argument("--val-size", type=int, default=None, help="validation sequences per run (default: the preset's)")
+    ap.add_argument("--cells", default=None,
+                    help="only these cells of the preset, as T:pairs[,T:pairs...] (e.g. 128:8,128:16)")
+    ap.add_argument("--deadline", type=float, default=None,
+                    help="seconds after which no run starts and running ones are stopped (SIGTERM: each saves "
+                         "its checkpoint and the next sweep resumes it); for GPU leases of fixed length")
+    ap.add_argument("--keep-checkpoints", action="store_true", help="keep each finished run's checkpoint")
+    ap.add_argument("--no-report", action="store_true", help="run the grid, write no report")
     ap.add_argument("--out", default=None, help="folder of per-run JSON (default experiments/<preset>)")
     ap.add_argument("--report", default=os.path.join(ROOT, "docs", "RESULTS.md"))
     ap.add_argument("--report-only", action="store_true")
@@ -219,31 +273,49 @@ def main():
                     help="comma-separated lambda modes instead of the preset's (e.g. mlp_softmax)")
     ap.add_argument("extra", nargs="*", help="extra arguments for loglinear-train (after --)")
     args = ap.parse_args()
-    args.preset_cfg = dict(PRESETS[args.preset])
+    args.preset_cfg = cfg = dict(PRESETS[args.preset])
     if args.modes:
-        args.preset_cfg["modes"] = [m.strip() for m in args.modes.split(",") if m.strip()]
+        cfg["modes"] = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if args.cells:
+        want = {tuple(int(x) for x in c.split(":")) for c in args.cells.split(",") if c.strip()}
+        cfg["cells"] = [c for c in cfg["cells"] if (c[0], c[1]) in want]
+        if not cfg["cells"]:
+            sys.exit(f"sweep.py: --cells {args.cells}: no such cell in preset {args.preset} "
+                     f"({', '.join(f'{t}:{p}' for t, p, _ in PRESETS[args.preset]['cells'])})")
+    args.steps = args.steps or cfg["steps"]
+    args.val_size = args.val_size or cfg["val_size"]
     if args.notes is None and os.path.abspath(args.report) == os.path.join(ROOT, "docs", "RESULTS.md"):
         args.notes = os.path.join(ROOT, "docs", "results", "NOTES.md")
     args.out = args.out or os.path.join(ROOT, "experiments", args.preset)
     os.makedirs(args.out, exist_ok=True)
-    os.makedirs(os.path.dirname(args.report), exist_ok=True)
-    cfg = args.preset_cfg
     note = f"Preset `{args.preset}`, at most {args.steps} steps per run."
     if not args.report_only:
         if not os.path.exists(args.binary):
             sys.exit(f"sweep.py: {args.binary} not found; build first: cmake --build build")
-        grid = list(itertools.product(cfg["modes"], cfg["pairs"], cfg["eval_len"], cfg["seeds"]))
+        grid = grid_of(cfg)
         print(f"sweep: {len(grid)} runs, {args.jobs} at a time, results in {args.out}", flush=True)
         t0 = time.time()
+        deadline = t0 + args.deadline if args.deadline else math.inf
         use_mps = args.device == "cuda" and args.jobs > 1 and not args.no_mps
+        counts = {}
         with mps_daemon(use_mps) as mps, ThreadPoolExecutor(args.jobs) as pool:
             if use_mps:
                 print("sweep: " + ("runs share the GPU under MPS" if mps else "no MPS here: runs time-slice the GPU"),
                       flush=True)
-            for i, (out, status, secs) in enumerate(pool.map(lambda c: run_one(args, c), grid), 1):
-                print(f"[{i}/{len(grid)}] {status} {os.path.basename(out)} ({secs:.0f} s, "
-                      f"{time.time() - t0:.0f} s elapsed)", flush=True)
-    aggregate(load_runs(args.out), args.out, args.report, note, args.notes)
+            futures = [pool.submit(run_one, args, run, deadline) for run in grid]
+            for i, fut in enumerate(as_completed(futures), 1):
+                try:
+                    out, status, secs = fut.result()
+                except Exception as e:  # one failed run does not end the others
+                    out, status, secs = str(e), "failed", 0.0
+                counts[status] = counts.get(status, 0) + 1
+                if status != "cached":
+                    print(f"[{i}/{len(grid)}] {status} {os.path.basename(out)} ({secs:.0f} s, "
+                          f"{time.time() - t0:.0f} s elapsed)", flush=True)
+        print("sweep: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())), flush=True)
+    if not args.no_report:
+        os.makedirs(os.path.dirname(args.report), exist_ok=True)
+        aggregate(load_runs(args.out), args.out, args.report, note, args.notes)
 
 
 if __name__ == "__main__":

@@ -140,6 +140,7 @@ loglinear::train::Device cuda_device() {
     return std::make_unique<CudaOptimizer>(*gpu, wd);
   };
   d.describe = [] { return device_name(); };
+  d.libraries = [] { return library_versions(); };
   d.peak_memory_bytes = [] { return double(DeviceMemory::peak()); };
   return d;
 }

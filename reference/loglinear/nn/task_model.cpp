@@ -30,6 +30,7 @@ struct TaskModel<Scalar>::Layer {
   std::optional<Param<Scalar>> Wdt;              // decay pre-activation projection [H, d]
   decay::Decay<Scalar>* decay = nullptr;         // g = phi(x Wdt^T) <= 0, owned by the stack
   std::unique_ptr<lambda::LevelWeights<Scalar>> lam;
+  std::optional<LambdaOverride<Scalar>> lam_override;  // set_lambda_override (forward only)
   // Cache of the last forward, all [N, features] with N = B*T.
   RowMatrix<Scalar> x, q, k, v, dl, g, lamv, o;
   LayerNormCache<Scalar> ln;
@@ -38,6 +39,23 @@ struct TaskModel<Scalar>::Layer {
   AttentionInputs<Scalar> inputs(Index B, Index T, Index H, Index Dh, Index L) const {
     return {{q.data(), {B, T, H, Dh}}, {k.data(), {B, T, H, Dh}}, {v.data(), {B, T, H, Dh}},
             {g.data(), {B, T, H}},     {lamv.data(), {B, T, H, L}}};
+  }
+  // lamv from the override: row n is table.row(types[n]); checks its shapes and ids first.
+  void apply_override(Index layer_index, Index N, Index HL) {
+    const auto& o = *lam_override;
+    const std::string where = "lambda override of layer " + std::to_string(layer_index) + ": ";
+    if (o.table.cols() != HL || Index(o.types.size()) != N)
+      throw std::invalid_argument(where + "expected a table of H*L = " + std::to_string(HL) + " columns and " +
+                                  std::to_string(N) + " types (B*T), got " + std::to_string(o.table.cols()) +
+                                  " columns and " + std::to_string(o.types.size()) + " types");
+    lamv.resize(N, HL);
+    for (Index n = 0; n < N; ++n) {
+      const std::int32_t t = o.types[size_t(n)];
+      if (t < 0 || t >= o.table.rows())
+        throw std::invalid_argument(where + "expected type ids in [0, " + std::to_string(o.table.rows()) +
+                                    "), got " + std::to_string(t));
+      lamv.row(n) = o.table.row(t);
+    }
   }
 };
 
@@ -146,6 +164,7 @@ double TaskModel<Scalar>::forward(const tasks::Batch& batch, Index* correct) {
   for (Index n = 0; n < N; ++n) x.row(n) = top_[embedding].value.row(tokens_[size_t(n)]);
   const ChunkedOptions opts{cfg_.chunk};
   decays_->forward();  // decays with parameters shared across layers set up each layer's part
+  overridden_ = false;
   for (auto& lp : layers_) {
     Layer& l = *lp;
     auto& p = l.p;
@@ -158,7 +177,12 @@ double TaskModel<Scalar>::forward(const tasks::Batch& batch, Index* correct) {
     // a data-independent decay reads only the shape of u.
     const RowMatrix<Scalar> u = l.Wdt ? linear_forward(x, l.Wdt->value) : RowMatrix<Scalar>::Zero(N, H);
     l.g = l.decay->forward(u, B);
-    l.lamv = l.lam->forward(l.dl);
+    if (l.lam_override) {
+      overridden_ = true;  // before the checks: a refused override still leaves nothing to backward
+      l.apply_override(Index(&lp - layers_.data()), N, H * L);
+    } else {
+      l.lamv = l.lam->forward(l.dl);
+    }
     l.o.resize(N, d);
     loglinear::forward<Scalar>(cfg_.form, l.inputs(B, T, H, Dh, L), opts,
                                TensorView<Scalar, 4>{l.o.data(), {B, T, H, Dh}});
@@ -173,6 +197,12 @@ double TaskModel<Scalar>::forward(const tasks::Batch& batch, Index* correct) {
 template <class Scalar>
 void TaskModel<Scalar>::backward() {
   if (dlogits_.size() == 0) throw std::logic_error("TaskModel::backward: expected a forward() first");
+  bool override_set = overridden_;
+  for (const auto& lp : layers_) override_set |= lp->lam_override.has_value();
+  if (override_set)
+    throw std::logic_error("TaskModel::backward: a lambda override is set or was used by the last forward; "
+                           "overrides are forward-only (clear them with set_lambda_override(layer, std::nullopt) "
+                           "and run forward again)");
   const Index B = B_, T = T_, N = B * T;
   const Index d = cfg_.d_model, H = cfg_.heads, Dh = d / H, L = cfg_.levels;
   const ChunkedOptions opts{cfg_.chunk};
@@ -228,6 +258,12 @@ lambda::LevelWeights<Scalar>& TaskModel<Scalar>::level_weights(Index layer) {
 
 template <class Scalar>
 const RowMatrix<Scalar>& TaskModel<Scalar>::last_lambda(Index layer) const { return layer_at(layer).lamv; }
+
+template <class Scalar>
+void TaskModel<Scalar>::set_lambda_override(Index layer, std::optional<LambdaOverride<Scalar>> override_) {
+  layer_at(layer);  // the range check
+  layers_[size_t(layer)]->lam_override = std::move(override_);
+}
 
 template class TaskModel<float>;
 template class TaskModel<double>;

@@ -14,7 +14,9 @@
 #include <loglinear/nn/layernorm.hpp>
 #include <loglinear/tasks/task.hpp>
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,6 +56,15 @@ struct TaskModelConfig {
 /// @throws std::invalid_argument naming batch.tokens, batch.targets or the batch length.
 void check_batch(const tasks::Batch& batch, Index vocab, Index levels);
 
+/// A replacement of one layer's lambda for forward-only experiments (train/ablation.hpp): at
+/// position n of the batch (n = b*T + t) the layer uses table.row(types[n]) instead of the lambda
+/// its parameterisation computes from the token.
+template <class Scalar>
+struct LambdaOverride {
+  RowMatrix<Scalar> table;          ///< [types, H*L] one lambda row per type (column h*L + l)
+  std::vector<std::int32_t> types;  ///< [B*T] type of each position of the batch, in [0, table.rows())
+};
+
 /// The synthetic-task model; parameters in float or double (gradient checks use double).
 template <class Scalar>
 class TaskModel {
@@ -77,8 +88,20 @@ class TaskModel {
   ///         [-1, vocab), or T needs more levels than the model has.
   double forward(const tasks::Batch& batch, Index* correct = nullptr);
   /// Backward of the last forward: ADDS into every Param::grad (call zero_grad first).
-  /// @throws std::logic_error if forward has not run since the last backward.
+  /// @throws std::logic_error if forward has not run since the last backward, or if a lambda
+  ///         override is set or was used by the last forward (overrides are forward-only).
   void backward();
+
+  /// Sets (or, with std::nullopt, clears) the lambda override of layer `layer`: every later
+  /// forward feeds the attention of that layer with the override's rows instead of the lambda of
+  /// its parameterisation (whose forward is then skipped); last_lambda returns what was used.
+  /// Forward-only: backward refuses to run. Without overrides forward is unchanged.
+  /// @param layer the layer, 0 <= layer < layers
+  /// @param override_ the table and the per-position types for the batches of the next forwards
+  ///        (forward checks table.cols() == H*L, types.size() == B*T and every type id in range,
+  ///        throwing std::invalid_argument "lambda override of layer i: ...")
+  /// @throws std::invalid_argument "layer: ..." if layer is out of range.
+  void set_lambda_override(Index layer, std::optional<LambdaOverride<Scalar>> override_);
 
   /// Every trainable tensor, in a fixed order (the checkpoint order): embedding, norm_f.gamma,
   /// norm_f.beta, lm_head, the decay's shared ones (hgrn2.Gamma [layers, H]); per layer
@@ -117,6 +140,7 @@ class TaskModel {
   std::vector<std::int32_t> tokens_;
   RowMatrix<Scalar> x_final_, dlogits_;
   LayerNormCache<Scalar> ln_final_;
+  bool overridden_ = false;  // the last forward used a lambda override
 };
 
 }  // namespace loglinear::nn

@@ -78,4 +78,20 @@ Dataset make_mqar(const MqarOptions& o, Index count, std::uint64_t seed) {
   return ds;
 }
 
+PositionTypes mqar_position_types(const MqarOptions& o, Index count) {
+  check_mqar(o, count);
+  const Index T = o.length, n = o.pairs;
+  enum : std::int32_t { key, value, query, filler };
+  PositionTypes out{{"key", "value", "query", "filler"}, Tensor<std::int32_t, 2>({count, T})};
+  for (Index b = 0; b < count; ++b) {
+    for (Index p = 0; p < T; ++p) out.ids(b, p) = filler;
+    for (Index i = 0; i < n; ++i) {
+      out.ids(b, 2 * i) = key;
+      out.ids(b, 2 * i + 1) = value;
+      out.ids(b, T - 2 * n + 2 * i) = query;
+    }
+  }
+  return out;
+}
+
 }  // namespace loglinear::tasks

@@ -40,4 +40,14 @@ void check_mqar(const MqarOptions& opts, Index count);
 /// @throws std::invalid_argument as check_mqar, which runs before anything is allocated.
 Dataset make_mqar(const MqarOptions& opts, Index count, std::uint64_t seed);
 
+/// The role of every position of `count` MQAR sequences of make_mqar's layout (the same for
+/// every sequence): type 0 "key" at 2i and 1 "value" at 2i+1 (i < n, the stored pairs), 2 "query"
+/// at T-2n+2i (the query keys, the only scored positions), 3 "filler" everywhere else (the noise
+/// gap and the slot after each query key). By position, not token id: noise may repeat a key or
+/// a value, and a query holds a key.
+/// @param opts the settings the sequences were made with (length and pairs are read)
+/// @param count the number of sequences
+/// @throws std::invalid_argument as check_mqar.
+PositionTypes mqar_position_types(const MqarOptions& opts, Index count);
+
 }  // namespace loglinear::tasks

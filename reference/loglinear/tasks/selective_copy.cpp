@@ -54,4 +54,29 @@ Dataset make_selective_copy(const SelectiveCopyOptions& o, Index count, std::uin
   return ds;
 }
 
+PositionTypes selective_copy_position_types(const SelectiveCopyOptions& o, const Dataset& ds) {
+  using Vocab = SelectiveCopyVocab;
+  check_selective_copy(o, ds.size());
+  const Index T = o.length, n = o.tokens, input_len = T - n - 1;
+  if (ds.length() != T)
+    throw std::invalid_argument("ds: expected sequences of length " + std::to_string(T) + ", got " +
+                                std::to_string(ds.length()));
+  enum : std::int32_t { data, noise, query };
+  PositionTypes out{{"data", "noise", "query"}, Tensor<std::int32_t, 2>({ds.size(), T})};
+  for (Index b = 0; b < ds.size(); ++b) {
+    Index data_count = 0;
+    for (Index p = 0; p < T; ++p) {
+      const std::int32_t tok = ds.data.tokens(b, p);
+      const bool is_data = p < input_len && tok >= Vocab::data_first && tok <= Vocab::data_last;
+      out.ids(b, p) = p >= input_len ? query : is_data ? data : noise;
+      data_count += is_data;
+    }
+    if (data_count != n)
+      throw std::invalid_argument("ds: expected " + std::to_string(n) + " data tokens in the input phase of "
+                                  "sequence " + std::to_string(b) + ", got " + std::to_string(data_count) +
+                                  " (not made by make_selective_copy with these options?)");
+  }
+  return out;
+}
+
 }  // namespace loglinear::tasks

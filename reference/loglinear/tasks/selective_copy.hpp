@@ -41,4 +41,15 @@ void check_selective_copy(const SelectiveCopyOptions& opts, Index count);
 /// @throws std::invalid_argument as check_selective_copy, which runs before anything is allocated.
 Dataset make_selective_copy(const SelectiveCopyOptions& opts, Index count, std::uint64_t seed);
 
+/// The role of every position of sequences made by make_selective_copy with `opts`: type 0
+/// "data" (the n data tokens of the input phase), 1 "noise" (the rest of the input phase), 2
+/// "query" (the separator and the n blanks of the output phase, where the copy is read out).
+/// Within the input phase the generator writes only data ids (3..65) and noise ids (67..127),
+/// which never coincide, so the token tells data from noise exactly there.
+/// @param opts the settings the sequences were made with
+/// @param ds the sequences
+/// @throws std::invalid_argument as check_selective_copy, and "ds: ..." if the sequences are not
+///         of opts.length or an input phase does not hold exactly n data tokens.
+PositionTypes selective_copy_position_types(const SelectiveCopyOptions& opts, const Dataset& ds);
+
 }  // namespace loglinear::tasks

@@ -54,4 +54,13 @@ struct Dataset {
   Batch range(Index begin, Index end) const;
 };
 
+/// The role of every position of a dataset's sequences, as its generator laid them out (the
+/// lambda ablation, train/ablation.hpp, averages lambda per type). Made by the generator's own
+/// function (mqar_position_types, selective_copy_position_types), never by guessing from token
+/// ids that may coincide across roles.
+struct PositionTypes {
+  std::vector<std::string> names;  ///< names[id]: the role that type id `id` stands for
+  Tensor<std::int32_t, 2> ids;     ///< [N, T] type id of each position, in [0, names.size())
+};
+
 }  // namespace loglinear::tasks

@@ -29,6 +29,9 @@ struct Device {
   std::function<std::unique_ptr<Optimizer>(Model& model, double weight_decay)> make_optimizer;
   /// One line naming the hardware, recorded in the result JSON (e.g. the GPU's name).
   std::function<std::string()> describe;
+  /// The versions of the libraries the device runs on, recorded in the JSON under build (e.g.
+  /// "CUDA runtime 13.0, driver 13.0, cuBLAS 13.0.0"); may be empty (the CPU: the build record has them).
+  std::function<std::string()> libraries;
   /// Peak device memory this process has allocated so far, in bytes (0 where not tracked).
   std::function<double()> peak_memory_bytes;
   /// Checks the settings this device cannot run before anything is built (e.g. the GPU runs only

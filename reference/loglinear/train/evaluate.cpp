@@ -8,6 +8,12 @@
 namespace loglinear::train {
 
 Eval evaluate(Model& model, const tasks::Dataset& ds, Index batch) {
+  return evaluate_batches(ds, batch, [&](const tasks::Batch& part, Index, Index* correct) {
+    return model.forward(part, correct);
+  });
+}
+
+Eval evaluate_batches(const tasks::Dataset& ds, Index batch, const BatchForward& forward) {
   if (batch < 1) throw std::invalid_argument("batch: expected >= 1, got " + std::to_string(batch));
   double loss_sum = 0;
   Index correct_sum = 0, scored_sum = 0;
@@ -15,7 +21,7 @@ Eval evaluate(Model& model, const tasks::Dataset& ds, Index batch) {
     const tasks::Batch part = ds.range(b, std::min(ds.size(), b + batch));
     Index correct = 0;
     const Index scored = part.scored();
-    loss_sum += model.forward(part, &correct) * double(scored);
+    loss_sum += forward(part, b, &correct) * double(scored);
     correct_sum += correct;
     scored_sum += scored;
   }

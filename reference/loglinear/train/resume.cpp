@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <fstream>
 #include <stdexcept>
 
@@ -54,10 +55,12 @@ void check_resume_config(const json& then, const json& now, const std::string& p
   }
   for (const auto& item : then.items()) {
     const std::string& key = item.key();
-    if (key == "threads" || key == "eval_len" || key == "early_stop" || key == "steps" || key == "device") continue;
+    if (key == "threads" || key == "eval_len" || key == "early_stop" || key == "steps" || key == "min_steps" ||
+        key == "device")
+      continue;
     if (differs(key))
-      refuse(key, "resume with the same settings (only --steps, --threads, --eval-len, --early-stop and --device "
-                  "may change)");
+      refuse(key, "resume with the same settings (only --steps, --min-steps, --threads, --eval-len, --early-stop and "
+                  "--device may change)");
   }
 }
 }  // namespace
@@ -75,8 +78,15 @@ void save_run(const std::string& path, Model& model, Optimizer& opt, const RunSt
                       {"train_tokens", s.train_tokens},
                       {"config", json::parse(config_json)},
                       {"first_train_loss", s.first_train_loss}};
-  std::ofstream f(path + ".json");
-  if (!(f << state.dump(2) << "\n")) throw std::runtime_error("--checkpoint: cannot write " + path + ".json");
+  // Written beside and renamed into place, as the checkpoint itself, so that a run killed while
+  // saving leaves the previous state file whole.
+  const std::string tmp = path + ".json.tmp";
+  {
+    std::ofstream f(tmp);
+    if (!(f << state.dump(2) << "\n")) throw std::runtime_error("--checkpoint: cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), (path + ".json").c_str()) != 0)
+    throw std::runtime_error("--checkpoint: cannot rename " + tmp + " to " + path + ".json");
 }
 
 RunState load_run(const std::string& path, Model& model, Optimizer& opt, const std::string& config_json) {

@@ -5,6 +5,7 @@
 #include <loglinear/lambda/lambda.hpp>
 #include <loglinear/tasks/mqar.hpp>
 #include <loglinear/tasks/selective_copy.hpp>
+#include <loglinear/train/ablation.hpp>
 #include <loglinear/train/device.hpp>
 #include <loglinear/train/diagnostics.hpp>
 #include <loglinear/train/evaluate.hpp>
@@ -17,6 +18,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -25,6 +27,10 @@
 
 namespace loglinear::train {
 namespace {
+
+// Set by request_stop(), from a signal handler: a lock-free atomic is async-signal-safe.
+std::atomic<bool> stop_requested{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
@@ -69,7 +75,7 @@ json config_json(const TrainConfig& c) {
             {"mlp_hidden", m.mlp_hidden}, {"chunk", m.chunk}, {"batch", d.batch}, {"train_size", d.train_size},
             {"val_size", d.val_size}, {"steps", c.steps}, {"eval_every", c.eval_every}, {"lr", c.lr},
             {"warmup", c.warmup}, {"clip", c.clip}, {"weight_decay", c.weight_decay}, {"early_stop", c.early_stop},
-            {"seed", c.seed}, {"threads", omp_get_max_threads()}, {"device", c.device}};
+            {"min_steps", c.min_steps}, {"seed", c.seed}, {"threads", omp_get_max_threads()}, {"device", c.device}};
   if (m.model == "mamba2") {
     j["d_state"] = m.d_state;
     j["expand"] = m.expand;
@@ -162,6 +168,9 @@ void validate(const TrainConfig& c) {
           std::to_string(c.early_stop));
   require((m.chunk & (m.chunk - 1)) == 0, "--chunk", "a power of two", std::to_string(m.chunk));
   find_device(c.device).validate(m);  // --device itself, then what that device cannot run
+  require(!c.ablate_lambda || (m.model == "task" && d.task != "lm"), "--ablate-lambda",
+          "--model task with --task mqar or selective_copy (the tasks whose generator types every position)",
+          "--model " + m.model + " --task " + d.task);
   if (m.model == "task") {
     require(m.d_model % m.heads == 0, "--d-model", "a multiple of --heads " + std::to_string(m.heads),
             std::to_string(m.d_model));
@@ -226,10 +235,11 @@ class Run {
     start_step_ = step_ = state_.step;
   }
 
-  // Steps until --steps or the early stop, evaluating (and checkpointing) every eval_every.
+  // Steps until --steps, the early stop or request_stop(), evaluating (and checkpointing) every
+  // eval_every.
   void train() {
     Progress progress(c_.steps, c_.progress, c_.eval_every);
-    for (; step_ < c_.steps && !stopped_early_; ++step_) {
+    for (; step_ < c_.steps && !stopped_early_ && !stop_requested.load(); ++step_) {
       const double lr = step();
       char msg[160];
       std::snprintf(msg, sizeof msg, "loss %.4f best acc %.1f%% %.0f tok/s", last_loss_, state_.best_accuracy,
@@ -239,6 +249,14 @@ class Run {
     }
     progress.finish();
   }
+
+  // True when request_stop() ended train() early; then saves the checkpoint at the step reached.
+  bool interrupted() {
+    if (step_ >= c_.steps || stopped_early_ || !stop_requested.load()) return false;
+    if (!c_.checkpoint.empty()) save_run(c_.checkpoint, *model_, *opt_, totals(step_), config_.dump());
+    return true;
+  }
+  long steps_done() const { return step_; }
 
   // Final evaluation, statistics of lambda and exp(g) on (a batch of) the validation set, the
   // lambda dump, the one-line summary and the JSON result.
@@ -260,6 +278,22 @@ class Run {
     train_secs_ += std::chrono::duration<double>(Clock::now() - ts).count();
     return lr;
   }
+  // The first evaluated step whose validation accuracy reached --early-stop, from the history so
+  // that it survives a resume; null if none did (and for the LM, which has no early stop).
+  json solved_at_step() const {
+    if (c_.data.task == "lm") return nullptr;
+    for (const json& row : history_)
+      if (row.at("val_accuracy").get<double>() >= c_.early_stop) return row.at("step");
+    return nullptr;
+  }
+  // "lambda_ablation": the final weights with lambda replaced by its means (ablation.hpp).
+  void add_ablation(json& result) {
+    if (c_.progress) std::fprintf(stderr, "lambda ablation on the CPU...\n");
+    const LambdaAblation a = run_lambda_ablation(*model_, c_.model, c_.data, data_);
+    result["lambda_ablation"] = json::parse(lambda_ablation_json(a));
+    std::printf("lambda ablation: accuracy %.2f%% true, %.2f%% token mean, %.2f%% type mean (%.1f s)\n",
+                a.val.truth.accuracy, a.val.token_mean.accuracy, a.val.type_mean.accuracy, a.seconds);
+  }
   // Training tokens per second of this segment, evaluation excluded.
   double tokens_per_s() const { return double(tokens_) / std::max(train_secs_, 1e-9); }
 
@@ -280,7 +314,7 @@ class Run {
     }
     history_.push_back(row);
     state_.best_accuracy = std::max(state_.best_accuracy, ev.accuracy);
-    if (c_.data.task != "lm" && ev.accuracy >= c_.early_stop) stopped_early_ = true;
+    if (c_.data.task != "lm" && ev.accuracy >= c_.early_stop && step_ + 1 >= c_.min_steps) stopped_early_ = true;
     if (!c_.checkpoint.empty()) save_run(c_.checkpoint, *model_, *opt_, totals(step_ + 1), config_.dump());
   }
 
@@ -315,11 +349,16 @@ std::string Run::finish() {
   model_->forward(data_.val().range(0, std::min<Index>(data_.val().size(), c_.data.batch)));
   const RunState total = totals(step_);
   json result = {{"config", config_}, {"git_commit", c_.commit}, {"history", history_}};
+  json build = json::object();
+  for (const auto& [key, value] : c_.build) build[key] = value;
   const Device& device = find_device(c_.device);
+  if (device.libraries) build["device_libraries"] = device.libraries();
+  result["build"] = build;
   result["device_name"] = device.describe();
   result["peak_device_memory_bytes"] = device.peak_memory_bytes();  // this process's allocations (0 on the CPU)
   if (start_step_ > 0) result["resumed_at_step"] = start_step_;
   add_statistics(*model_, result);
+  if (c_.ablate_lambda) add_ablation(result);
   if (c_.print_diagnostics) std::printf("\n%s", diagnostics_of(*model_).to_text().c_str());
   if (!c_.dump_lambda.empty()) dump_lambda(*model_, data_.val(), config_, c_.dump_lambda);
   result["first_train_loss"] = total.first_train_loss;  // of the whole run
@@ -332,6 +371,7 @@ std::string Run::finish() {
     result["final_val_perplexity"] = std::exp(final_ev.loss);  // per byte
   }
   result["eval_len_accuracy"] = c_.data.eval_len ? json(long_acc_) : json(nullptr);
+  result["solved_at_step"] = solved_at_step();
   result["steps_run"] = step_;
   result["stopped_early"] = stopped_early_;
   result["wall_time_s"] = total.wall_time_s;    // training, evaluation and checkpoints, every segment
@@ -348,12 +388,18 @@ std::string Run::finish() {
 
 }  // namespace
 
+void request_stop() noexcept { stop_requested.store(true); }
+
 std::string run_training(TrainConfig c) {
   validate(c);
   c.data.seed = c.seed;
   if (c.threads > 0) omp_set_num_threads(c.threads);
   Run run(c);
   run.train();
+  if (run.interrupted())
+    throw Interrupted("stopped at step " + std::to_string(run.steps_done()) + " on request" +
+                      (c.checkpoint.empty() ? " (no --checkpoint: nothing saved)"
+                                            : "; continue with --resume " + c.checkpoint));
   const std::string text = run.finish();
   if (!c.json_path.empty()) {
     std::ofstream f(c.json_path);

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# One GPU lease's share of an experiment sweep (issue 13), built from the experiments' tagged
+# sources so that every run of the report comes from one commit however many leases it takes.
+#
+# On this machine, once per tag:   git archive --prefix=src/ TAG | tar -x -C .exp    (.exp is ignored)
+# On the GPU machine, each lease (carry .exp, .devdeps and the results folder):
+#   bash scripts/gpu_experiment.sh OUTDIR DEADLINE_S PRESET [sweep.py flags...]
+# It builds .exp/src (Release, CUDA for sm_90; the COMMIT file that git archive filled in names
+# the commit in every run's JSON), runs .exp/src/scripts/sweep.py --preset PRESET --device cuda
+# --out experiments/PRESET --deadline DEADLINE_S --no-report (runs that the deadline stops save
+# a checkpoint and resume in the next lease), and packs experiments/PRESET (JSON, logs,
+# checkpoints) into OUTDIR/PRESET.tgz for the way back.
+set -euo pipefail
+out=$1 deadline=$2 preset=$3
+shift 3
+src=.exp/src
+[ -f "$src/COMMIT" ] || { echo "gpu_experiment.sh: no $src (git archive --prefix=src/ TAG | tar -x -C .exp)" >&2; exit 1; }
+grep -q 'Format:' "$src/COMMIT" && { echo "gpu_experiment.sh: $src/COMMIT was not filled in by git archive" >&2; exit 1; }
+echo "sources: $(cat "$src/COMMIT")"
+t0=$(date +%s)
+cmake -S "$src" -B "$src/build-exp" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOGLINEAR_CUDA=ON -DLOGLINEAR_PYTHON=OFF \
+  -DLOGLINEAR_BUILD_TESTS=OFF -DLOGLINEAR_BUILD_BENCH=OFF -DLOGLINEAR_BUILD_EXAMPLES=OFF \
+  -DCMAKE_CUDA_ARCHITECTURES=90 > "$out/cmake-exp.log" 2>&1 || { tail -20 "$out/cmake-exp.log"; exit 1; }
+cmake --build "$src/build-exp" -j "$(nproc)" --target loglinear-train > "$out/build-exp.log" 2>&1 ||
+  { grep -A3 error "$out/build-exp.log" | head -30; exit 1; }
+left=$((deadline - ($(date +%s) - t0)))
+echo "built in $(($(date +%s) - t0)) s; sweeping for $left s"
+mkdir -p "experiments/$preset"
+python3 "$src/scripts/sweep.py" --preset "$preset" --device cuda --binary "$src/build-exp/apps/loglinear-train" \
+  --out "experiments/$preset" --deadline "$left" --no-report "$@" || true
+tar -czf "$out/$preset.tgz" -C experiments "$preset"
+echo "packed $(ls experiments/$preset/*.json 2>/dev/null | wc -l) finished runs, $(ls experiments/$preset/checkpoints/*.ckpt 2>/dev/null | wc -l) to resume: $(du -h "$out/$preset.tgz" | cut -f1)"
