@@ -14,11 +14,14 @@
 // C++ std::invalid_argument becomes ValueError with the same message, naming the argument.
 #include <loglinear/attention/decoder.hpp>
 #include <loglinear/attention/forms.hpp>
+#include <loglinear/attention/gdn_forms.hpp>
 #include <loglinear/core/checks.hpp>
 #include <loglinear/core/fenwick.hpp>
+#include <loglinear/core/gdn_checks.hpp>
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -50,10 +53,10 @@ Anything else (bool, complex, object, str, datetime, longdouble, float64 into fl
 TypeError that names the argument and the dtypes accepted: convert it yourself with .astype(...).
 Non-contiguous arrays and non-native byte orders are copied, never misread.
 
-A wrong number of dimensions, a shape that does not match, an empty array, NaN or Inf, g > 0 or
-a size that cannot fit in memory raise ValueError with a message naming the argument. Integer
-arguments must be ints (or NumPy integers; not bool, not float): TypeError otherwise, and
-ValueError if they do not fit in 64 bits.
+A wrong number of dimensions, a shape that does not match, an empty array, NaN or Inf, g > 0,
+beta outside [0, 1] or a size that cannot fit in memory raise ValueError with a message naming
+the argument. Integer arguments must be ints (or NumPy integers; not bool, not float): TypeError
+otherwise, and ValueError if they do not fit in 64 bits.
 
 chunk_size must be a power of two >= 1. A chunk size above the sequence length T is clamped to the
 smallest power of two >= T: the chunking, and the result, are then the same bit for bit, so
@@ -235,20 +238,30 @@ TensorView<Scalar, Rank> mutable_view(py::array_t<Scalar>& a) {
   return v;
 }
 
-// The five inputs converted once, kept alive by this struct. Dtypes, ranks and shapes are all
-// checked (check_input_shapes) before anything is converted or copied.
+// The five inputs (six with Gated DeltaNet's beta) converted once, kept alive by this struct.
+// Dtypes, ranks and shapes are all checked (check_input_shapes / check_gdn_input_shapes) before
+// anything is converted or copied.
 template <class Scalar>
 struct Inputs {
   py::array_t<Scalar, py::array::c_style> q, k, v, g, lam;
+  py::array_t<Scalar, py::array::c_style> beta;  // Gated DeltaNet only, else empty
   AttentionDims dims;
-  Inputs(py::object q_, py::object k_, py::object v_, py::object g_, py::object lam_) {
+  Inputs(py::object q_, py::object k_, py::object v_, py::object g_, py::object lam_,
+         std::optional<py::object> beta_ = std::nullopt) {
     const char* why = " (the working dtype, set by q)";
     const py::array qa = checked_array<Scalar>("q", q_, 4, "[B,T,G,K]", why);
     const py::array ka = checked_array<Scalar>("k", k_, 4, "[B,T,G,K]", why);
     const py::array va = checked_array<Scalar>("v", v_, 4, "[B,T,H,V]", why);
     const py::array ga = checked_array<Scalar>("g", g_, 3, "[B,T,H]", why);
     const py::array la = checked_array<Scalar>("lam", lam_, 4, "[B,T,H,L]", why);
-    dims = check_input_shapes(shape<4>(qa), shape<4>(ka), shape<4>(va), shape<3>(ga), shape<4>(la));
+    if (beta_) {
+      const py::array ba = checked_array<Scalar>("beta", *beta_, 3, "[B,T,H]", why);
+      dims = check_gdn_input_shapes(shape<4>(qa), shape<4>(ka), shape<4>(va), shape<3>(ga), shape<4>(la),
+                                    shape<3>(ba));
+      beta = converted<Scalar>("beta", ba);
+    } else {
+      dims = check_input_shapes(shape<4>(qa), shape<4>(ka), shape<4>(va), shape<3>(ga), shape<4>(la));
+    }
     q = converted<Scalar>("q", qa);
     k = converted<Scalar>("k", ka);
     v = converted<Scalar>("v", va);
@@ -259,6 +272,7 @@ struct Inputs {
     return {view<Scalar, 4>(q), view<Scalar, 4>(k), view<Scalar, 4>(v), view<Scalar, 3>(g),
             view<Scalar, 4>(lam)};
   }
+  GdnInputs<Scalar> gdn_views() const { return {views(), view<Scalar, 3>(beta)}; }
 };
 
 // The arguments of forward / backward other than the arrays.
@@ -311,19 +325,30 @@ py::array forward_impl(const Inputs<Scalar>& in, const Options& opt) {
   return std::move(o);
 }
 
+// The output gradient `do` of a backward: the working dtype, shape [B,T,H,V] as v, finite.
 template <class Scalar>
-py::dict backward_impl(const Inputs<Scalar>& in, py::object dout_, const Options& opt) {
+py::array_t<Scalar, py::array::c_style> checked_dout(const Inputs<Scalar>& in, py::object dout_) {
   const py::array da = checked_array<Scalar>("do", dout_, 4, "[B,T,H,V]", " (the working dtype, set by q)");
   const AttentionDims& d = in.dims;
   check_shape<4>("do", shape<4>(da), {d.B, d.T, d.H, d.V}, " = [B,T,H,V] (as v)");
-  const auto dout = converted<Scalar>("do", da);
+  auto dout = converted<Scalar>("do", da);
+  check_finite<Scalar, 4>("do", view<Scalar, 4>(dout));  // here, so that the message names "do", not "dout"
+  return dout;
+}
+
+// An uninitialised array of a's shape (a gradient of input a).
+template <class Scalar, int Rank>
+py::array_t<Scalar> empty_like(const py::array& a) {
+  return empty<Scalar, Rank>(shape<Rank>(a));
+}
+
+template <class Scalar>
+py::dict backward_impl(const Inputs<Scalar>& in, py::object dout_, const Options& opt) {
+  const auto dout = checked_dout(in, dout_);
   const auto dout_view = view<Scalar, 4>(dout);
-  check_finite<Scalar, 4>("do", dout_view);  // here, so that the message names "do", not "dout"
-  auto dq = empty<Scalar, 4>({in.q.shape(0), in.q.shape(1), in.q.shape(2), in.q.shape(3)});
-  auto dk = empty<Scalar, 4>({in.k.shape(0), in.k.shape(1), in.k.shape(2), in.k.shape(3)});
-  auto dv = empty<Scalar, 4>({in.v.shape(0), in.v.shape(1), in.v.shape(2), in.v.shape(3)});
-  auto dg = empty<Scalar, 3>({in.g.shape(0), in.g.shape(1), in.g.shape(2)});
-  auto dlam = empty<Scalar, 4>({in.lam.shape(0), in.lam.shape(1), in.lam.shape(2), in.lam.shape(3)});
+  auto dq = empty_like<Scalar, 4>(in.q), dk = empty_like<Scalar, 4>(in.k), dv = empty_like<Scalar, 4>(in.v);
+  auto dg = empty_like<Scalar, 3>(in.g);
+  auto dlam = empty_like<Scalar, 4>(in.lam);
   const AttentionGrads<Scalar> grads{mutable_view<Scalar, 4>(dq), mutable_view<Scalar, 4>(dk),
                                      mutable_view<Scalar, 4>(dv), mutable_view<Scalar, 3>(dg),
                                      mutable_view<Scalar, 4>(dlam)};
@@ -350,6 +375,57 @@ py::dict backward_impl(const Inputs<Scalar>& in, py::object dout_, const Options
   out["dk"] = dk;
   out["dv"] = dv;
   out["dg"] = dg;
+  out["dlam"] = dlam;
+  return out;
+}
+
+// Gated DeltaNet (CPU only): the form by name (parse_form, whose ValueError lists the three) and
+// the chunk size, converted as forward's.
+struct GdnOptions {
+  Form form;
+  Index chunk_size;
+};
+
+GdnOptions to_gdn_options(py::object form, py::object chunk_size) {
+  const std::string f = to_str("form", form);
+  const Index C = to_chunk_size(chunk_size);
+  return {parse_form(f), C};
+}
+
+template <class Scalar>
+py::array gdn_forward_impl(const Inputs<Scalar>& in, const GdnOptions& opt) {
+  auto o = empty_like<Scalar, 4>(in.v);
+  auto ov = mutable_view<Scalar, 4>(o);
+  const auto iv = in.gdn_views();
+  {
+    py::gil_scoped_release release;
+    gdn_forward<Scalar>(opt.form, iv, ChunkedOptions{opt.chunk_size}, ov);
+  }
+  return std::move(o);
+}
+
+template <class Scalar>
+py::dict gdn_backward_impl(const Inputs<Scalar>& in, py::object dout_, const GdnOptions& opt) {
+  const auto dout = checked_dout(in, dout_);
+  const auto dout_view = view<Scalar, 4>(dout);
+  auto dq = empty_like<Scalar, 4>(in.q), dk = empty_like<Scalar, 4>(in.k), dv = empty_like<Scalar, 4>(in.v);
+  auto dg = empty_like<Scalar, 3>(in.g), dbeta = empty_like<Scalar, 3>(in.beta);
+  auto dlam = empty_like<Scalar, 4>(in.lam);
+  const GdnGrads<Scalar> grads{{mutable_view<Scalar, 4>(dq), mutable_view<Scalar, 4>(dk),
+                                mutable_view<Scalar, 4>(dv), mutable_view<Scalar, 3>(dg),
+                                mutable_view<Scalar, 4>(dlam)},
+                               mutable_view<Scalar, 3>(dbeta)};
+  const auto iv = in.gdn_views();
+  {
+    py::gil_scoped_release release;
+    gdn_backward<Scalar>(opt.form, iv, ChunkedOptions{opt.chunk_size}, dout_view, grads);
+  }
+  py::dict out;
+  out["dq"] = dq;
+  out["dk"] = dk;
+  out["dv"] = dv;
+  out["dg"] = dg;
+  out["dbeta"] = dbeta;
   out["dlam"] = dlam;
   return out;
 }
@@ -388,7 +464,9 @@ PYBIND11_MODULE(loglinear, m) {
   m.doc() = std::string(
                 "Log-linear attention (Guo et al. 2025): naive, recurrent and chunked forms with "
                 "handwritten backward passes. Arrays: q, k [B,T,G,K]; v [B,T,H,V]; g [B,T,H] (<= 0); "
-                "lam [B,T,H,L] with L >= num_levels(T).\n") +
+                "lam [B,T,H,L] with L >= num_levels(T).\n"
+                "forward / backward compute the Mamba-2 operator; gdn_forward / gdn_backward log-linear "
+                "Gated DeltaNet, which takes beta [B,T,H] in [0, 1] as well.\n") +
             kArgumentRules;
   m.def("forward",
         [](py::object q, py::object k, py::object v, py::object g, py::object lam, py::object form,
@@ -416,6 +494,40 @@ PYBIND11_MODULE(loglinear, m) {
         py::arg("form") = "chunked", py::arg("chunk_size") = 64, py::arg("device") = "cpu",
         "Gradients {dq, dk, dv, dg, dlam} of sum(do * o), same layout as the inputs, in the working "
         "dtype. Arguments as forward (help(loglinear)).");
+  m.def("gdn_forward",
+        [](py::object q, py::object k, py::object v, py::object g, py::object beta, py::object lam,
+           py::object form, py::object chunk_size) -> py::array {
+          const GdnOptions opt = to_gdn_options(form, chunk_size);
+          const py::array qa = to_ndarray("q", q);
+          if (is_float32(qa.dtype())) return gdn_forward_impl<float>(Inputs<float>(qa, k, v, g, lam, beta), opt);
+          return gdn_forward_impl<double>(Inputs<double>(qa, k, v, g, lam, beta), opt);
+        },
+        py::arg("q"), py::arg("k"), py::arg("v"), py::arg("g"), py::arg("beta"), py::arg("lam"),
+        py::arg("form") = "chunked", py::arg("chunk_size") = 64,
+        "Output o [B,T,H,V] of log-linear Gated DeltaNet (SPEC.md §6) in the chosen form (\"naive\", "
+        "\"recurrent\" or \"chunked\"), in the working dtype (float32 if q is float32, else float64), "
+        "on the CPU.\n"
+        "q, k [B,T,G,K]; v [B,T,H,V]; g [B,T,H] (<= 0); beta [B,T,H], the write strength, in [0, 1]; "
+        "lam [B,T,H,L] with L >= num_levels(T). Every Fenwick level state S takes the delta-rule "
+        "transition exp(g_t) (I - beta_t k_t k_t^T) S, the token writes beta_t k_t v_t^T, and "
+        "o_t = sum_l lam_t[l] S[l]^T q_t. Keys are usually L2-normalised (|k| <= 1 keeps every "
+        "transition a contraction).\n"
+        "chunk_size: the chunked form's, a power of two >= 1; one above T is clamped to the smallest "
+        "power of two >= T (same result bit for bit). See help(loglinear) for how arguments are converted.");
+  m.def("gdn_backward",
+        [](py::object q, py::object k, py::object v, py::object g, py::object beta, py::object lam,
+           py::object dout, py::object form, py::object chunk_size) -> py::dict {
+          const GdnOptions opt = to_gdn_options(form, chunk_size);
+          const py::array qa = to_ndarray("q", q);
+          if (is_float32(qa.dtype())) {
+            return gdn_backward_impl<float>(Inputs<float>(qa, k, v, g, lam, beta), dout, opt);
+          }
+          return gdn_backward_impl<double>(Inputs<double>(qa, k, v, g, lam, beta), dout, opt);
+        },
+        py::arg("q"), py::arg("k"), py::arg("v"), py::arg("g"), py::arg("beta"), py::arg("lam"),
+        py::arg("do"), py::arg("form") = "chunked", py::arg("chunk_size") = 64,
+        "Gradients {dq, dk, dv, dg, dbeta, dlam} of sum(do * o) for log-linear Gated DeltaNet, same "
+        "layout as the inputs, in the working dtype. Arguments as gdn_forward (help(loglinear)).");
   m.def("level",
         [](py::object t, py::object s) { return level(to_index("t", t), to_index("s", s)); },
         py::arg("t"), py::arg("s"), "Fenwick level of token s seen from t (0 <= s <= t).");

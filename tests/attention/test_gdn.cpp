@@ -10,6 +10,7 @@
 
 #include "../support/attention_gradcheck.hpp"
 #include "../support/compare.hpp"
+#include "../support/gdn_cases.hpp"
 #include "../support/gradcheck.hpp"
 #include "../support/random_inputs.hpp"
 
@@ -33,43 +34,8 @@ enum class GdnForm { naive, recurrent };
 
 std::string name_of(GdnForm f) { return f == GdnForm::naive ? "naive" : "recurrent"; }
 
-// The Mamba-2 random inputs plus beta. Keys are L2-normalised, as the model does (SPEC.md §6),
-// so that every transition I - beta k k^T is a contraction; beta ~ U[0.05, 0.95] keeps
-// finite-difference steps inside [0, 1].
-template <class Scalar>
-struct GdnCase {
-  OwnedInputs<Scalar> base;
-  Tensor<Scalar, 3> beta;
-  GdnInputs<Scalar> view() const { return {base.view(), beta}; }
-};
-
-// unit_keys = false scales each normalised key by a length in [0.5, 1.4], so that a term that is
-// right only for |k| = 1 (beta where beta |k|^2 belongs) shows up in the gradient checks.
-template <class Scalar>
-GdnCase<Scalar> random_gdn(const Sizes& s, std::uint64_t seed, bool unit_keys = true) {
-  // Drawn in double and rounded once, so float and double cases hold the same values.
-  auto in = random_inputs<double>(s, seed);
-  std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ULL);
-  std::uniform_real_distribution<double> length(0.5, 1.4);
-  for (Index i = 0; i < in.k.size(); i += s.K) {
-    double norm = 0;
-    for (Index j = 0; j < s.K; ++j) norm += in.k.data()[i + j] * in.k.data()[i + j];
-    norm = std::sqrt(norm) / (unit_keys ? 1.0 : length(rng));
-    for (Index j = 0; j < s.K && norm > 0; ++j) in.k.data()[i + j] /= norm;
-  }
-  Tensor<double, 3> beta({s.B, s.T, s.H});
-  std::uniform_real_distribution<double> uniform(0.05, 0.95);
-  for (auto& x : beta.values()) x = uniform(rng);
-  OwnedInputs<Scalar> base{cast<Scalar>(in.q), cast<Scalar>(in.k), cast<Scalar>(in.v),
-                           cast<Scalar>(in.lam), cast<Scalar>(in.g), cast<Scalar>(in.dout)};
-  return {std::move(base), cast<Scalar>(beta)};
-}
-
-template <class Scalar>
-AttentionDims dims_of(const GdnCase<Scalar>& c) {
-  return {c.base.q.dim(0), c.base.q.dim(1), c.base.v.dim(2), c.base.q.dim(2),
-          c.base.q.dim(3), c.base.v.dim(3), c.base.lam.dim(3)};
-}
+// Cases come from random_gdn_case (tests/support/gdn_cases.hpp): the Mamba-2 random inputs plus
+// beta ~ U[0.05, 0.95], with L2-normalised keys (or, unit_keys = false, keys of length 0.5-1.4).
 
 template <class Scalar>
 Tensor<Scalar, 4> forward(GdnForm f, const GdnInputs<Scalar>& in) {
@@ -86,34 +52,17 @@ void backward(GdnForm f, const GdnInputs<Scalar>& in, ConstTensorView<Scalar, 4>
   else gdn_recurrent_backward<Scalar>(in, dout, gr);
 }
 
-// The gradients start as NaN, so that a backward that adds where it should overwrite fails.
+// The gradients start as NaN (nan_gdn_grads), so that a backward that adds where it should
+// overwrite fails.
 template <class Scalar>
 GdnGradTensors<Scalar> grads_of(GdnForm f, const GdnCase<Scalar>& c) {
-  GdnGradTensors<Scalar> gr(dims_of(c));
-  const Scalar nan = std::numeric_limits<Scalar>::quiet_NaN();
-  for (auto* t : {&gr.dq, &gr.dk, &gr.dv}) std::fill(t->values().begin(), t->values().end(), nan);
-  for (auto* t : {&gr.dg, &gr.dbeta}) std::fill(t->values().begin(), t->values().end(), nan);
-  std::fill(gr.dlam.values().begin(), gr.dlam.values().end(), nan);
+  GdnGradTensors<Scalar> gr = nan_gdn_grads<Scalar>(gdn_dims_of(c));
   backward<Scalar>(f, c.view(), c.base.dout, gr.views());
   return gr;
 }
 
-// Every gradient of `a` against `e`, normwise relative (tests/support/compare.hpp).
-template <class A, class E>
-std::vector<Comparison> compare_grads(const std::string& what, const GdnGradTensors<A>& a,
-                                      const GdnGradTensors<E>& e) {
-  return {compare(what + " dq", a.dq, e.dq),     compare(what + " dk", a.dk, e.dk),
-          compare(what + " dv", a.dv, e.dv),     compare(what + " dg", a.dg, e.dg),
-          compare(what + " dbeta", a.dbeta, e.dbeta), compare(what + " dlam", a.dlam, e.dlam)};
-}
-
 // Loss = sum(dout ⊙ o), whose gradients are exactly what backward(dout) returns.
-double loss(GdnForm f, const GdnCase<double>& c) {
-  const auto o = forward<double>(f, c.view());
-  double acc = 0;
-  for (Index i = 0; i < o.size(); ++i) acc += o.values()[i] * c.base.dout.values()[i];
-  return acc;
-}
+double loss(GdnForm f, const GdnCase<double>& c) { return dot_loss(forward<double>(f, c.view()), c.base.dout); }
 
 }  // namespace
 
@@ -138,12 +87,12 @@ TEST_CASE("gdn: naive and recurrent agree, forward and every gradient, in double
   const Sizes s{2, T, H, G, 5, 3};
   const auto seed = fresh_seed();
   CAPTURE(describe(s), seed);
-  const auto c = random_gdn<double>(s, seed);
+  const auto c = random_gdn_case<double>(s, seed);
   const auto o = compare("o recurrent vs naive", forward(GdnForm::recurrent, c.view()),
                          forward(GdnForm::naive, c.view()));
   INFO(o.report());
   CHECK(o.max_rel <= 1e-10);
-  for (const auto& r : compare_grads("recurrent vs naive", grads_of(GdnForm::recurrent, c),
+  for (const auto& r : compare_gdn_grads("recurrent vs naive", grads_of(GdnForm::recurrent, c),
                                      grads_of(GdnForm::naive, c))) {
     INFO(r.report());
     CHECK(r.max_rel <= 1e-10);
@@ -156,15 +105,15 @@ TEST_CASE("gdn: float forms agree with the double definition to 1e-5", "[gdn][cr
   const Sizes s{2, T, H, G, 4, 3};
   const auto seed = fresh_seed();
   CAPTURE(describe(s), seed);
-  const auto cd = random_gdn<double>(s, seed);
-  const auto cf = random_gdn<float>(s, seed);
+  const auto cd = random_gdn_case<double>(s, seed);
+  const auto cf = random_gdn_case<float>(s, seed);
   const auto o_ref = forward(GdnForm::naive, cd.view());
   const auto g_ref = grads_of(GdnForm::naive, cd);
   for (GdnForm f : {GdnForm::naive, GdnForm::recurrent}) {
     const auto o = compare(name_of(f) + " float o", forward(f, cf.view()), o_ref);
     INFO(o.report());
     CHECK(o.max_rel <= 1e-5);
-    for (const auto& r : compare_grads(name_of(f) + " float", grads_of(f, cf), g_ref)) {
+    for (const auto& r : compare_gdn_grads(name_of(f) + " float", grads_of(f, cf), g_ref)) {
       INFO(r.report());
       CHECK(r.max_rel <= 1e-5);
     }
@@ -180,7 +129,7 @@ TEST_CASE("gdn: every gradient of both forms matches central finite differences"
   const Sizes s{2, T, 2, G, 3, 2};
   const auto seed = fresh_seed();
   CAPTURE(name_of(form), describe(s), seed, unit_keys);
-  auto c = random_gdn<double>(s, seed, unit_keys);
+  auto c = random_gdn_case<double>(s, seed, unit_keys);
   for (auto& x : c.base.g.values()) x = std::min(x, -1e-2);  // FD steps keep g <= 0
   const auto gr = grads_of(form, c);
   auto L = [&] { return loss(form, c); };
@@ -202,7 +151,7 @@ TEST_CASE("gdn: with keys orthogonal to every earlier key both forms equal Mamba
   const Sizes s{2, T, H, G, K, 3};
   const auto seed = fresh_seed();
   CAPTURE(describe(s), seed);
-  auto c = random_gdn<double>(s, seed);
+  auto c = random_gdn_case<double>(s, seed);
   std::mt19937_64 rng(seed);
   for (Index b = 0; b < s.B; ++b) {
     std::vector<Index> p(K);
@@ -219,7 +168,7 @@ TEST_CASE("gdn: with keys orthogonal to every earlier key both forms equal Mamba
         for (Index j = 0; j < s.V; ++j) m2.v(b, t, h, j) *= c.beta(b, t, h);
   Tensor<double, 4> o_m2(m2.v.shape());
   naive_forward<double>(m2.view(), o_m2);
-  AttentionGradTensors<double> g_m2(dims_of(c));
+  AttentionGradTensors<double> g_m2(gdn_dims_of(c));
   naive_backward<double>(m2.view(), m2.dout, g_m2.views());
   for (GdnForm f : {GdnForm::naive, GdnForm::recurrent}) {
     const auto o = compare(name_of(f) + " o vs Mamba-2 on beta v", forward(f, c.view()), o_m2);
@@ -246,7 +195,7 @@ TEST_CASE("gdn: a repeated unit key with beta = 1 erases every earlier value at 
   const Sizes s{1, T, 2, 1, 3, 2};
   const auto seed = fresh_seed();
   CAPTURE(describe(s), seed);
-  auto c = random_gdn<double>(s, seed);
+  auto c = random_gdn_case<double>(s, seed);
   for (Index t = 0; t < T; ++t)
     for (Index i = 0; i < s.K; ++i) c.base.k(0, t, 0, i) = i == 1 ? 1.0 : 0.0;
   for (auto& x : c.beta.values()) x = 1.0;
@@ -269,7 +218,7 @@ TEST_CASE("gdn: the dg identity of SPEC.md §3.1 holds", "[gdn][invariants]") {
   const Sizes s{2, T, H, 1, 3, V};
   const auto seed = fresh_seed();
   CAPTURE(name_of(form), T, seed);
-  const auto c = random_gdn<double>(s, seed);
+  const auto c = random_gdn_case<double>(s, seed);
   const auto gr = grads_of(form, c);
   const auto o = forward(form, c.view());
   double scale = 1e-300;
@@ -337,7 +286,7 @@ TEST_CASE("gdn: both forms reject bad input with a message naming the argument",
           "[gdn][errors]") {
   const GdnForm form = GENERATE(GdnForm::naive, GdnForm::recurrent);
   CAPTURE(name_of(form));
-  auto c = random_gdn<double>({2, 9, 4, 2, 3, 5, 5}, 1);
+  auto c = random_gdn_case<double>({2, 9, 4, 2, 3, 5, 5}, 1);
   GdnInputs<double> in = c.view();
   CHECK(error_of(form, in).empty());
 
@@ -390,7 +339,7 @@ TEST_CASE("gdn: both forms reject bad input with a message naming the argument",
                ContainsSubstring("dbeta: expected shape [2,9,4] (as beta), got [2,9,3]"));
   }
   SECTION("a non-finite output gradient") {
-    GdnGradTensors<double> grads(dims_of(c));
+    GdnGradTensors<double> grads(gdn_dims_of(c));
     Tensor<double, 4> dout(c.base.v.shape());
     dout(1, 1, 1, 1) = std::numeric_limits<double>::quiet_NaN();
     CHECK_THROWS_WITH(backward<double>(form, in, dout, grads.views()),

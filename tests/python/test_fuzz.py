@@ -1,5 +1,5 @@
 """Property-based fuzzing of the whole public Python API with Hypothesis (Debian's python3-hypothesis):
-forward, backward, level, num_levels, buckets, decay_mask and Decoder.
+forward, backward, gdn_forward, gdn_backward, level, num_levels, buckets, decay_mask and Decoder.
 
 Each call must honour the contract of issue 11 and nothing more: either a result of the right
 shape with finite values, or ValueError / TypeError whose message starts with the name of the
@@ -62,6 +62,8 @@ def assert_finite_array(a, shape, what):
 
 FORWARD_NAMES = ("q", "k", "v", "g", "lam", "form", "chunk_size", "device", "q, v")
 BACKWARD_NAMES = FORWARD_NAMES + ("do",)
+GDN_FORWARD_NAMES = ("q", "k", "v", "g", "beta", "lam", "form", "chunk_size", "q, v")
+GDN_BACKWARD_NAMES = GDN_FORWARD_NAMES + ("do",)
 
 # ---- strategies -----------------------------------------------------------------------------
 
@@ -168,6 +170,30 @@ def hostile_calls(draw):
     return x
 
 
+@st.composite
+def gdn_hostile_calls(draw):
+    """Inputs of gdn_forward/gdn_backward (q, k, v, g, beta, lam, do) where some are hostile. The
+    valid ones are what the model feeds: L2-normalised keys and beta in [0, 1]."""
+    x = draw(problems())
+    dtype = x["q"].dtype
+    k = x["k"].astype(np.float64)
+    x["k"] = (k / np.maximum(np.linalg.norm(k, axis=-1, keepdims=True), 1e-3)).astype(dtype)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x["beta"] = rng.uniform(0, 1, x["g"].shape).astype(dtype)
+    for name in x:
+        if draw(st.integers(0, 3)) == 0:
+            x[name] = mutate(draw, x[name])
+    return x
+
+
+def bounded_keys(k):
+    """True if every key has |k|^2 <= 2: every transition I - beta k k^T (beta in [0, 1]) then has
+    eigenvalues in [-1, 1] and the outputs stay finite. A mutated key (uint8 of -1 is 255) may
+    legitimately make them overflow."""
+    kk = np.asarray(k, dtype=np.float64)
+    return kk.size == 0 or float(np.max(np.sum(kk * kk, axis=-1))) <= 2
+
+
 def expected_shapes(x):
     return {n: np.shape(x[n]) for n in ("q", "k", "v", "g", "lam")}
 
@@ -193,6 +219,29 @@ class FuzzTest(unittest.TestCase):
             self.assertEqual(sorted(grads), ["dg", "dk", "dlam", "dq", "dv"])
             for n, shape in expected_shapes(x).items():
                 assert_finite_array(grads["d" + n], shape, "d" + n)
+
+    @FUZZ
+    @given(x=gdn_hostile_calls(), form=forms, chunk_size=chunk_sizes)
+    def test_gdn_forward(self, x, form, chunk_size):
+        args = [x[n] for n in ("q", "k", "v", "g", "beta", "lam")]
+        o = call(loglinear.gdn_forward, GDN_FORWARD_NAMES, *args, form=form, chunk_size=chunk_size)
+        if o is not None:
+            self.assertEqual(o.shape, np.shape(x["v"]))
+            if bounded_keys(x["k"]):
+                assert_finite_array(o, np.shape(x["v"]), "o")
+
+    @FUZZ
+    @given(x=gdn_hostile_calls(), form=forms, chunk_size=chunk_sizes)
+    def test_gdn_backward(self, x, form, chunk_size):
+        args = [x[n] for n in ("q", "k", "v", "g", "beta", "lam", "do")]
+        grads = call(loglinear.gdn_backward, GDN_BACKWARD_NAMES, *args, form=form, chunk_size=chunk_size)
+        if grads is not None:
+            self.assertEqual(sorted(grads), ["dbeta", "dg", "dk", "dlam", "dq", "dv"])
+            shapes = dict(expected_shapes(x), beta=np.shape(x["beta"]))
+            for n, shape in shapes.items():
+                self.assertEqual(grads["d" + n].shape, shape)
+                if bounded_keys(x["k"]):
+                    assert_finite_array(grads["d" + n], shape, "d" + n)
 
     @FUZZ
     @given(q=junk, k=junk, v=junk, g=junk, lam=junk, chunk_size=chunk_sizes)

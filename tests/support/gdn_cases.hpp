@@ -1,6 +1,6 @@
 // Random inputs and gradient helpers for the Gated DeltaNet operator's tests: the Mamba-2 random
 // inputs (random_inputs.hpp) plus beta, NaN-prefilled gradient storage, and one comparison of
-// every gradient. (tests/attention/test_gdn.cpp still carries its own copy of random_gdn.)
+// every gradient. Shared by tests/attention/test_gdn.cpp and test_gdn_chunked.cpp.
 #pragma once
 
 #include "compare.hpp"

@@ -8,10 +8,27 @@
 
 namespace loglinear {
 
+namespace {
+
+// beta's shape against the sizes of q, k, v, g, lam: one message for both entry points.
+void check_beta_shape(const Shape<3>& beta, const AttentionDims& d) {
+  check_shape<3>("beta", beta, {d.B, d.T, d.H}, " = [B,T,H]");
+}
+
+}  // namespace
+
+AttentionDims check_gdn_input_shapes(const Shape<4>& q, const Shape<4>& k, const Shape<4>& v,
+                                     const Shape<3>& g, const Shape<4>& lam, const Shape<3>& beta,
+                                     Index t0) {
+  const AttentionDims d = check_input_shapes(q, k, v, g, lam, t0);
+  check_beta_shape(beta, d);
+  return d;
+}
+
 template <class Scalar>
 AttentionDims check_gdn_inputs(const GdnInputs<Scalar>& in, Index t0) {
   const AttentionDims d = check_inputs<Scalar>(in, t0);
-  check_shape<3>("beta", in.beta.shape, {d.B, d.T, d.H}, " = [B,T,H]");
+  check_beta_shape(in.beta.shape, d);
   if (in.beta.data == nullptr) throw std::invalid_argument("beta: expected data, got null");
   check_finite<Scalar, 3>("beta", in.beta);
   for (Index i = 0; i < in.beta.size(); ++i) {

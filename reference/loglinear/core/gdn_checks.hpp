@@ -22,6 +22,18 @@ namespace loglinear {
 template <class Scalar>
 AttentionDims check_gdn_inputs(const GdnInputs<Scalar>& in, Index t0 = 0);
 
+/// The shape checks of check_gdn_inputs alone (no data is read), for callers that must convert
+/// or copy arrays first (the Python module): check_input_shapes for q, k, v, g, lam, then beta
+/// [B,T,H], with the messages check_gdn_inputs gives.
+/// @param q, k, v, g, lam  the shapes of the Mamba-2 inputs (see check_input_shapes)
+/// @param beta             the shape of beta
+/// @param t0               absolute position of the first token (non-zero only when resuming a state)
+/// @return the sizes. @throws std::invalid_argument naming the offending argument, e.g.
+///         "beta: expected shape [2,9,4] = [B,T,H], got [2,9,3]".
+AttentionDims check_gdn_input_shapes(const Shape<4>& q, const Shape<4>& k, const Shape<4>& v,
+                                     const Shape<3>& g, const Shape<4>& lam, const Shape<3>& beta,
+                                     Index t0 = 0);
+
 /// Everything a Gated DeltaNet backward checks before it starts (both forms): the inputs as
 /// check_gdn_inputs, dout [B,T,H,V] with data and finite values, and the gradients as check_gdn_grads.
 /// @param in the operator's inputs @param dout gradient of the output @param grads the outputs
