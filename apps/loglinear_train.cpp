@@ -35,10 +35,13 @@ using namespace loglinear;
 
 namespace {
 
-// git describe --dirty: a run from a checkout with uncommitted changes says so ("abc1234-dirty").
-// A build from a `git archive` export has no .git: it reports the commit the archive was made
-// from ("<hash> <tag>", COMMIT at the source root), marked as such.
+// The commit of the sources this binary was built from. A build from a `git archive` export has
+// COMMIT at the source root filled in ("<hash> <tag>"): that is the answer, even when the export
+// sits inside some other checkout. Otherwise git describe --dirty at the source root, so that a
+// run from a checkout with uncommitted changes says so ("abc1234-dirty").
 std::string git_commit() {
+  const std::string archived = LOGLINEAR_ARCHIVE_COMMIT;
+  if (!archived.empty()) return archived + " (git archive)";
   const std::string cmd = std::string("git -C \"") + LOGLINEAR_SOURCE_DIR + "\" describe --always --dirty 2>/dev/null";
   std::string out;
   if (FILE* p = popen(cmd.c_str(), "r")) {
@@ -47,9 +50,7 @@ std::string git_commit() {
     pclose(p);
   }
   while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  if (!out.empty()) return out;
-  const std::string archived = LOGLINEAR_ARCHIVE_COMMIT;
-  return archived.empty() ? "unknown" : archived + " (git archive)";
+  return out.empty() ? "unknown" : out;
 }
 
 // How this binary was built and what it links, for the JSON's "build" record.

@@ -10,7 +10,11 @@ rm -rf "$work" && mkdir -p "$work"
 opts=(--task mqar --length 32 --pairs 4 --train-size 500 --val-size 64 --batch 16 --eval-every 20 --no-progress --threads 1)
 "$binary" "${opts[@]}" --steps 1000000 --checkpoint "$work/run.ckpt" > "$work/first.out" 2>&1 &
 pid=$!
-for _ in $(seq 600); do [ -f "$work/run.ckpt.json" ] && break; sleep 0.1; done
+for _ in $(seq 600); do
+  [ -f "$work/run.ckpt.json" ] && break
+  kill -0 $pid 2> /dev/null || { echo "the run ended before its first checkpoint:" >&2; cat "$work/first.out" >&2; exit 1; }
+  sleep 0.1
+done
 [ -f "$work/run.ckpt.json" ] || { echo "no checkpoint after 60 s" >&2; kill -9 $pid; exit 1; }
 kill -TERM $pid
 wait $pid

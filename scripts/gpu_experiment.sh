@@ -17,7 +17,15 @@ src=.exp/src
 [ -f "$src/COMMIT" ] || { echo "gpu_experiment.sh: no $src (git archive --prefix=src/ TAG | tar -x -C .exp)" >&2; exit 1; }
 grep -q 'Format:' "$src/COMMIT" && { echo "gpu_experiment.sh: $src/COMMIT was not filled in by git archive" >&2; exit 1; }
 echo "sources: $(cat "$src/COMMIT")"
+# Built from a copy outside this checkout: inside it, a binary asking git for its commit would get
+# this checkout's, not the archive's (runs of exp13-v1's first two leases recorded 0dd2106-dirty so).
 t0=$(date +%s)
+build_src=$(mktemp -d /tmp/loglinear-exp-XXXXXX)
+cp -r "$src/." "$build_src/"
+if git -C "$build_src" rev-parse --git-dir > /dev/null 2>&1; then
+  echo "gpu_experiment.sh: $build_src is inside a git checkout; the runs would record its commit" >&2; exit 1
+fi
+src=$build_src
 cmake -S "$src" -B "$src/build-exp" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOGLINEAR_CUDA=ON -DLOGLINEAR_PYTHON=OFF \
   -DLOGLINEAR_BUILD_TESTS=OFF -DLOGLINEAR_BUILD_BENCH=OFF -DLOGLINEAR_BUILD_EXAMPLES=OFF \
   -DCMAKE_CUDA_ARCHITECTURES=90 > "$out/cmake-exp.log" 2>&1 || { tail -20 "$out/cmake-exp.log"; exit 1; }
@@ -28,5 +36,6 @@ echo "built in $(($(date +%s) - t0)) s; sweeping for $left s"
 mkdir -p "experiments/$preset"
 python3 "$src/scripts/sweep.py" --preset "$preset" --device cuda --binary "$src/build-exp/apps/loglinear-train" \
   --out "experiments/$preset" --deadline "$left" --no-report "$@" || true
+{ echo "lease of $(date -u +%FT%TZ): sources $(cat "$src/COMMIT"), $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"; } >> "experiments/$preset/LEASES.txt"
 tar -czf "$out/$preset.tgz" -C experiments "$preset"
 echo "packed $(ls experiments/$preset/*.json 2>/dev/null | wc -l) finished runs, $(ls experiments/$preset/checkpoints/*.ckpt 2>/dev/null | wc -l) to resume: $(du -h "$out/$preset.tgz" | cut -f1)"

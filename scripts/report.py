@@ -18,7 +18,8 @@ Definitions (stated in the report too):
                small samples without ties, as scipy chooses);
   ablation     accuracy with lambda replaced by its per-level mean over all tokens (token_mean)
                or per position type (type_mean), minus the true accuracy; p from a two-sided
-               Wilcoxon signed-rank test over seeds.
+               exact sign-flip permutation test of the mean difference over seeds (all 2^n sign
+               patterns; with n seeds the smallest possible p is 2 / 2^n).
 """
 import argparse
 import json
@@ -66,6 +67,16 @@ def fisher(a, b):
     if sum(a) == 0 or sum(b) == 0:
         return None
     return float(stats.fisher_exact([a, b], alternative="two-sided")[1])
+
+
+def sign_flip(d):
+    """Two-sided exact permutation p of mean(d) = 0 for paired differences d (every sign pattern)."""
+    d = np.asarray([x for x in d if x is not None], dtype=float)
+    if len(d) < 2 or not np.any(d != 0) or len(d) > 20:
+        return None
+    signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * len(d))).reshape(len(d), -1).T
+    null = np.abs(signs @ np.abs(d))
+    return float(np.mean(null >= abs(d.sum()) - 1e-12))
 
 
 def mann_whitney(x, y):
@@ -152,7 +163,7 @@ def ablation_table(data):
             row = [cell, mode, str(len(abl)), ms(true)]
             for key in ("token_mean", "type_mean"):
                 d = [a[key]["accuracy"] - a["true"]["accuracy"] for a in abl]
-                p = (float(stats.wilcoxon(d)[1]) if len(d) >= 2 and any(x != 0 for x in d) else None)
+                p = sign_flip(d)
                 row += [ms(d), p_text(p)]
             lines.append("| " + " | ".join(row) + " |")
     return lines
