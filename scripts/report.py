@@ -111,13 +111,18 @@ def cell_summary(runs, common_step):
     return out
 
 
-def mqar_tables(runs):
+# The recall tasks: their size setting, its short name in cell keys, and its name in headings.
+TASKS = {"mqar": ("pairs", "kv", "pairs"), "selective_copy": ("copy_tokens", "copy", "data tokens")}
+
+
+def recall_tables(runs, task):
+    size, short, label = TASKS[task]
     cells = {}
     for r in runs:
         c = r["config"]
-        if c["task"] != "mqar":
+        if c["task"] != task:
             continue
-        cells.setdefault((c["length"], c["pairs"], c.get("eval_len") or 0), []).append(r)
+        cells.setdefault((c["length"], c[size], c.get("eval_len") or 0), []).append(r)
     lines, data = [], {}
     for key in sorted(cells):
         T, n, E = key
@@ -125,8 +130,8 @@ def mqar_tables(runs):
         common = (max(r["config"].get("min_steps", 0) for r in cells[key])
                   or min(r["history"][-1]["step"] for r in cells[key] if r["history"]))
         s = cell_summary(cells[key], common)
-        data[f"T{T}_kv{n}"] = s
-        lines.append(f"\n### T = {T}, {n} pairs (evaluated also at {E or '-'}; common step S = {common})\n")
+        data[f"T{T}_{short}{n}"] = s
+        lines.append(f"\n### T = {T}, {n} {label} (evaluated also at {E or '-'}; common step S = {common})\n")
         lines.append("| lambda | n | solved | p (Fisher) vs fixed | vs mlp_softplus | best acc % | acc@S % | "
                      "p (MW) vs fixed | len2x@S % | len2x@solve % | steps to solve (median) |")
         lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -169,7 +174,8 @@ def ablation_table(data):
     return lines
 
 
-def plots(runs, data, out):
+def plots(runs, data, out, task):
+    size, short, label = TASKS[task]
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -182,7 +188,7 @@ def plots(runs, data, out):
             xs, ys = [], []
             for key, s in data.items():
                 if key.startswith(f"T{T}_") and mode in s:
-                    n = int(key.split("kv")[1])
+                    n = int(key.split(short)[1])
                     vals = [v for v in s[mode]["acc_common"] if v is not None]
                     ax.scatter([n * 2 ** (0.06 * (i - 1.5))] * len(vals), vals, s=8, alpha=.5, color=f"C{i}")
                     if vals:
@@ -193,9 +199,9 @@ def plots(runs, data, out):
         if ax.has_data():
             ax.set_xscale("log", base=2)
         ax.set_ylim(-2, 102); ax.grid(alpha=.3)
-        ax.set_title(f"T = {T}"); ax.set_xlabel("KV pairs"); ax.set_ylabel("val accuracy at S (%)")
+        ax.set_title(f"T = {T}"); ax.set_xlabel(label); ax.set_ylabel("val accuracy at S (%)")
     axes[0][0].legend(fontsize=7)
-    fig.tight_layout(); path = os.path.join(out, "mqar_acc_vs_pairs.png"); fig.savefig(path, dpi=120); plt.close(fig)
+    fig.tight_layout(); path = os.path.join(out, f"{task}_acc_vs_size.png"); fig.savefig(path, dpi=120); plt.close(fig)
     made.append(path)
     # Learning curves, every seed, one panel per cell.
     keys = list(data)
@@ -207,18 +213,88 @@ def plots(runs, data, out):
         for i, mode in enumerate(MODES):
             for r in runs:
                 c = r["config"]
-                if c["task"] == "mqar" and f"T{c['length']}" == T and f"kv{c['pairs']}" == n and c["lambda"] == mode:
+                if c["task"] == task and f"T{c['length']}" == T and f"{short}{c[size]}" == n and c["lambda"] == mode:
                     h = r["history"]
                     ax.plot([x["step"] for x in h], [x["val_accuracy"] for x in h], color=f"C{i}", lw=.7, alpha=.6)
-        ax.set_title(f"{T.replace('T', 'T = ')}, {n.replace('kv', '')} pairs", fontsize=9)
+        ax.set_title(f"{T.replace('T', 'T = ')}, {n.replace(short, '')} {label}", fontsize=9)
         ax.set_xscale("log"); ax.set_ylim(-2, 102); ax.grid(alpha=.3)
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
     handles = [plt.Line2D([], [], color=f"C{i}", label=m) for i, m in enumerate(MODES)]
     fig.legend(handles=handles, loc="lower right", fontsize=8)
-    fig.tight_layout(); path = os.path.join(out, "mqar_learning_curves.png"); fig.savefig(path, dpi=110); plt.close(fig)
+    fig.tight_layout(); path = os.path.join(out, f"{task}_learning_curves.png"); fig.savefig(path, dpi=110); plt.close(fig)
     made.append(path)
     return made
+
+
+def final_bpb(r):
+    return r.get("final_val_bits_per_byte")
+
+
+def lm_tables(runs):
+    """The lambda modes on the LM: held-out bits per byte at the end, mean ± std over seeds,
+    Welch's t-test against fixed (3 seeds: a rank test cannot reach p < 0.1), and curves."""
+    by_mode = {}
+    for r in runs:
+        by_mode.setdefault(r["config"]["lambda"], []).append(r)
+    lines = ["| lambda | seeds | held-out bits/byte (final) | per seed | p (Welch) vs fixed | train loss (last) | "
+             "best held-out step |", "|---|---|---|---|---|---|---|"]
+    for mode in MODES:
+        rs = sorted(by_mode.get(mode, []), key=lambda r: r["config"]["seed"])
+        if not rs:
+            continue
+        b = [final_bpb(r) for r in rs]
+        p = None
+        if mode != "fixed" and "fixed" in by_mode and len(rs) > 1 and len(by_mode["fixed"]) > 1:
+            p = float(stats.ttest_ind(b, [final_bpb(r) for r in by_mode["fixed"]], equal_var=False)[1])
+        best = [min(r["history"], key=lambda h: h["val_loss"])["step"] for r in rs]
+        lines.append(f"| {mode} | {len(rs)} | {np.mean(b):.4f} ± {np.std(b, ddof=1) if len(b) > 1 else 0:.4f} | "
+                     f"{', '.join(f'{x:.4f}' for x in b)} | {p_text(p)} | "
+                     f"{np.mean([r['last_train_loss'] for r in rs]):.4f} | {', '.join(map(str, best))} |")
+    return lines
+
+
+def lm_curves(runs, out, name, label):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    groups = sorted({label(r) for r in runs})
+    for i, g in enumerate(groups):
+        for r in runs:
+            if label(r) != g:
+                continue
+            h = r["history"]
+            ax.plot([x["step"] for x in h], [x["train_loss"] / math.log(2) for x in h], color=f"C{i}", lw=.6, alpha=.5,
+                    ls=":")
+            ax.plot([x["step"] for x in h], [x["val_bits_per_byte"] for x in h], color=f"C{i}", lw=1)
+    handles = [plt.Line2D([], [], color=f"C{i}", label=g) for i, g in enumerate(groups)]
+    handles += [plt.Line2D([], [], color="k", lw=1, label="held out"), plt.Line2D([], [], color="k", ls=":", label="train")]
+    ax.legend(handles=handles, fontsize=7); ax.grid(alpha=.3)
+    ax.set_xlabel("step"); ax.set_ylabel("bits per byte")
+    fig.tight_layout(); path = os.path.join(out, name); fig.savefig(path, dpi=120); plt.close(fig)
+    return path
+
+
+def decay_label(r):
+    c = r["config"]
+    return f"{c['decay']} p={c['decay_p']}" if c["decay"] == "simple_decay" and c.get("decay_p") else c["decay"]
+
+
+def decay_tables(runs):
+    """The decay study: held-out bits per byte and the trained median decay exp(g), per decay."""
+    by = {}
+    for r in runs:
+        by.setdefault(decay_label(r), []).append(r)
+    lines = ["| decay | seeds | held-out bits/byte (final) | per seed | median exp(g) after training, per layer |",
+             "|---|---|---|---|---|"]
+    for lab in sorted(by):
+        rs = sorted(by[lab], key=lambda r: r["config"]["seed"])
+        b = [final_bpb(r) for r in rs]
+        med = [", ".join(f"{st['median']:.3f}" for st in r.get("decay_stats", [])) for r in rs]
+        lines.append(f"| {lab} | {len(rs)} | {np.mean(b):.4f} ± {np.std(b, ddof=1) if len(b) > 1 else 0:.4f} | "
+                     f"{', '.join(f'{x:.4f}' for x in b)} | {'; '.join(med)} |")
+    return lines
 
 
 def main():
@@ -234,15 +310,31 @@ def main():
     devices = sorted({r.get("device_name", "?") for r in runs})
     lines = [f"Generated by `scripts/report.py` from {len(runs)} runs; commits: {', '.join(commits)}; "
              f"devices: {', '.join(devices)}.", ""]
-    mq, data = mqar_tables(runs)
-    if mq:
-        lines += ["## MQAR", ""] + mq + ["", "## Lambda-adaptation ablation (solved runs)", ""] + ablation_table(data)
-        made = plots(runs, data, args.out)
-        lines += [""] + [f"![{os.path.basename(p)}]({os.path.basename(p)})" for p in made]
+    everything = {"commits": commits, "devices": devices}
+    for task, title in (("mqar", "MQAR"), ("selective_copy", "Selective copying")):
+        tab, data = recall_tables(runs, task)
+        if not tab:
+            continue
+        everything[task] = data
+        lines += [f"## {title}", ""] + tab + ["", f"## {title}: lambda-adaptation ablation (solved runs)", ""]
+        lines += ablation_table(data)
+        lines += [""] + [f"![{os.path.basename(p)}]({os.path.basename(p)})" for p in plots(runs, data, args.out, task)]
+    lms = [r for r in runs if r["config"]["task"] == "lm"]
+    # The decay study varies the decay; the lambda comparison varies lambda under one decay.
+    decay_study = [r for r in lms if r["config"]["model"] == "task"]
+    lambda_lm = [r for r in lms if r["config"]["model"] == "mamba2"]
+    if lambda_lm:
+        lines += ["", "## Language model: lambda modes", ""] + lm_tables(lambda_lm)
+        path = lm_curves(lambda_lm, args.out, "lm_curves.png", lambda r: r["config"]["lambda"])
+        lines += ["", f"![{os.path.basename(path)}]({os.path.basename(path)})"]
+    if decay_study:
+        lines += ["", "## Decay study (small byte-level LM)", ""] + decay_tables(decay_study)
+        path = lm_curves(decay_study, args.out, "decay_curves.png", decay_label)
+        lines += ["", f"![{os.path.basename(path)}]({os.path.basename(path)})"]
     with open(os.path.join(args.out, "tables.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     with open(os.path.join(args.out, "stats.json"), "w") as f:
-        json.dump({"commits": commits, "devices": devices, "mqar": data}, f, indent=1)
+        json.dump(everything, f, indent=1)
     print(f"report.py: {len(runs)} runs -> {args.out}/tables.md, stats.json")
 
 

@@ -25,35 +25,83 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 ALL_MODES = ["fixed", "constant", "mlp_softplus", "mlp_softmax"]
 
+def mqar(T, n, E):
+    return {"length": T, "pairs": n, "eval_len": E}
+
+
+def lm(d, T, batch, **more):
+    """The Mamba-2 LM (--model mamba2) at width d: 64-wide heads, K = d_state = 64, 6 layers."""
+    return dict({"model": "mamba2", "length": T, "d_model": d, "heads": 2 * d // 64, "d_state": 64,
+                 "layers": 6, "batch": batch}, **more)
+
+
+# A cell is a set of loglinear-train flags (key = flag without "--", "_" for "-"); every cell
+# runs every mode for every seed. Task and the flags common to all cells are the preset's.
 PRESETS = {
     # The first report's grid: MQAR at T = 128 with 8/16/32 pairs, each run also evaluated at
     # 256 (train-128 / eval-256), with levels sized for 256 as the sources' --test_seq_len does.
-    "mqar": dict(task="mqar", cells=[(128, p, 256) for p in (8, 16, 32)],
+    "mqar": dict(task="mqar", cells=[mqar(128, p, 256) for p in (8, 16, 32)],
                  modes=["fixed", "mlp_softplus"], seeds=list(range(3)), steps=2000, val_size=500),
     # A couple of minutes on 2 cores: the README's main job and the CI smoke test.
-    "quick": dict(task="mqar", cells=[(64, 8, 128)], modes=["fixed", "mlp_softplus"], seeds=[0],
+    "quick": dict(task="mqar", cells=[mqar(64, 8, 128)], modes=["fixed", "mlp_softplus"], seeds=[0],
                   steps=2000, val_size=500),
     # Issue 13's MQAR grid at the sources' budget: every lambda mode, 8/16/32 pairs at T = 128 and
     # 32/64 pairs at T = 256 and 512, each evaluated at twice its length; 10 seeds, up to 20 000
     # steps, early stop at 99 % but not before step 2000 (the common step every run reports),
     # 1000 validation sequences, and the lambda-adaptation ablation of the final weights.
-    "mqar13": dict(task="mqar", cells=[(128, 8, 256), (128, 16, 256), (128, 32, 256), (256, 32, 512),
-                                       (256, 64, 512), (512, 32, 1024), (512, 64, 1024)],
+    "mqar13": dict(task="mqar", cells=[mqar(128, 8, 256), mqar(128, 16, 256), mqar(128, 32, 256),
+                                       mqar(256, 32, 512), mqar(256, 64, 512), mqar(512, 32, 1024),
+                                       mqar(512, 64, 1024)],
                    modes=ALL_MODES, seeds=list(range(10)), steps=20000, val_size=1000,
                    flags=["--min-steps", "2000", "--ablate-lambda"]),
+    # Issue 13's selective copying (SPEC §9.2, the sources' sweep: 16 data tokens at T = 256 and
+    # 512, 30 000 steps, lr 1e-3), every mode, 10 seeds, evaluated also at 2T, the same stop rules.
+    "selcopy13": dict(task="selective_copy",
+                      cells=[{"length": 256, "copy_tokens": 16, "eval_len": 512},
+                             {"length": 512, "copy_tokens": 16, "eval_len": 1024}],
+                      modes=ALL_MODES, seeds=list(range(10)), steps=30000, val_size=1000,
+                      flags=["--min-steps", "2000", "--ablate-lambda"]),
+    # Issue 13's language model: the log-linear Mamba-2 LM, d = 512, 6 layers, T = 2048, batch 8
+    # (16 k bytes a step) on the KJV corpus (its last 10 % held out: --val-size 200 windows of
+    # 2048 = all of it), 1000 steps = 16.4 M bytes, about 4.4 passes over the 3.7 MB training
+    # split; AdamW lr 6e-4, 100 warm-up steps then cosine, weight decay 0.1, clip 1 (the sources:
+    # 3e-4, 500 warm-up, 0.1, 1 at 20-40 k steps of WikiText-103).
+    "lm13": dict(task="lm", cells=[lm(512, 2048, 8)], modes=["fixed", "mlp_softplus", "mlp_softmax", "constant"],
+                 seeds=[0, 1, 2], steps=1000, val_size=200,
+                 flags=["--eval-every", "50", "--lr", "6e-4", "--warmup", "100", "--weight-decay", "0.1"]),
+    # Issue 13's decay study (SPEC §14.5) on a small byte-level LM: the task model (which takes
+    # every decay) at d = 128, 2 heads, 2 layers, T = 512, trained on the KJV corpus, lambda
+    # mlp_softplus; simple_decay initialised at p = 0.8 / 0.9 / 0.95 / 0.99, and mamba2, gla, tnl_l.
+    "decay13": dict(task="lm",
+                    cells=[{"length": 512, "d_model": 128, "heads": 2, "batch": 16, "decay": "simple_decay",
+                            "decay_p": p} for p in (0.8, 0.9, 0.95, 0.99)]
+                    + [{"length": 512, "d_model": 128, "heads": 2, "batch": 16, "decay": k}
+                       for k in ("mamba2", "gla", "tnl_l")],
+                    modes=["mlp_softplus"], seeds=[0, 1, 2], steps=3000, val_size=200,
+                    flags=["--eval-every", "100", "--lr", "1e-3", "--warmup", "100"]),
 }
 
+# Short names of cell keys in run names (mqar13's names, which its resumes rely on, use the
+# first three: <mode>_T<length>_kv<pairs>_eval<eval_len>_seed<seed>).
+SHORT = {"length": "T", "pairs": "kv", "copy_tokens": "copy", "model": "", "d_model": "d", "heads": "h",
+         "d_state": "K", "layers": "layers", "batch": "B", "decay": "", "decay_p": "p"}
 
-def run_name(mode, length, pairs, eval_len, seed):
-    tail = f"_eval{eval_len}" if eval_len else ""
-    return f"{mode}_T{length}_kv{pairs}{tail}_seed{seed}"
+
+def run_name(mode, cell, seed):
+    parts = [mode] + [f"{SHORT.get(k, k)}{v}" for k, v in cell.items() if k != "eval_len"]
+    if cell.get("eval_len"):
+        parts.append(f"eval{cell['eval_len']}")
+    return "_".join(parts + [f"seed{seed}"])
+
+
+def cell_flags(cell):
+    return [x for k, v in cell.items() if v for x in (f"--{k.replace('_', '-')}", str(v))]
 
 
 def grid_of(cfg):
     """The runs of a preset in the order they are started: cell by cell, and within a cell seed by
     seed across the modes, so that a sweep stopped part-way has compared the modes on equal seeds."""
-    return [(mode, length, pairs, eval_len, seed) for (length, pairs, eval_len) in cfg["cells"]
-            for seed in cfg["seeds"] for mode in cfg["modes"]]
+    return [(mode, cell, seed) for cell in cfg["cells"] for seed in cfg["seeds"] for mode in cfg["modes"]]
 
 
 class Deadline(Exception):
@@ -61,8 +109,8 @@ class Deadline(Exception):
 
 
 def run_one(args, run, deadline):
-    mode, length, pairs, eval_len, seed = run
-    base = os.path.join(args.out, run_name(mode, length, pairs, eval_len, seed))
+    mode, cell, seed = run
+    base = os.path.join(args.out, run_name(mode, cell, seed))
     out, log = base + ".json", base + ".log"
     # Checkpoints in a folder of their own: each has a .json state file beside it, which is no run.
     ckpt = os.path.join(args.out, "checkpoints", os.path.basename(base) + ".ckpt")
@@ -72,12 +120,10 @@ def run_one(args, run, deadline):
     if time.time() >= deadline:
         return out, "not started (deadline)", 0.0
     cfg = args.preset_cfg
-    cmd = [args.binary, "--task", cfg["task"], "--lambda", mode, "--length", str(length), "--pairs", str(pairs),
+    cmd = [args.binary, "--task", cfg["task"], "--lambda", mode] + cell_flags(cell) + [
            "--steps", str(args.steps), "--seed", str(seed), "--threads", str(args.threads),
            "--val-size", str(args.val_size), "--device", args.device, "--json", out, "--no-progress",
            "--checkpoint", ckpt]
-    if eval_len:
-        cmd += ["--eval-len", str(eval_len)]
     resumed = os.path.exists(ckpt) and not args.force
     if resumed:  # a run the last sweep stopped at its deadline: continue from its last evaluation
         cmd += ["--resume", ckpt]
@@ -256,7 +302,8 @@ def main():
     ap.add_argument("--binary", default=os.path.join(ROOT, "build", "apps", "loglinear-train"))
     ap.add_argument("--val-size", type=int, default=None, help="validation sequences per run (default: the preset's)")
     ap.add_argument("--cells", default=None,
-                    help="only these cells of the preset, as T:pairs[,T:pairs...] (e.g. 128:8,128:16)")
+                    help="only these cells of the preset, by name, comma-separated (e.g. T128_kv8_eval256,"
+                         "T128_kv16_eval256; a wrong name lists the preset's)")
     ap.add_argument("--deadline", type=float, default=None,
                     help="seconds after which no run starts and running ones are stopped (SIGTERM: each saves "
                          "its checkpoint and the next sweep resumes it); for GPU leases of fixed length")
@@ -277,11 +324,11 @@ def main():
     if args.modes:
         cfg["modes"] = [m.strip() for m in args.modes.split(",") if m.strip()]
     if args.cells:
-        want = {tuple(int(x) for x in c.split(":")) for c in args.cells.split(",") if c.strip()}
-        cfg["cells"] = [c for c in cfg["cells"] if (c[0], c[1]) in want]
+        want = {c.strip() for c in args.cells.split(",") if c.strip()}
+        names = [run_name("", c, 0)[1:-6] for c in cfg["cells"]]  # e.g. "T128_kv8_eval256"
+        cfg["cells"] = [c for c, n in zip(cfg["cells"], names) if n in want]
         if not cfg["cells"]:
-            sys.exit(f"sweep.py: --cells {args.cells}: no such cell in preset {args.preset} "
-                     f"({', '.join(f'{t}:{p}' for t, p, _ in PRESETS[args.preset]['cells'])})")
+            sys.exit(f"sweep.py: --cells {args.cells}: no such cell in preset {args.preset} ({', '.join(names)})")
     args.steps = args.steps or cfg["steps"]
     args.val_size = args.val_size or cfg["val_size"]
     if args.notes is None and os.path.abspath(args.report) == os.path.join(ROOT, "docs", "RESULTS.md"):
