@@ -1,12 +1,15 @@
 // Times the three CPU forms of log-linear attention, forward and forward+backward, on one
 // thread and on all threads, and prints the chunked/naive ratio next to the FLOP ratio that
-// predicts it. Output: a Markdown table on stdout (pasted into bench/RESULTS.md) and,
-// optionally, CSV.
+// predicts it; with --model gdn or both, the same for log-linear Gated DeltaNet (SPEC §6), with
+// each GDN form's time relative to the Mamba-2 form of the same T and threads (SPEC expects
+// 2-3x). Output: a Markdown table on stdout (pasted into bench/RESULTS.md) and, optionally, CSV.
 //
 //   ./build/bench/bench_forms              # full sweep, T = 256 .. 16384 (a few minutes)
 //   ./build/bench/bench_forms --quick      # T = 256 .. 1024
+//   ./build/bench/bench_forms --model both --t-max 4096   # Mamba-2 and Gated DeltaNet rows
 //   ./build/bench/bench_forms --help
 #include <loglinear/attention/forms.hpp>
+#include <loglinear/attention/gdn_forms.hpp>
 #include <loglinear/attention/naive.hpp>
 #include <loglinear/core/fenwick.hpp>
 
@@ -29,17 +32,20 @@ namespace {
 struct Problem {
   Index B, T, H, K, V;
   Tensor<float, 4> q, k, v, lam, dout;
-  Tensor<float, 3> g;
+  Tensor<float, 3> g, beta;
   Problem(Index B_, Index T_, Index H_, Index K_, Index V_)
       : B(B_), T(T_), H(H_), K(K_), V(V_), q({B, T, H, K}), k({B, T, H, K}), v({B, T, H, V}),
-        lam({B, T, H, num_levels(T)}), dout({B, T, H, V}), g({B, T, H}) {
+        lam({B, T, H, num_levels(T)}), dout({B, T, H, V}), g({B, T, H}), beta({B, T, H}) {
     std::mt19937 rng(1);
     std::normal_distribution<float> n(0, 1);
     for (auto* t : {&q, &k}) for (auto& x : t->values()) x = n(rng) / 8;
     for (auto* t : {&v, &lam, &dout}) for (auto& x : t->values()) x = n(rng);
     for (auto& x : g.values()) x = -0.05f * std::abs(n(rng));
+    std::uniform_real_distribution<float> u(0, 1);
+    for (auto& x : beta.values()) x = u(rng);
   }
   AttentionInputs<float> inputs() const { return {q, k, v, g, lam}; }
+  GdnInputs<float> gdn_inputs() const { return {inputs(), beta}; }
 };
 
 // Median wall time of `fn` over repetitions filling at least `budget` seconds (min 1, max 7).
@@ -88,10 +94,13 @@ std::string cpu_name() {
 int main(int argc, char** argv) {
   CLI::App app{"Times naive, recurrent and chunked log-linear attention (forward, forward+backward)"};
   bool quick = false, backward_too = true;
+  std::string model = "mamba2";
   Index B = 1, H = 2, K = 64, V = 64, C = 64, naive_max = 4096, T_max = 16384;
   double budget = 0.5;
   std::string csv;
   app.add_flag("--quick", quick, "T = 256..1024 only");
+  app.add_option("--model", model, "mamba2 (scalar decay), gdn (Gated DeltaNet, SPEC §6) or both")
+      ->check(CLI::IsMember({"mamba2", "gdn", "both"}))->capture_default_str();
   app.add_option("--batch", B, "batch size B")->capture_default_str();
   app.add_option("--heads", H, "heads H (q/k per head, G = H)")->capture_default_str();
   app.add_option("-K", K, "key size")->capture_default_str();
@@ -109,45 +118,74 @@ int main(int argc, char** argv) {
   std::printf("# bench_forms: B=%ld H=%ld K=%ld V=%ld C=%ld, float32\n", long(B), long(H), long(K),
               long(V), long(C));
   std::printf("# CPU: %s, %d OpenMP threads available\n\n", cpu_name().c_str(), all_threads);
-  std::printf("| T | threads | form | fwd ms | fwd+bwd ms | bwd/fwd | GFLOP/s fwd | chunked/naive fwd time | naive/chunked FLOP ratio |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("| T | threads | model | form | fwd ms | fwd+bwd ms | bwd/fwd | GFLOP/s fwd | chunked/naive fwd time | "
+              "naive/chunked FLOP ratio | gdn/mamba2 fwd | gdn/mamba2 fwd+bwd |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  std::vector<std::string> models;
+  if (model != "gdn") models.push_back("mamba2");
+  if (model != "mamba2") models.push_back("gdn");
   std::ofstream out;
   if (!csv.empty()) {
     out.open(csv);
-    out << "T,threads,form,fwd_ms,fwdbwd_ms,gflops_fwd\n";
+    out << "T,threads,model,form,fwd_ms,fwdbwd_ms,gflops_fwd\n";
   }
   for (Index T = 256; T <= T_max; T *= 2) {
     Problem p(B, T, H, K, V);
     const auto in = p.inputs();
     for (int threads : {1, all_threads}) {
       omp_set_num_threads(threads);
-      double naive_fwd = 0;
-      for (Form f : {Form::naive, Form::recurrent, Form::chunked}) {
-        if (f == Form::naive && T > naive_max) continue;
-        Tensor<float, 4> o(p.v.shape());
-        const double fwd = time_it([&] { forward<float>(f, in, {C}, o); }, budget);
-        double fb = 0;
-        if (backward_too) {
-          AttentionGradTensors<float> gr({B, T, H, H, K, V, p.lam.dim(3)});
-          fb = time_it([&] {
-            forward<float>(f, in, {C}, o);
-            backward<float>(f, in, {C}, p.dout, gr.views());
-          }, budget);
+      double mamba_fwd[3] = {0, 0, 0}, mamba_fb[3] = {0, 0, 0};  // by form, for the GDN ratio
+      for (const std::string& m : models) {
+        const bool gdn = m == "gdn";
+        double naive_fwd = 0;
+        for (Form f : {Form::naive, Form::recurrent, Form::chunked}) {
+          if (f == Form::naive && T > naive_max) continue;
+          Tensor<float, 4> o(p.v.shape());
+          const auto run_fwd = [&] {
+            if (gdn) gdn_forward<float>(f, p.gdn_inputs(), {C}, o);
+            else forward<float>(f, in, {C}, o);
+          };
+          const double fwd = time_it(run_fwd, budget);
+          double fb = 0;
+          if (backward_too) {
+            const AttentionDims dims{B, T, H, H, K, V, p.lam.dim(3)};
+            if (gdn) {
+              GdnGradTensors<float> gr(dims);
+              fb = time_it([&] {
+                run_fwd();
+                gdn_backward<float>(f, p.gdn_inputs(), {C}, p.dout, gr.views());
+              }, budget);
+            } else {
+              AttentionGradTensors<float> gr(dims);
+              fb = time_it([&] {
+                run_fwd();
+                backward<float>(f, in, {C}, p.dout, gr.views());
+              }, budget);
+            }
+          }
+          if (f == Form::naive) naive_fwd = fwd;
+          const int fi = int(f == Form::recurrent) + 2 * int(f == Form::chunked);
+          if (!gdn) mamba_fwd[fi] = fwd, mamba_fb[fi] = fb;
+          // The GFLOP/s column counts the Mamba-2 formula for both models: for GDN it shows the
+          // rate at which it does the scalar-decay work, the delta rule's extra work on top.
+          const double fl = flops(f, T, K, V, C) * double(B * H);
+          char ratio[64] = "", flop_ratio[64] = "", vs_fwd[32] = "", vs_fb[32] = "";
+          if (f == Form::chunked && naive_fwd > 0) {
+            std::snprintf(ratio, sizeof ratio, "%.3f (naive %.1fx slower)", fwd / naive_fwd, naive_fwd / fwd);
+            std::snprintf(flop_ratio, sizeof flop_ratio, "%.1f",
+                          flops(Form::naive, T, K, V, C) / flops(Form::chunked, T, K, V, C));
+          }
+          if (gdn && mamba_fwd[fi] > 0) {
+            std::snprintf(vs_fwd, sizeof vs_fwd, "%.2f", fwd / mamba_fwd[fi]);
+            if (fb > 0) std::snprintf(vs_fb, sizeof vs_fb, "%.2f", fb / mamba_fb[fi]);
+          }
+          std::printf("| %ld | %d | %s | %s | %.2f | %.2f | %.2f | %.1f | %s | %s | %s | %s |\n", long(T), threads,
+                      m.c_str(), form_name(f).c_str(), fwd * 1e3, fb * 1e3, fb > 0 ? (fb - fwd) / fwd : 0.0,
+                      fl / fwd * 1e-9, ratio, flop_ratio, vs_fwd, vs_fb);
+          std::fflush(stdout);
+          if (out) out << T << ',' << threads << ',' << m << ',' << form_name(f) << ',' << fwd * 1e3 << ','
+                       << fb * 1e3 << ',' << fl / fwd * 1e-9 << '\n';
         }
-        if (f == Form::naive) naive_fwd = fwd;
-        const double fl = flops(f, T, K, V, C) * double(B * H);
-        char ratio[64] = "", flop_ratio[64] = "";
-        if (f == Form::chunked && naive_fwd > 0) {
-          std::snprintf(ratio, sizeof ratio, "%.3f (naive %.1fx slower)", fwd / naive_fwd, naive_fwd / fwd);
-          std::snprintf(flop_ratio, sizeof flop_ratio, "%.1f",
-                        flops(Form::naive, T, K, V, C) / flops(Form::chunked, T, K, V, C));
-        }
-        std::printf("| %ld | %d | %s | %.2f | %.2f | %.2f | %.1f | %s | %s |\n", long(T), threads,
-                    form_name(f).c_str(), fwd * 1e3, fb * 1e3, fb > 0 ? (fb - fwd) / fwd : 0.0,
-                    fl / fwd * 1e-9, ratio, flop_ratio);
-        std::fflush(stdout);
-        if (out) out << T << ',' << threads << ',' << form_name(f) << ',' << fwd * 1e3 << ','
-                     << fb * 1e3 << ',' << fl / fwd * 1e-9 << '\n';
       }
     }
   }
