@@ -38,7 +38,10 @@ TEST_CASE("cuda: chunked forward and all five gradients match the double CPU ref
   REQUIRE_GPU();
   const Case c = GENERATE(Case{{2, 1, 2, 1, 32, 64}, 64}, Case{{2, 100, 4, 2, 64, 32}, 64},
                           Case{{1, 257, 2, 2, 128, 64}, 32}, Case{{1, 1000, 2, 1, 64, 64}, 64},
-                          Case{{3, 77, 3, 3, 32, 128}, 16}, Case{{1, 4096, 1, 1, 64, 64}, 64});
+                          Case{{3, 77, 3, 3, 32, 128}, 16}, Case{{1, 4096, 1, 1, 64, 64}, 64},
+                          // K and V not multiples of the kernels' 64-column operand tiles (a full
+                          // and a partial tile each) and a short last chunk.
+                          Case{{2, 150, 2, 1, 100, 72}, 64}, Case{{1, 70, 1, 1, 200, 130}, 32});
   const auto seed = fresh_seed();
   CAPTURE(describe(c.s), c.C, seed, cuda::device_name());
   const auto in64 = random_inputs<double>(c.s, seed);

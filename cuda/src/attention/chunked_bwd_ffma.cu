@@ -13,48 +13,83 @@
 
 namespace loglinear::cuda {
 
-// Stage 1 backward: per chunk, eqs. 1-5 on the diagonal block. Dynamic shared memory holds S,
-// W and dM (3 x n x (n+1) floats, 50 KB at C = 64, above the 48 KB static limit).
+// Stage 1 backward: per chunk, eqs. 1-5 on the diagonal block. Dynamic shared memory
+// (stage1_bwd_smem) holds S = Q K^T, W (decay x lam) and dM = dO V^T (n x (n+1) each) and two
+// operand tiles: S and dM are accumulated over K and V in tiles of kTileCols columns, and every
+// later product reads the chunk's rows of q, k, v or dout from a staged tile, never from global
+// memory inside an inner loop.
 template <class In>
 __global__ void chunked_bwd_stage1_intra(ChunkedParams<In> p) {
   extern __shared__ float sh[];
-  const auto [z, bh, b, h, gr, r0, n, gam] = chunk_block(p);
-  const int ld = n + 1;
-  float *S = sh, *W = sh + n * ld, *dM = sh + 2 * n * ld;
+  // Plain variables, not a structured binding: the row lambdas below capture them (C++17).
+  const ChunkBlock blk = chunk_block(p);
+  const int b = blk.b, h = blk.h, gr = blk.gr, r0 = blk.r0, n = blk.n;
+  const float* gam = blk.gam;
+  const int ld = n + 1, CC = p.C * (p.C + 1);
+  float *S = sh, *W = sh + CC, *dM = sh + 2 * CC, *a_s = sh + 3 * CC, *b_s = a_s + p.C * kTileLd;
+  const auto q_row = [&](int i) { return qk_at(p, b, r0 + i, gr); };
+  const auto v_row = [&](int i) { return v_at(p, b, r0 + i, h); };
   for (int idx = threadIdx.x; idx < n * n; idx += blockDim.x) {
     const int i = idx / n, j = idx % n;
-    float s = 0.f, w = 0.f, dm = 0.f;
-    if (j <= i) {
-      const In* qi = p.q + qk_at(p, b, r0 + i, gr);
-      const In* kj = p.k + qk_at(p, b, r0 + j, gr);
-      for (int x = 0; x < p.K; ++x) s += ldf(qi, x) * ldf(kj, x);
-      w = expf(gam[i] - gam[j]) * p.lam[lam_at(p, b, r0 + i, h) + level_in_chunk(i, j)];
-      const In* di = p.dout + v_at(p, b, r0 + i, h);
-      const In* vj = p.v + v_at(p, b, r0 + j, h);
-      for (int x = 0; x < p.V; ++x) dm += ldf(di, x) * ldf(vj, x);  // eq. 1
+    S[i * ld + j] = 0.f;
+    dM[i * ld + j] = 0.f;
+    W[i * ld + j] = j <= i ? expf(gam[i] - gam[j]) * p.lam[lam_at(p, b, r0 + i, h) + level_in_chunk(i, j)] : 0.f;
+  }
+  // S_ij = q_i . k_j and dM_ij = dout_i . v_j (eq. 1) for j <= i, tile by tile.
+  const auto accumulate = [&](float* X, const In* left, const In* right, auto row_at, int D) {
+    for (int c0 = 0; c0 < D; c0 += kTileCols) {
+      const int w = min(kTileCols, D - c0);
+      stage_tile(a_s, left, row_at, n, c0, w, NoScale{});
+      stage_tile(b_s, right, row_at, n, c0, w, NoScale{});
+      __syncthreads();  // tiles complete before the products
+      for (int idx = threadIdx.x; idx < n * n; idx += blockDim.x) {
+        const int i = idx / n, j = idx % n;
+        if (j > i) continue;
+        float acc = 0.f;
+        for (int x = 0; x < w; ++x) acc += a_s[i * kTileLd + x] * b_s[j * kTileLd + x];
+        X[i * ld + j] += acc;
+      }
+      __syncthreads();  // products done before the tiles are overwritten
     }
-    S[i * ld + j] = s;
-    W[i * ld + j] = w;
-    dM[i * ld + j] = dm;
+  };
+  accumulate(S, p.q, p.k, q_row, p.K);
+  accumulate(dM, p.dout, p.v, v_row, p.V);
+  // eq. 2: dv_j += sum_{i>=j} M_ij dout_i, M = S . W; dout per V tile.
+  for (int v0 = 0; v0 < p.V; v0 += kTileCols) {
+    const int w = min(kTileCols, p.V - v0);
+    stage_tile(a_s, p.dout, v_row, n, v0, w, NoScale{});
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < n * w; idx += blockDim.x) {
+      const int j = idx / w, x = idx % w;
+      float acc = 0.f;
+      for (int i = j; i < n; ++i) acc += S[i * ld + j] * W[i * ld + j] * a_s[i * kTileLd + x];
+      p.dv[v_row(j) + v0 + x] += acc;
+    }
+    __syncthreads();
   }
-  __syncthreads();
-  // eq. 2: dv_j += sum_i M_ij dout_i.
-  for (int idx = threadIdx.x; idx < n * p.V; idx += blockDim.x) {
-    const int j = idx / p.V, x = idx % p.V;
-    float acc = 0.f;
-    for (int i = j; i < n; ++i) acc += S[i * ld + j] * W[i * ld + j] * ldf(p.dout, v_at(p, b, r0 + i, h) + x);
-    p.dv[v_at(p, b, r0 + j, h) + x] += acc;
-  }
-  // eqs. 3-4: dq_i += sum_j (dM ⊙ W)_ij k_j and dk_j += sum_i (dM ⊙ W)_ij q_i.
-  for (int idx = threadIdx.x; idx < n * p.K; idx += blockDim.x) {
-    const int r = idx / p.K, x = idx % p.K;
-    float aq = 0.f, ak = 0.f;
-    for (int j = 0; j <= r; ++j) aq += dM[r * ld + j] * W[r * ld + j] * ldf(p.k, qk_at(p, b, r0 + j, gr) + x);
-    for (int i = r; i < n; ++i) ak += dM[i * ld + r] * W[i * ld + r] * ldf(p.q, qk_at(p, b, r0 + i, gr) + x);
-    atomicAdd(&p.dq[qk_at(p, b, r0 + r, gr) + x], aq);
-    atomicAdd(&p.dk[qk_at(p, b, r0 + r, gr) + x], ak);
+  // eqs. 3-4: dq_r += sum_{j<=r} (dM . W)_rj k_j and dk_r += sum_{i>=r} (dM . W)_ir q_i; k and q
+  // per K tile.
+  for (int k0 = 0; k0 < p.K; k0 += kTileCols) {
+    const int w = min(kTileCols, p.K - k0);
+    stage_tile(a_s, p.k, q_row, n, k0, w, NoScale{});
+    stage_tile(b_s, p.q, q_row, n, k0, w, NoScale{});
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < n * w; idx += blockDim.x) {
+      const int r = idx / w, x = idx % w;
+      float aq = 0.f, ak = 0.f;
+      for (int j = 0; j <= r; ++j) aq += dM[r * ld + j] * W[r * ld + j] * a_s[j * kTileLd + x];
+      for (int i = r; i < n; ++i) ak += dM[i * ld + r] * W[i * ld + r] * b_s[i * kTileLd + x];
+      atomicAdd(&p.dq[q_row(r) + k0 + x], aq);
+      atomicAdd(&p.dk[q_row(r) + k0 + x], ak);
+    }
+    __syncthreads();
   }
   add_intra_dlam(p, b, h, r0, n, gam, S, dM, ld);  // eq. 5
+}
+
+/// Dynamic shared memory of chunked_bwd_stage1_intra: S, W, dM (C x (C+1) each) and two tiles.
+inline std::size_t stage1_bwd_smem(int C) {
+  return (3 * std::size_t(C) * (C + 1) + 2 * std::size_t(C) * kTileLd) * sizeof(float);
 }
 
 // Stage 3 backward, eqs. 14-16 and 18: the reverse scan of the state gradient dH, every level at
@@ -209,9 +244,8 @@ template <class In>
 void launch_chunked_backward_ffma(const ChunkedParams<In>& p, cudaStream_t s) {
   const dim3 chunks(p.N, p.B * p.H);
   const int C = p.C < 64 ? p.C : 64;
-  const size_t intra_shmem = 3 * size_t(C) * (C + 1) * sizeof(float);
-  set_dynamic_smem(chunked_bwd_stage1_intra<In>, intra_shmem);
-  chunked_bwd_stage1_intra<In><<<chunks, 256, intra_shmem, s>>>(p);
+  set_dynamic_smem(chunked_bwd_stage1_intra<In>, stage1_bwd_smem(p.C));
+  chunked_bwd_stage1_intra<In><<<chunks, 256, stage1_bwd_smem(p.C), s>>>(p);
   if (p.E == 0) return;  // T <= C: stage 1 is the whole backward
   // The forward's stages 2-3 again: the level states Hin that stage 4 backward reads.
   launch_fwd_stage2_summaries(p, s);

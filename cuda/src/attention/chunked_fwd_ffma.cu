@@ -28,43 +28,90 @@ __global__ void chunked_fwd_local_cumsum(ChunkedParams<In> p) {
 }
 
 // Stage 1: o_i = sum_{j<=i} (q_i.k_j) exp(gamma_i - gamma_j) lam_i[ell(i,j)] v_j within a chunk.
-// Shared memory holds the masked C x C block (at most 64 x 65 floats; +1 column against bank
-// conflicts on the column-wise reads of the second phase).
+// Dynamic shared memory (stage1_fwd_smem): the masked n x n block A (row stride n + 1) and two
+// operand tiles. A = Q K^T is accumulated over K in tiles of kTileCols columns of q and k, then
+// o = A V is written per V tile; every inner product reads shared memory only (the rows a warp
+// reads sit kTileLd floats apart: distinct banks), where reading q_i and k_j rows from global
+// memory made each warp's load 32 cache lines.
 template <class In>
 __global__ void chunked_fwd_stage1_intra(ChunkedParams<In> p) {
-  __shared__ float A[64][65];
-  const auto [z, bh, b, h, gr, r0, n, gam] = chunk_block(p);
+  extern __shared__ float sh[];
+  // Plain variables, not a structured binding: the row lambdas below capture them (C++17).
+  const ChunkBlock blk = chunk_block(p);
+  const int b = blk.b, h = blk.h, gr = blk.gr, r0 = blk.r0, n = blk.n;
+  const float* gam = blk.gam;
+  const int ld = n + 1;
+  float *A = sh, *a_s = sh + p.C * (p.C + 1), *b_s = a_s + p.C * kTileLd;
+  const auto q_row = [&](int i) { return qk_at(p, b, r0 + i, gr); };
+  const auto v_row = [&](int i) { return v_at(p, b, r0 + i, h); };
+  for (int idx = threadIdx.x; idx < n * n; idx += blockDim.x) A[(idx / n) * ld + idx % n] = 0.f;
+  for (int k0 = 0; k0 < p.K; k0 += kTileCols) {
+    const int w = min(kTileCols, p.K - k0);
+    stage_tile(a_s, p.q, q_row, n, k0, w, NoScale{});
+    stage_tile(b_s, p.k, q_row, n, k0, w, NoScale{});
+    __syncthreads();  // tiles complete (and A cleared) before the products
+    for (int idx = threadIdx.x; idx < n * n; idx += blockDim.x) {
+      const int i = idx / n, j = idx % n;
+      if (j > i) continue;
+      float a = 0.f;
+      for (int x = 0; x < w; ++x) a += a_s[i * kTileLd + x] * b_s[j * kTileLd + x];
+      A[i * ld + j] += a;
+    }
+    __syncthreads();  // products done before the next tiles overwrite a_s, b_s
+  }
   for (int idx = threadIdx.x; idx < n * n; idx += blockDim.x) {
     const int i = idx / n, j = idx % n;
-    float a = 0.f;
-    if (j <= i) {
-      const In* qi = p.q + qk_at(p, b, r0 + i, gr);
-      const In* kj = p.k + qk_at(p, b, r0 + j, gr);
-      for (int x = 0; x < p.K; ++x) a += ldf(qi, x) * ldf(kj, x);
-      a *= expf(gam[i] - gam[j]) * p.lam[lam_at(p, b, r0 + i, h) + level_in_chunk(i, j)];
-    }
-    A[i][j] = a;
+    if (j <= i) A[i * ld + j] *= expf(gam[i] - gam[j]) * p.lam[lam_at(p, b, r0 + i, h) + level_in_chunk(i, j)];
   }
-  __syncthreads();
-  for (int idx = threadIdx.x; idx < n * p.V; idx += blockDim.x) {
-    const int i = idx / p.V, x = idx % p.V;
-    float acc = 0.f;
-    for (int j = 0; j <= i; ++j) acc += A[i][j] * ldf(p.v, v_at(p, b, r0 + j, h) + x);
-    p.o[v_at(p, b, r0 + i, h) + x] = acc;
+  for (int v0 = 0; v0 < p.V; v0 += kTileCols) {
+    const int w = min(kTileCols, p.V - v0);
+    stage_tile(b_s, p.v, v_row, n, v0, w, NoScale{});
+    __syncthreads();  // A scaled and the v tile complete
+    for (int idx = threadIdx.x; idx < n * w; idx += blockDim.x) {
+      const int i = idx / w, x = idx % w;
+      float acc = 0.f;
+      for (int j = 0; j <= i; ++j) acc += A[i * ld + j] * b_s[j * kTileLd + x];
+      p.o[v_row(i) + v0 + x] = acc;
+    }
+    __syncthreads();  // reads of b_s done before the next tile
   }
 }
 
-// Stage 2: U_z = sum_j exp(Gamma_z - gamma_j) k_j v_j^T; one thread per (k, v) element.
+/// Dynamic shared memory of chunked_fwd_stage1_intra: A (C x (C+1)) and two C x kTileLd tiles.
+inline std::size_t stage1_fwd_smem(int C) { return (std::size_t(C) * (C + 1) + 2 * std::size_t(C) * kTileLd) * sizeof(float); }
+
+// Stage 2: U_z = sum_j exp(Gamma_z - gamma_j) k_j v_j^T. Per (K tile, V tile) of U: the chunk's
+// rows of k, scaled by f_j = exp(Gamma - gamma_j) once per row, and of v are staged in shared
+// memory, then one thread per (k, v) element sums over the rows (a warp reads one k column as a
+// broadcast and consecutive v columns). Summation over j in row order, as before.
 template <class In>
 __global__ void chunked_fwd_stage2_summaries(ChunkedParams<In> p) {
-  const auto [z, bh, b, h, gr, r0, n, gam] = chunk_block(p);
+  extern __shared__ float sh[];
+  // Plain variables, not a structured binding: the row lambdas below capture them (C++17).
+  const ChunkBlock blk = chunk_block(p);
+  const int z = blk.z, bh = blk.bh, b = blk.b, h = blk.h, gr = blk.gr, r0 = blk.r0, n = blk.n;
+  const float* gam = blk.gam;
   const float Gamma = gam[n - 1];
-  for (int idx = threadIdx.x; idx < p.K * p.V; idx += blockDim.x) {
-    const int kk = idx / p.V, x = idx % p.V;
-    float acc = 0.f;
-    for (int j = 0; j < n; ++j)
-      acc += expf(Gamma - gam[j]) * ldf(p.k, qk_at(p, b, r0 + j, gr) + kk) * ldf(p.v, v_at(p, b, r0 + j, h) + x);
-    p.U[kv_at(p, bh, z) + idx] = acc;
+  float *k_s = sh, *v_s = sh + p.C * kTileLd;
+  const auto k_row = [&](int i) { return qk_at(p, b, r0 + i, gr); };
+  const auto v_row = [&](int i) { return v_at(p, b, r0 + i, h); };
+  const auto f = [&](int j) { return expf(Gamma - gam[j]); };
+  float* U = p.U + kv_at(p, bh, z);
+  for (int k0 = 0; k0 < p.K; k0 += kTileCols) {
+    const int wk = min(kTileCols, p.K - k0);
+    for (int v0 = 0; v0 < p.V; v0 += kTileCols) {
+      const int wv = min(kTileCols, p.V - v0);
+      stage_tile(k_s, p.k, k_row, n, k0, wk, f);
+      stage_tile(v_s, p.v, v_row, n, v0, wv, NoScale{});
+      __syncthreads();  // tiles complete before the products
+      for (int idx = threadIdx.x; idx < wk * wv; idx += blockDim.x) {
+        const int kk = idx / wv, x = idx % wv;
+        float acc = 0.f;
+        for (int j = 0; j < n; ++j) acc += k_s[j * kTileLd + kk] * v_s[j * kTileLd + x];
+        U[long(k0 + kk) * p.V + v0 + x] = acc;
+      }
+      __syncthreads();  // products done before the next tiles
+    }
   }
 }
 
@@ -131,7 +178,9 @@ void launch_fwd_local_cumsum(const ChunkedParams<In>& p, cudaStream_t s) {
 }
 template <class In>
 void launch_fwd_stage2_summaries(const ChunkedParams<In>& p, cudaStream_t s) {
-  chunked_fwd_stage2_summaries<<<dim3(p.N, p.B * p.H), 256, 0, s>>>(p);
+  const std::size_t smem = 2 * std::size_t(p.C) * kTileLd * sizeof(float);
+  set_dynamic_smem(chunked_fwd_stage2_summaries<In>, smem);
+  chunked_fwd_stage2_summaries<In><<<dim3(p.N, p.B * p.H), 256, smem, s>>>(p);
 }
 template <class In>
 void launch_fwd_stage3_level_states(const ChunkedParams<In>& p, cudaStream_t s) {
@@ -141,7 +190,8 @@ void launch_fwd_stage3_level_states(const ChunkedParams<In>& p, cudaStream_t s) 
 template <class In>
 void launch_chunked_forward_ffma(const ChunkedParams<In>& p, cudaStream_t s) {
   const dim3 chunks(p.N, p.B * p.H);
-  chunked_fwd_stage1_intra<In><<<chunks, 256, 0, s>>>(p);
+  set_dynamic_smem(chunked_fwd_stage1_intra<In>, stage1_fwd_smem(p.C));
+  chunked_fwd_stage1_intra<In><<<chunks, 256, stage1_fwd_smem(p.C), s>>>(p);
   if (p.E == 0) return;  // T <= C: no chunk levels, stage 1 is the whole output
   launch_fwd_stage2_summaries(p, s);
   launch_fwd_stage3_level_states(p, s);

@@ -83,4 +83,27 @@ __device__ __forceinline__ void add_intra_dlam(const ChunkedParams<In>& p, int b
   }
 }
 
+/// Columns of the operand tiles the FFMA per-chunk kernels stage in shared memory: q, k, v and
+/// dout rows are loaded kTileCols columns at a time (rows of kTileCols + 1 floats, so that a warp
+/// reading one column of 32 rows hits 32 banks), which bounds shared memory for any K and V.
+constexpr int kTileCols = 64;
+/// Row stride of such a tile.
+constexpr int kTileLd = kTileCols + 1;
+
+/// Stages columns [c0, c0 + w) of rows r0 .. r0 + n - 1 of a [B,T,X,D] tensor (row t of head or
+/// group x at offset row_at(t), D columns) into tile[i * kTileLd + c], times scale(i) when given.
+/// The caller synchronises before reading it.
+template <class In, class RowAt, class Scale>
+__device__ __forceinline__ void stage_tile(float* tile, const In* src, RowAt row_at, int n, int c0, int w,
+                                           Scale scale) {
+  for (int idx = threadIdx.x; idx < n * w; idx += blockDim.x) {
+    const int i = idx / w, c = idx % w;
+    tile[i * kTileLd + c] = scale(i) * ldf(src, row_at(i) + c0 + c);
+  }
+}
+/// scale(i) of stage_tile when none is wanted.
+struct NoScale {
+  __device__ __forceinline__ float operator()(int) const { return 1.f; }
+};
+
 }  // namespace loglinear::cuda
