@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The first lease of a session that changed GPU code: build, every [cuda] test, compute-sanitizer
+# memcheck over the operator's tests, the per-kernel profile of the MQAR and LM steps, and the
+# MQAR speed (one run, then 8 under MPS). OUTDIR (the lease's $OUT) receives summary.txt, what to
+# read first, and lease_check.tgz with every log, profile and JSON (one file: a lease returns at
+# most 8). About 6-8 minutes on one H200.
+# Usage: CMAKE_PREFIX_PATH=... bash bench/gpu/lease_check.sh OUTDIR [CORPUS]
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+final=$1 corpus=${2:-build-cpu/data/kjv.txt}
+out=$(mktemp -d)
+sum="$out/summary.txt"
+trap 'cp "$sum" "$final/" 2>/dev/null; tar -czf "$final/lease_check.tgz" -C "$out" .' EXIT
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOGLINEAR_CUDA=ON -DLOGLINEAR_PYTHON=OFF \
+  -DLOGLINEAR_BUILD_EXAMPLES=OFF -DCMAKE_CUDA_ARCHITECTURES=90 > "$out/cmake.log" 2>&1 || { tail -20 "$out/cmake.log"; exit 1; }
+cmake --build build-gpu -j "$(nproc)" --target loglinear_tests loglinear-train > "$out/build.log" 2>&1 ||
+  { grep -B2 -A6 error "$out/build.log" | head -60; exit 1; }
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$sum"
+B=build-gpu/apps/loglinear-train
+timeout 300 ./build-gpu/tests/loglinear_tests "[cuda]" -r compact > "$out/tests.txt" 2>&1
+echo "[cuda] tests (rc $?): $(tail -1 "$out/tests.txt")" | tee -a "$sum"
+grep -E "failed|FAILED" "$out/tests.txt" | head -20 | tee -a "$sum"
+timeout 240 compute-sanitizer --tool memcheck ./build-gpu/tests/loglinear_tests "[cuda][cross]" > "$out/memcheck.txt" 2>&1
+echo "memcheck (operator): $(grep -E 'ERROR SUMMARY' "$out/memcheck.txt" | tail -1)" | tee -a "$sum"
+timeout 90 python3 bench/gpu/profile_kernels.py --top 15 --json "$out/prof_mqar.json" -- $B --task mqar --length 128 \
+  --pairs 16 --batch 64 --d-model 64 --layers 2 --device cuda --steps 20 --eval-every 20 --val-size 64 --no-progress \
+  > "$out/prof_mqar.txt" 2>&1; head -12 "$out/prof_mqar.txt" | tee -a "$sum"
+timeout 150 python3 bench/gpu/profile_kernels.py --top 15 --json "$out/prof_lm.json" -- $B --model mamba2 --task lm \
+  --length 2048 --d-model 512 --layers 6 --heads 16 --d-state 64 --expand 2 --batch 8 --device cuda --steps 2 \
+  --eval-every 2 --val-size 8 --no-progress --corpus "$corpus" > "$out/prof_lm.txt" 2>&1; head -12 "$out/prof_lm.txt" | tee -a "$sum"
+timeout 150 python3 bench/gpu/bench_train.py --binary $B --corpus "$corpus" --devices cuda --only "mqar" \
+  --out "$out/speed" > "$out/speed.txt" 2>&1; tail -6 "$out/speed.txt" | tee -a "$sum"
