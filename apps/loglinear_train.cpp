@@ -10,6 +10,7 @@
 //       --eval-len 256 --steps 2000 --json out.json --checkpoint out.ckpt   (one line)
 //   ./build/apps/loglinear-train --quick --decay gla          # another decay parameterisation
 //   ./build/apps/loglinear-train --quick --model mamba2       # the full log-linear Mamba-2 LM
+//   ./build/apps/loglinear-train --quick --mixer gdn          # log-linear Gated DeltaNet instead
 #include <loglinear/decay/decay.hpp>
 #include <loglinear/lambda/lambda.hpp>
 #include <loglinear/train/trainer.hpp>
@@ -114,11 +115,16 @@ int main(int argc, char** argv) {
   if (quick) train::apply_quick_preset(c);
   app.add_option("--model", m.model, "task (SPEC.md §8 toy model: q/k/v/dt/dl projections, post-norm) | mamba2 "
                                      "(full log-linear Mamba-2 LM: conv, gate, SwiGLU blocks)")->capture_default_str();
+  app.add_option("--mixer", m.mixer, "the operator of either model: mamba2 (log-linear Mamba-2) | gdn (log-linear "
+                                     "Gated DeltaNet, SPEC.md §6: beta = sigmoid(b_proj x), L2-normalised q and k; "
+                                     "--model mamba2 then has nn/gdn_mixer blocks; CPU only)")->capture_default_str();
   app.add_option("--task", d.task, "mqar | selective_copy | lm")->capture_default_str();
   app.add_option("--lambda", m.lambda, join(lambda::lambda_names()))->capture_default_str();
   app.add_option("--decay", m.decay, "decay parameterisation (SPEC.md §14): " + join(decay::decay_names()) +
                                          " (--model mamba2: mamba2 only; tnl needs --heads >= 2 and --layers >= 2)")
       ->capture_default_str();
+  app.add_option("--decay-p", m.decay_p, "simple_decay: its initial decay rate p in (0, 1) (the decay study, "
+                                         "SPEC.md §14.5)")->capture_default_str()->check(pos_real);
   app.add_option("--form", m.form, "operator form: naive | recurrent | chunked")->capture_default_str();
   app.add_option("--length", d.length, "training sequence length T")->capture_default_str()->check(pos);
   app.add_option("--pairs", d.pairs, "MQAR key-value pairs")->capture_default_str()->check(pos);

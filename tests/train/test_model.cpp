@@ -30,9 +30,11 @@ ModelConfig small_model(const std::string& model) {
 TEST_CASE("make_model: forward, backward and the cached g and lambda have the documented shapes",
           "[train][model][property]") {
   const std::string name = GENERATE(as<std::string>{}, "task", "mamba2");
-  CAPTURE(name);
+  const std::string mixer = GENERATE(as<std::string>{}, "mamba2", "gdn");
+  CAPTURE(name, mixer);
   const Index B = 3, T = 16, vocab = 16, levels = num_levels(T);
-  const ModelConfig cfg = small_model(name);
+  ModelConfig cfg = small_model(name);
+  cfg.mixer = mixer;
   auto model = make_model(cfg, vocab, levels, 5);
   CHECK(model->num_layers() == cfg.layers);
   CHECK(model->levels() == levels);
@@ -76,8 +78,12 @@ TEST_CASE("make_model: architecture strings name the model, lambda and decay; th
   ModelConfig lm = small_model("mamba2");
   lm.lambda = "mlp_softmax";
   CHECK(make_model(lm, 16, 4, 1)->architecture() == "mamba2_lm lambda=mlp_softmax");
-  for (const ModelConfig& c : {task, lm}) {
-    CAPTURE(c.model);
+  ModelConfig task_gdn = task, lm_gdn = lm;
+  task_gdn.mixer = lm_gdn.mixer = "gdn";
+  CHECK(make_model(task_gdn, 16, 4, 1)->architecture() == "task_model lambda=constant decay=gla mixer=gdn");
+  CHECK(make_model(lm_gdn, 16, 4, 1)->architecture() == "gdn_lm lambda=mlp_softmax");
+  for (const ModelConfig& c : {task, lm, task_gdn, lm_gdn}) {
+    CAPTURE(c.model, c.mixer);
     auto a = make_model(c, 16, 4, 9), b = make_model(c, 16, 4, 9), other = make_model(c, 16, 4, 10);
     const auto pa = a->params(), pb = b->params(), po = other->params();
     REQUIRE(pa.size() == pb.size());
@@ -109,4 +115,23 @@ TEST_CASE("make_model: unknown --model, --decay other than mamba2 with --model m
     c.form = "fast";
     CHECK_THROWS_WITH(make_model(c, 16, 4, 1), ContainsSubstring("--form: "));
   }
+}
+
+TEST_CASE("make_model: --decay-p sets simple_decay's initial rate: exp(g) = p at u = 0", "[train][model]") {
+  const double p = GENERATE(0.8, 0.9, 0.95, 0.99);
+  CAPTURE(p);
+  ModelConfig cfg = small_model("task");
+  cfg.decay = "simple_decay";
+  cfg.decay_p = p;
+  auto model = make_model(cfg, 16, num_levels(16), 3);
+  int found = 0;
+  for (Param<float>* param : model->params()) {
+    const std::string& name = param->name;
+    if (name.size() < 5 || name.compare(name.size() - 5, 5, "Delta") != 0) continue;
+    ++found;
+    // Delta = logit(p), so sigmoid(0 + Delta) = p, float rounding of the logit.
+    for (Index i = 0; i < param->value.size(); ++i)
+      CHECK(std::abs(1 / (1 + std::exp(-double(param->value(i)))) - p) <= 1e-6 * p);
+  }
+  CHECK(found == cfg.layers);
 }

@@ -1,7 +1,8 @@
 // train/resume: save_run then load_run into a fresh model and optimiser restores the parameters,
 // the AdamW moments and step count and the run's progress, so that the next step is the one the
-// uninterrupted run takes; settings that would change the run are refused naming the setting;
-// a missing state file is an error naming its path.
+// uninterrupted run takes; settings that would change the run are refused naming the setting
+// (--mixer too, an older file without it counting as mamba2); a missing state file is an error
+// naming its path.
 #include <loglinear/core/fenwick.hpp>
 #include <loglinear/tasks/mqar.hpp>
 #include <loglinear/train/resume.hpp>
@@ -123,4 +124,30 @@ TEST_CASE("resume: a missing state file is a std::runtime_error naming the path"
   const std::string path = dir.file("never-written.bin");
   CHECK_THROWS_AS(load_run(path, *m, opt, config(1e-3, 100, 0)), std::runtime_error);
   CHECK_THROWS_WITH(load_run(path, *m, opt, config(1e-3, 100, 0)), ContainsSubstring(path + ".json"));
+}
+
+TEST_CASE("resume: a different --mixer is refused; a file without a mixer setting counts as mamba2",
+          "[train][resume][gdn][errors]") {
+  const TempDir dir("loglinear_test_resume_");
+  auto a = fresh_model(1);
+  HostOptimizer opt(*a, 0.0);
+  RunState state;
+  state.step = 2;
+  // The settings as an older trainer wrote them (no "mixer"), and as this one does.
+  const std::string old_cfg = config(1e-3, 100, 0);
+  auto with_mixer = [&](const std::string& mixer) {
+    return old_cfg.substr(0, old_cfg.size() - 1) + ", \"mixer\": \"" + mixer + "\"}";
+  };
+  save_run(dir.file("old.bin"), *a, opt, state, old_cfg);
+  save_run(dir.file("m2.bin"), *a, opt, state, with_mixer("mamba2"));
+  auto b = fresh_model(2);
+  HostOptimizer opt_b(*b, 0.0);
+  // An old file resumes as a mamba2 run, and is refused for a gdn run (before the weights are read).
+  CHECK(load_run(dir.file("old.bin"), *b, opt_b, with_mixer("mamba2")).step == 2);
+  CHECK_THROWS_WITH(load_run(dir.file("old.bin"), *b, opt_b, with_mixer("gdn")),
+                    ContainsSubstring("--resume: ") && ContainsSubstring("mixer = \"mamba2\" (no mixer recorded") &&
+                        ContainsSubstring("this run has mixer = \"gdn\"") && ContainsSubstring("same --mixer"));
+  CHECK_THROWS_WITH(load_run(dir.file("m2.bin"), *b, opt_b, with_mixer("gdn")),
+                    ContainsSubstring("was written with mixer = \"mamba2\", this run has mixer = \"gdn\""));
+  CHECK(load_run(dir.file("m2.bin"), *b, opt_b, with_mixer("mamba2")).step == 2);
 }

@@ -60,9 +60,14 @@ TEST_CASE("validate: refuses each bad setting with the flag, what it expects and
       {[](TrainConfig& c) { c.model.decay = "tnl", c.model.heads = 1; }, "--decay tnl: expected --heads >= 2 and --layers >= 2"},
       {[](TrainConfig& c) { c.model.decay = "tnl", c.model.heads = 2, c.model.layers = 1; }, "--decay tnl: expected"},
       {[](TrainConfig& c) { c.model.model = "gpt"; }, "--model: expected one of task, mamba2, got \"gpt\""},
+      {[](TrainConfig& c) { c.model.mixer = "delta"; }, "--mixer: expected one of mamba2, gdn, got \"delta\""},
+      {[](TrainConfig& c) { c.model.mixer = "GDN"; }, "--mixer: expected one of mamba2, gdn, got \"GDN\""},
       {[](TrainConfig& c) { c.model.model = "mamba2", c.model.decay = "gla"; }, "--decay: expected mamba2 with --model mamba2"},
       {[](TrainConfig& c) { c.model.model = "mamba2", c.model.heads = 3; }, "--heads: expected a divisor of --expand * --d-model = 128"},
       {[](TrainConfig& c) { c.model.form = "fast"; }, "--form: expected one of naive, recurrent, chunked"},
+      {[](TrainConfig& c) { c.model.decay = "simple_decay", c.model.decay_p = 1; }, "--decay-p: expected an initial decay rate in (0, 1), got 1"},
+      {[nan](TrainConfig& c) { c.model.decay = "simple_decay", c.model.decay_p = nan; }, "--decay-p: expected an initial decay rate in (0, 1)"},
+      {[](TrainConfig& c) { c.model.decay_p = 0.8; }, "--decay-p: expected --decay simple_decay (the only decay with an initial rate), got --decay mamba2"},
       {[](TrainConfig& c) { c.data.task = "copy"; }, "--task: expected one of mqar, selective_copy, lm"},
       {[](TrainConfig& c) { c.model.d_model = 0; }, "--d-model: expected >= 1"},
       {[](TrainConfig& c) { c.model.d_model = 10, c.model.heads = 4; }, "--d-model: expected a multiple of --heads 4"},
@@ -98,7 +103,12 @@ TEST_CASE("validate: refuses each bad setting with the flag, what it expects and
 TEST_CASE("validate: accepts the defaults of both models and the --quick preset", "[train][trainer][property]") {
   TrainConfig c;
   CHECK_NOTHROW(validate(c));
+  CHECK(c.model.mixer == "mamba2");  // the default
+  c.model.mixer = "gdn";
+  CHECK_NOTHROW(validate(c));
   c.model.model = "mamba2";
+  CHECK_NOTHROW(validate(c));
+  c.model.mixer = "mamba2";
   CHECK_NOTHROW(validate(c));
   TrainConfig quick;
   apply_quick_preset(quick);
@@ -142,4 +152,18 @@ TEST_CASE("run_training: --chunk 2^40 is clamped to the length, not allocated (i
   const std::string text = run_training(c);
   CHECK_THAT(text, ContainsSubstring("\"steps_run\": 1"));
   CHECK_THAT(text, ContainsSubstring("\"chunk\": 1099511627776"));  // the recorded setting is the one asked for
+}
+
+TEST_CASE("run_training: --mixer is recorded in the JSON settings, for both models", "[train][trainer][gdn]") {
+  for (const std::string model : {"task", "mamba2"})
+    for (const std::string mixer : {"mamba2", "gdn"}) {
+      CAPTURE(model, mixer);
+      TrainConfig c = tiny_run();
+      c.steps = 2;
+      c.model.model = model;
+      c.model.mixer = mixer;
+      const std::string text = run_training(c);
+      CHECK_THAT(text, ContainsSubstring("\"mixer\": \"" + mixer + "\""));
+      CHECK_THAT(text, ContainsSubstring("\"steps_run\": 2"));
+    }
 }

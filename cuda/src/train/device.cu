@@ -119,6 +119,9 @@ loglinear::train::Device cuda_device() {
   lt::Device d;
   d.name = "cuda";
   d.validate = [](const lt::ModelConfig& m) {
+    if (m.mixer != "mamba2")
+      throw std::invalid_argument("--device cuda: expected --mixer mamba2 (the Gated DeltaNet operator has no CUDA "
+                                  "form; train it with --device cpu), got --mixer " + m.mixer);
     if (m.form != "chunked")
       throw std::invalid_argument("--device cuda: expected --form chunked (the GPU has only the chunked form), got --form " +
                                   m.form);

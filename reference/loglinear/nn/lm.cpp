@@ -23,16 +23,29 @@ Mamba2MixerConfig with_width(Mamba2MixerConfig m, Index d) {
 template <class Scalar>
 struct MambaLm<Scalar>::Block {
   std::vector<Param<Scalar>> p;
-  Mamba2Mixer<Scalar> mixer;
+  // Exactly one of the two, as LmConfig::mixer_kind says.
+  std::unique_ptr<Mamba2Mixer<Scalar>> mamba2;
+  std::unique_ptr<GdnMixer<Scalar>> gdn;
   // Cache: the block input, its two normed copies and the mid-block residual.
   RmsNormCache<Scalar> n1, n2;
   SwiGluCache<Scalar> mlp;
-  Block(const LmConfig& c, std::uint64_t seed, const std::string& pre)
-      : mixer(with_width(c.mixer, c.d_model), seed, pre + "mixer.") {}
+  Block(const LmConfig& c, std::uint64_t seed, const std::string& pre) {
+    if (c.mixer_kind == "gdn") gdn = std::make_unique<GdnMixer<Scalar>>(with_width(c.mixer, c.d_model), seed, pre + "mixer.");
+    else mamba2 = std::make_unique<Mamba2Mixer<Scalar>>(with_width(c.mixer, c.d_model), seed, pre + "mixer.");
+  }
+  std::vector<Param<Scalar>*> mixer_params() { return gdn ? gdn->params() : mamba2->params(); }
+  RowMatrix<Scalar> mixer_forward(const RowMatrix<Scalar>& u, Index B) {
+    return gdn ? gdn->forward(u, B) : mamba2->forward(u, B);
+  }
+  RowMatrix<Scalar> mixer_backward(const RowMatrix<Scalar>& dout) {
+    return gdn ? gdn->backward(dout) : mamba2->backward(dout);
+  }
 };
 
 template <class Scalar>
 MambaLm<Scalar>::MambaLm(const LmConfig& cfg, std::uint64_t seed) : cfg_(cfg) {
+  if (cfg.mixer_kind != "mamba2" && cfg.mixer_kind != "gdn")
+    throw std::invalid_argument("mixer_kind: expected one of mamba2, gdn, got \"" + cfg.mixer_kind + "\"");
   if (cfg.vocab < 2) throw std::invalid_argument("vocab: expected >= 2, got " + std::to_string(cfg.vocab));
   for (auto [name, v] : {std::pair<const char*, Index>{"d_model", cfg.d_model}, {"layers", cfg.layers},
                          {"mlp_hidden", cfg.mlp_hidden}})
@@ -64,16 +77,44 @@ std::vector<Param<Scalar>*> MambaLm<Scalar>::params() {
   for (auto& p : top_) out.push_back(&p);
   for (auto& b : blocks_) {
     for (auto& p : b->p) out.push_back(&p);
-    for (auto* p : b->mixer.params()) out.push_back(p);
+    for (auto* p : b->mixer_params()) out.push_back(p);
   }
   return out;
 }
 
 template <class Scalar>
-const Mamba2Mixer<Scalar>& MambaLm<Scalar>::mixer(Index i) const {
+const typename MambaLm<Scalar>::Block& MambaLm<Scalar>::block(Index i) const {
   if (i < 0 || i >= num_layers())
     throw std::invalid_argument("layer: expected in [0, " + std::to_string(num_layers()) + "), got " + std::to_string(i));
-  return blocks_[std::size_t(i)]->mixer;
+  return *blocks_[std::size_t(i)];
+}
+
+template <class Scalar>
+const Mamba2Mixer<Scalar>& MambaLm<Scalar>::mixer(Index i) const {
+  const Block& b = block(i);
+  if (!b.mamba2)
+    throw std::logic_error("MambaLm::mixer: the blocks have Gated DeltaNet mixers (mixer_kind gdn); use gdn_mixer");
+  return *b.mamba2;
+}
+
+template <class Scalar>
+const GdnMixer<Scalar>& MambaLm<Scalar>::gdn_mixer(Index i) const {
+  const Block& b = block(i);
+  if (!b.gdn)
+    throw std::logic_error("MambaLm::gdn_mixer: the blocks have Mamba-2 mixers (mixer_kind mamba2); use mixer");
+  return *b.gdn;
+}
+
+template <class Scalar>
+const RowMatrix<Scalar>& MambaLm<Scalar>::last_decay(Index i) const {
+  const Block& b = block(i);
+  return b.gdn ? b.gdn->last_decay() : b.mamba2->last_decay();
+}
+
+template <class Scalar>
+const RowMatrix<Scalar>& MambaLm<Scalar>::last_lambda(Index i) const {
+  const Block& b = block(i);
+  return b.gdn ? b.gdn->last_lambda() : b.mamba2->last_lambda();
 }
 
 template <class Scalar>
@@ -95,7 +136,7 @@ RowMatrix<Scalar> MambaLm<Scalar>::logits(const std::vector<std::int32_t>& token
   tokens_ = tokens;
   // Pre-norm residual blocks: x += mixer(RMSNorm(x)); x += SwiGLU(RMSNorm(x)).
   for (auto& b : blocks_) {
-    x += b->mixer.forward(rmsnorm_forward<Scalar>(x, b->p[norm1].value, b->n1), B);
+    x += b->mixer_forward(rmsnorm_forward<Scalar>(x, b->p[norm1].value, b->n1), B);
     x += swiglu_forward<Scalar>(rmsnorm_forward<Scalar>(x, b->p[norm2].value, b->n2), b->p[W_gate].value,
                                 b->p[W_up].value, b->p[W_down].value, b->mlp);
   }
@@ -132,7 +173,7 @@ void MambaLm<Scalar>::backward() {
                                                           b.mlp, b.p[W_gate].grad, b.p[W_up].grad, b.p[W_down].grad);
     dx += rmsnorm_backward<Scalar>(dh2, b.p[norm2].value, b.n2, b.p[norm2].grad);
     // forward: x += mixer(RMSNorm(x)).
-    const RowMatrix<Scalar> dh1 = b.mixer.backward(dx);
+    const RowMatrix<Scalar> dh1 = b.mixer_backward(dx);
     dx += rmsnorm_backward<Scalar>(dh1, b.p[norm1].value, b.n1, b.p[norm1].grad);
   }
   // forward: x = embedding[tokens].

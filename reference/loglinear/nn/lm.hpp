@@ -2,13 +2,15 @@
 // N x [x += mixer(RMSNorm(x)); x += SwiGLU(RMSNorm(x))] -> RMSNorm -> untied head, with the mean
 // softmax cross-entropy over the positions a label mask keeps, and a handwritten backward.
 // Cost per step: the mixers' (nn/mamba2_mixer.hpp) plus O(N d (hidden + vocab)) matmuls.
-// The toy task model (nn/task_model.hpp) is the post-norm, conv-free sibling.
+// The toy task model (nn/task_model.hpp) is the post-norm, conv-free sibling. With mixer_kind
+// "gdn" every block's mixer is the log-linear Gated DeltaNet mixer (nn/gdn_mixer.hpp) instead.
 /// \file
 /// \brief A small log-linear Mamba-2 language model (SPEC.md §8, block `HAttentionBlock`)
 /// \ingroup floor_nn
 #pragma once
 
 #include <loglinear/core/param.hpp>
+#include <loglinear/nn/gdn_mixer.hpp>
 #include <loglinear/nn/mamba2_mixer.hpp>
 #include <loglinear/nn/rmsnorm.hpp>
 #include <loglinear/nn/swiglu.hpp>
@@ -26,19 +28,24 @@ struct LmConfig {
   Index d_model = 64;         ///< residual width
   Index layers = 2;           ///< number of blocks
   Index mlp_hidden = 256;     ///< SwiGLU hidden width (fla uses ~8/3 d rounded; here explicit)
-  Mamba2MixerConfig mixer;    ///< every block's mixer
+  Mamba2MixerConfig mixer;    ///< every block's mixer's sizes (either kind: GdnMixerConfig is the same struct)
+  /// Which mixer every block has: "mamba2" (Mamba2Mixer, SPEC.md §8) or "gdn" (GdnMixer, SPEC.md
+  /// §6). Called mixer_kind because `mixer` above holds the sizes.
+  std::string mixer_kind = "mamba2";
 };
 
 /// The LM with its parameters and the cache of the last forward.
 ///
 /// Parameters: embedding [vocab, d] N(0, 0.02); per block "blocks.i.": norm1 [1, d], mixer.*,
 /// norm2 [1, d], mlp.W_gate, mlp.W_up [hidden, d], mlp.W_down [d, hidden]; norm_f [1, d];
-/// lm_head [vocab, d]. Norm weights start at 1 and are excluded from weight decay.
+/// lm_head [vocab, d]. Norm weights start at 1 and are excluded from weight decay. mixer.* are
+/// Mamba2Mixer's or GdnMixer's parameters, as mixer_kind says; either mixer of block i is built
+/// from the same seed, so the rest of the model starts from the same weights.
 template <class Scalar>
 class MambaLm {
  public:
   /// @throws std::invalid_argument naming the config field out of range (vocab >= 2, sizes >= 1),
-  ///         and as Mamba2Mixer's constructor.
+  ///         "mixer_kind: ..." unless it is mamba2 or gdn, and as the mixer's constructor.
   MambaLm(const LmConfig& cfg, std::uint64_t seed);
   ~MambaLm();
 
@@ -65,16 +72,30 @@ class MambaLm {
   Index num_layers() const { return Index(blocks_.size()); }
   /// The configuration (mixer.d_model as given: each block's mixer has d_model).
   const LmConfig& config() const { return cfg_; }
-  /// What the checkpoint's architecture entry records: "mamba2_lm lambda=<mode>".
-  std::string architecture() const { return "mamba2_lm lambda=" + cfg_.mixer.lambda; }
-  /// The mixer of block i (0 <= i < num_layers()), e.g. for its last g and lam.
-  /// @throws std::invalid_argument "layer: ..." if i is out of range.
+  /// What the checkpoint's architecture entry records: "mamba2_lm lambda=<mode>", or with
+  /// mixer_kind gdn "gdn_lm lambda=<mode>".
+  std::string architecture() const {
+    return (cfg_.mixer_kind == "gdn" ? "gdn_lm lambda=" : "mamba2_lm lambda=") + cfg_.mixer.lambda;
+  }
+  /// The Mamba-2 mixer of block i (0 <= i < num_layers()), e.g. for its last g and lam.
+  /// @throws std::invalid_argument "layer: ..." if i is out of range, std::logic_error if the
+  ///         blocks have Gated DeltaNet mixers (mixer_kind gdn: see gdn_mixer).
   const Mamba2Mixer<Scalar>& mixer(Index i) const;
-  /// The mixer of block i, mutable (the GPU twin, cuda/nn/lm.hpp, is built from it). Throws as above.
+  /// The Mamba-2 mixer of block i, mutable (the GPU twin, cuda/nn/lm.hpp, is built from it).
+  /// Throws as above.
   Mamba2Mixer<Scalar>& mixer(Index i);
+  /// The Gated DeltaNet mixer of block i (mixer_kind gdn).
+  /// @throws std::invalid_argument "layer: ..." if i is out of range, std::logic_error if the
+  ///         blocks have Mamba-2 mixers.
+  const GdnMixer<Scalar>& gdn_mixer(Index i) const;
+  /// g [B*T, H] of block i's mixer (either kind) in the last forward. Throws "layer: ..." as mixer.
+  const RowMatrix<Scalar>& last_decay(Index i) const;
+  /// lam [B*T, H*L] of block i's mixer (either kind) in the last forward. Throws as last_decay.
+  const RowMatrix<Scalar>& last_lambda(Index i) const;
 
  private:
   struct Block;
+  const Block& block(Index i) const;  // throws "layer: ..." when out of range
   LmConfig cfg_;
   std::vector<Param<Scalar>> top_;  // embedding, norm_f, lm_head
   std::vector<std::unique_ptr<Block>> blocks_;

@@ -16,8 +16,9 @@
 namespace loglinear::nn {
 namespace {
 enum P { in_proj, conv_w, conv_b, dt_bias, A_log, D, norm_w, out_proj };
+}  // namespace
 
-void check_config(const Mamba2MixerConfig& c) {
+void check_mixer_config(const Mamba2MixerConfig& c) {
   const std::pair<const char*, Index> sizes[] = {{"d_model", c.d_model}, {"expand", c.expand},
                                                  {"heads", c.heads},     {"n_groups", c.n_groups},
                                                  {"d_state", c.d_state}, {"levels", c.levels},
@@ -32,11 +33,10 @@ void check_config(const Mamba2MixerConfig& c) {
     throw std::invalid_argument("heads: expected a divisor of d_inner = " + std::to_string(c.expand * c.d_model) +
                                 ", got " + std::to_string(c.heads));
 }
-}  // namespace
 
 template <class Scalar>
 Mamba2Mixer<Scalar>::Mamba2Mixer(const Mamba2MixerConfig& cfg, std::uint64_t seed, const std::string& prefix)
-    : cfg_((check_config(cfg), cfg)),
+    : cfg_((check_mixer_config(cfg), cfg)),
       d_inner_(cfg.expand * cfg.d_model),
       conv_dim_(d_inner_ + 2 * cfg.n_groups * cfg.d_state),
       V_(d_inner_ / cfg.heads),

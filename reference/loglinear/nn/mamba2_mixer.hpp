@@ -34,6 +34,12 @@ struct Mamba2MixerConfig {
   Index chunk = 64;                     ///< C of the chunked form
 };
 
+/// The checks of a mixer config that Mamba2Mixer's and GdnMixer's constructors make: every size
+/// >= 1, n_groups dividing heads, heads dividing d_inner = expand * d_model.
+/// @param c the config to check
+/// @throws std::invalid_argument naming the field, what it expects and what it got.
+void check_mixer_config(const Mamba2MixerConfig& c);
+
 /// One log-linear Mamba-2 mixer with its parameters, its cache and a handwritten backward.
 ///
 /// Parameters (prefix + name): in_proj [d_inner + conv_dim + H + H*L, d_model], conv_w

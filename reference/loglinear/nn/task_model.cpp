@@ -1,11 +1,14 @@
 // Task model forward and backward (task_model.hpp). Every backward block names the forward line
 // it differentiates; the operator's own backward is attention/*.cpp, lambda's lambda/<mode>.cpp,
 // the decay's decay/<key>.cpp.
+#include <loglinear/attention/gdn_forms.hpp>
+#include <loglinear/core/activations.hpp>
 #include <loglinear/core/fenwick.hpp>
 #include <loglinear/core/init.hpp>
 #include <loglinear/decay/decay_stack.hpp>
 #include <loglinear/lambda/lambda.hpp>
 #include <loglinear/nn/cross_entropy.hpp>
+#include <loglinear/nn/l2norm.hpp>
 #include <loglinear/nn/linear.hpp>
 #include <loglinear/nn/task_model.hpp>
 
@@ -22,23 +25,32 @@ enum TopParam { embedding, lnf_g, lnf_b, head };
 // one --seed fixes everything while each part draws independently of the others.
 constexpr std::uint64_t kLambdaSeed = 0x9e3779b97f4a7c15ULL;
 constexpr std::uint64_t kDecaySeed = 0xbf58476d1ce4e5b9ULL;
+constexpr std::uint64_t kBetaSeed = 0x94d049bb133111ebULL;  // Wb of the gdn mixer
 }  // namespace
 
 template <class Scalar>
 struct TaskModel<Scalar>::Layer {
   std::vector<Param<Scalar>> p;                  // LayerParam order
   std::optional<Param<Scalar>> Wdt;              // decay pre-activation projection [H, d]
+  std::optional<Param<Scalar>> Wb;               // mixer gdn: write-strength projection [H, d]
   decay::Decay<Scalar>* decay = nullptr;         // g = phi(x Wdt^T) <= 0, owned by the stack
   std::unique_ptr<lambda::LevelWeights<Scalar>> lam;
   std::optional<LambdaOverride<Scalar>> lam_override;  // set_lambda_override (forward only)
   // Cache of the last forward, all [N, features] with N = B*T.
   RowMatrix<Scalar> x, q, k, v, dl, g, lamv, o;
   LayerNormCache<Scalar> ln;
+  // mixer gdn: q and k above are L2-normalised (their caches here), beta = sigmoid(x Wb^T).
+  RowMatrix<Scalar> beta;
+  L2NormCache<Scalar> qn, kn;
 
   // Views of the cached operator inputs for a [B, T] batch with H heads of width Dh.
   AttentionInputs<Scalar> inputs(Index B, Index T, Index H, Index Dh, Index L) const {
     return {{q.data(), {B, T, H, Dh}}, {k.data(), {B, T, H, Dh}}, {v.data(), {B, T, H, Dh}},
             {g.data(), {B, T, H}},     {lamv.data(), {B, T, H, L}}};
+  }
+  // The same plus beta, for the Gated DeltaNet operator (mixer gdn).
+  GdnInputs<Scalar> gdn_inputs(Index B, Index T, Index H, Index Dh, Index L) const {
+    return {inputs(B, T, H, Dh, L), {beta.data(), {B, T, H}}};
   }
   // lamv from the override: row n is table.row(types[n]); checks its shapes and ids first.
   void apply_override(Index layer_index, Index N, Index HL) {
@@ -87,15 +99,18 @@ TaskModel<Scalar>::TaskModel(const TaskModelConfig& c, std::uint64_t seed) : cfg
   if (c.vocab < 2 || c.d_model < 1 || c.layers < 1 || c.heads < 1 || c.levels < 1 || c.chunk < 1) {
     throw std::invalid_argument("config: expected vocab >= 2 and d_model, layers, heads, levels, chunk >= 1");
   }
+  if (c.mixer != "mamba2" && c.mixer != "gdn")
+    throw std::invalid_argument("mixer: expected one of mamba2, gdn, got \"" + c.mixer + "\"");
   if (c.d_model % c.heads != 0) {
     throw std::invalid_argument("d_model: expected a multiple of heads = " + std::to_string(c.heads) +
                                 ", got " + std::to_string(c.d_model));
   }
   decay::DecayOptions dopt;
   dopt.heads = c.heads;
+  dopt.p = c.decay_p;
   dopt.seed = seed ^ kDecaySeed;
   decays_ = decay::make_decay_stack<Scalar>(c.decay, dopt, c.layers);
-  std::mt19937_64 rng(seed), lambda_rng(seed ^ kLambdaSeed);
+  std::mt19937_64 rng(seed), lambda_rng(seed ^ kLambdaSeed), beta_rng(seed ^ kBetaSeed);
   using M = RowMatrix<Scalar>;
   const Index d = c.d_model, H = c.heads, L = c.levels;
   top_.emplace_back("embedding", init_normal<Scalar>(c.vocab, d, 0.02, rng));
@@ -112,6 +127,7 @@ TaskModel<Scalar>::TaskModel(const TaskModelConfig& c, std::uint64_t seed) : cfg
     p.emplace_back(pre + "Wdl", init_normal<Scalar>(H * L, d, 0.02, rng));
     layer->decay = &decays_->layer(i);
     if (layer->decay->data_dependent()) layer->Wdt.emplace(pre + "Wdt", init_normal<Scalar>(H, d, 0.02, rng));
+    if (c.mixer == "gdn") layer->Wb.emplace(pre + "Wb", init_normal<Scalar>(H, d, 0.02, beta_rng));
     p.emplace_back(pre + "Wo", init_normal<Scalar>(d, d, 0.01, rng));
     p.emplace_back(pre + "norm.gamma", M::Ones(1, d), false);
     p.emplace_back(pre + "norm.beta", M::Zero(1, d), false);
@@ -134,6 +150,7 @@ std::vector<Param<Scalar>*> TaskModel<Scalar>::params() {
     auto& p = layer->p;
     for (int i : {Wq, Wk, Wv, Wdl}) out.push_back(&p[i]);
     if (layer->Wdt) out.push_back(&*layer->Wdt);
+    if (layer->Wb) out.push_back(&*layer->Wb);
     for (auto* dp : layer->decay->params()) out.push_back(dp);
     for (int i : {Wo, ln_g, ln_b}) out.push_back(&p[i]);
     for (auto* lp : layer->lam->params()) out.push_back(lp);
@@ -143,7 +160,7 @@ std::vector<Param<Scalar>*> TaskModel<Scalar>::params() {
 
 template <class Scalar>
 std::string TaskModel<Scalar>::architecture() const {
-  return "task_model lambda=" + cfg_.lambda + " decay=" + cfg_.decay;
+  return "task_model lambda=" + cfg_.lambda + " decay=" + cfg_.decay + (cfg_.mixer == "gdn" ? " mixer=gdn" : "");
 }
 
 template <class Scalar>
@@ -172,6 +189,13 @@ double TaskModel<Scalar>::forward(const tasks::Batch& batch, Index* correct) {
     l.q = linear_forward(x, p[Wq].value);
     l.k = linear_forward(x, p[Wk].value);
     l.v = linear_forward(x, p[Wv].value);
+    if (l.Wb) {
+      // mixer gdn (SPEC.md §6): q, k L2-normalised per head; beta = sigmoid(x Wb^T). SPEC.md §6's
+      // q scale K^-1/2 and lam scale sqrt(K) cancel on every level, so neither is applied.
+      l.q = l2norm_forward<Scalar>(l.q, l.qn, H);
+      l.k = l2norm_forward<Scalar>(l.k, l.kn, H);
+      l.beta = linear_forward(x, l.Wb->value).unaryExpr([](Scalar s) { return sigmoid(s); });
+    }
     l.dl = linear_forward(x, p[Wdl].value);
     // g = phi(x Wdt^T) <= 0 per token and head (mamba2: -exp(A_log) softplus(x Wdt^T + dt_bias));
     // a data-independent decay reads only the shape of u.
@@ -184,8 +208,9 @@ double TaskModel<Scalar>::forward(const tasks::Batch& batch, Index* correct) {
       l.lamv = l.lam->forward(l.dl);
     }
     l.o.resize(N, d);
-    loglinear::forward<Scalar>(cfg_.form, l.inputs(B, T, H, Dh, L), opts,
-                               TensorView<Scalar, 4>{l.o.data(), {B, T, H, Dh}});
+    const TensorView<Scalar, 4> o_view{l.o.data(), {B, T, H, Dh}};
+    if (l.Wb) gdn_forward<Scalar>(cfg_.form, l.gdn_inputs(B, T, H, Dh, L), opts, o_view);
+    else loglinear::forward<Scalar>(cfg_.form, l.inputs(B, T, H, Dh, L), opts, o_view);
     // Post-norm residual: x = LayerNorm(out_proj(o) + x).
     x = layernorm_forward<Scalar>(linear_forward(l.o, p[Wo].value) + x, p[ln_g].value, p[ln_b].value, l.ln);
   }
@@ -217,13 +242,25 @@ void TaskModel<Scalar>::backward() {
     const RowMatrix<Scalar> dz = layernorm_backward<Scalar>(dx, p[ln_g].value, l.ln, p[ln_g].grad, p[ln_b].grad);
     dx = dz;
     const RowMatrix<Scalar> dout = linear_backward(l.o, p[Wo].value, dz, p[Wo].grad);
-    // forward: o = LogLinearAttention(q, k, v, g, lam).
-    RowMatrix<Scalar> dq(N, d), dk(N, d), dv(N, d), dg(N, H), dlam(N, H * L);
+    // forward: o = LogLinearAttention(q, k, v, g, lam), or (gdn) GatedDeltaNet(q, k, v, g, beta, lam).
+    RowMatrix<Scalar> dq(N, d), dk(N, d), dv(N, d), dg(N, H), dlam(N, H * L), dbeta;
     const AttentionGrads<Scalar> grads{{dq.data(), {B, T, H, Dh}}, {dk.data(), {B, T, H, Dh}},
                                        {dv.data(), {B, T, H, Dh}}, {dg.data(), {B, T, H}},
                                        {dlam.data(), {B, T, H, L}}};
-    loglinear::backward<Scalar>(cfg_.form, l.inputs(B, T, H, Dh, L), opts,
-                                ConstTensorView<Scalar, 4>{dout.data(), {B, T, H, Dh}}, grads);
+    const ConstTensorView<Scalar, 4> dout_view{dout.data(), {B, T, H, Dh}};
+    if (l.Wb) {
+      dbeta.resize(N, H);
+      gdn_backward<Scalar>(cfg_.form, l.gdn_inputs(B, T, H, Dh, L), opts, dout_view,
+                           GdnGrads<Scalar>{grads, {dbeta.data(), {B, T, H}}});
+      // forward: q, k = l2norm(x W^T) per head.
+      dq = l2norm_backward<Scalar>(dq, l.qn);
+      dk = l2norm_backward<Scalar>(dk, l.kn);
+      // forward: beta = sigmoid(x Wb^T), sigmoid' = beta (1 - beta).
+      const RowMatrix<Scalar> dbpre = dbeta.cwiseProduct(l.beta.cwiseProduct((Scalar(1) - l.beta.array()).matrix()));
+      dx += linear_backward(l.x, l.Wb->value, dbpre, l.Wb->grad);
+    } else {
+      loglinear::backward<Scalar>(cfg_.form, l.inputs(B, T, H, Dh, L), opts, dout_view, grads);
+    }
     // forward: g = phi(u; theta), u = x Wdt^T: the decay adds dtheta and returns du.
     const RowMatrix<Scalar> du = l.decay->backward(dg);
     // forward: lam = LevelWeights(dl).

@@ -1,7 +1,8 @@
 // The model of the adaptive-decay synthetic tasks (SPEC.md §8, last paragraph): embedding ->
 // N log-linear attention layers (q/k/v/dt/dl projections, a decay parameterisation from decay/
 // (Mamba-2 by default, SPEC.md §14), a lambda parameterisation from lambda/, out_proj, post-norm
-// residual) -> LayerNorm -> LM head. Forward and handwritten backward end to end, llm.c style:
+// residual) -> LayerNorm -> LM head. With mixer "gdn" each layer runs the log-linear Gated
+// DeltaNet operator instead (SPEC.md §6: q, k L2-normalised, beta = sigmoid(x Wb^T)). Forward and handwritten backward end to end, llm.c style:
 // forward keeps its cache, backward consumes it. The operator runs in any form (chunked by
 // default). nn/lm.hpp is the full log-linear Mamba-2 sibling.
 /// \file
@@ -48,6 +49,13 @@ struct TaskModelConfig {
   /// tnl_l, simple_decay), one per layer through decay::make_decay_stack with heads = H
   /// (tnl needs heads >= 2 and layers >= 2), other options at their defaults.
   std::string decay = "mamba2";
+  /// The operator of every layer: "mamba2" (the log-linear Mamba-2 operator, SPEC.md §8's toy
+  /// model) or "gdn" (log-linear Gated DeltaNet, SPEC.md §6: the same layer with q and k
+  /// L2-normalised per head and a write strength beta = sigmoid(x Wb^T) [N, H]; everything else,
+  /// the decay and lambda included, as for mamba2, so that the two compare fairly).
+  std::string mixer = "mamba2";
+  /// simple_decay's initial decay rate p in (0, 1) (DecayOptions::p; the other decays ignore it).
+  double decay_p = 0.99;
 };
 
 /// The checks of a batch that TaskModel::forward (and its GPU twin) make before using it:
@@ -71,11 +79,12 @@ class TaskModel {
  public:
   /// Builds and initialises the model from `seed` (deterministic): embedding, lm_head and per
   /// layer Wq, Wk, Wv, Wdl, [Wdt], Wo N(0, 0.02) (Wo 0.01) from one generator in that order;
-  /// lambda and the decays draw from generators of their own, so the mode or decay chosen does
-  /// not shift the other draws.
-  /// @throws std::invalid_argument if d_model is not divisible by heads or a size is < 1, and
-  ///         as decay::make_decay / lambda::make_level_weights for an unknown key (the message
-  ///         lists the known ones).
+  /// lambda, the decays and (mixer gdn) Wb N(0, 0.02) draw from generators of their own, so the
+  /// mode, decay or mixer chosen does not shift the other draws: the gdn model starts from the
+  /// mamba2 model's weights plus Wb.
+  /// @throws std::invalid_argument if d_model is not divisible by heads or a size is < 1,
+  ///         "mixer: ..." for a mixer other than mamba2 and gdn, and as decay::make_decay /
+  ///         lambda::make_level_weights for an unknown key (the message lists the known ones).
   TaskModel(const TaskModelConfig& cfg, std::uint64_t seed);
   ~TaskModel();                       ///< out of line: Layer is complete only in the .cpp
   TaskModel(TaskModel&&) noexcept;    ///< movable, not copyable
@@ -105,12 +114,14 @@ class TaskModel {
 
   /// Every trainable tensor, in a fixed order (the checkpoint order): embedding, norm_f.gamma,
   /// norm_f.beta, lm_head, the decay's shared ones (hgrn2.Gamma [layers, H]); per layer
-  /// "layers.i.": Wq, Wk, Wv, Wdl, [Wdt], the decay's own (mamba2: dt_bias, A_log;
+  /// "layers.i.": Wq, Wk, Wv, Wdl, [Wdt], [Wb], the decay's own (mamba2: dt_bias, A_log;
   /// simple_decay: Delta; tnl_l: theta), Wo, norm.gamma, norm.beta, then lambda's. Wdt [H, d]
-  /// (u = x Wdt^T, the decay's pre-activation, SPEC.md §14.1) exists only for data-dependent decays.
+  /// (u = x Wdt^T, the decay's pre-activation, SPEC.md §14.1) exists only for data-dependent decays;
+  /// Wb [H, d] (beta = sigmoid(x Wb^T), SPEC.md §6) only with mixer gdn.
   std::vector<Param<Scalar>*> params();
-  /// What the checkpoint's architecture entry records: "task_model lambda=<mode> decay=<key>"
-  /// (names and shapes alone cannot tell apart decays without parameters, or the two MLP modes).
+  /// What the checkpoint's architecture entry records: "task_model lambda=<mode> decay=<key>",
+  /// followed by " mixer=gdn" with mixer gdn (names and shapes alone cannot tell apart decays
+  /// without parameters, or the two MLP modes; mamba2 files keep the entry they always had).
   std::string architecture() const;
   /// Sets every gradient to zero.
   void zero_grad();

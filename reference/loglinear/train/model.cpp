@@ -37,8 +37,8 @@ class MambaLmAdapter final : public Model {
   std::string architecture() const override { return m_.architecture(); }
   Index num_layers() const override { return m_.num_layers(); }
   Index levels() const override { return L_; }
-  const RowMatrix<float>& last_decay(Index i) const override { return m_.mixer(i).last_decay(); }
-  const RowMatrix<float>& last_lambda(Index i) const override { return m_.mixer(i).last_lambda(); }
+  const RowMatrix<float>& last_decay(Index i) const override { return m_.last_decay(i); }
+  const RowMatrix<float>& last_lambda(Index i) const override { return m_.last_lambda(i); }
 
  private:
   nn::MambaLm<float> m_;
@@ -56,7 +56,8 @@ Form parse_form_flag(const std::string& name) {
 }  // namespace
 
 nn::TaskModelConfig task_model_config(const ModelConfig& c, Index vocab, Index levels) {
-  return {vocab, c.d_model, c.layers, c.heads, levels, c.mlp_hidden, c.chunk, c.lambda, parse_form_flag(c.form), c.decay};
+  return {vocab, c.d_model, c.layers, c.heads, levels, c.mlp_hidden, c.chunk, c.lambda, parse_form_flag(c.form),
+          c.decay, c.mixer, c.decay_p};
 }
 
 nn::LmConfig lm_config(const ModelConfig& c, Index vocab, Index levels) {
@@ -79,6 +80,7 @@ nn::LmConfig lm_config(const ModelConfig& c, Index vocab, Index levels) {
   cfg.mixer.lambda_hidden = c.mlp_hidden;
   cfg.mixer.form = parse_form_flag(c.form);
   cfg.mixer.chunk = c.chunk;
+  cfg.mixer_kind = c.mixer;
   return cfg;
 }
 

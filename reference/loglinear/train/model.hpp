@@ -21,8 +21,13 @@ namespace loglinear::train {
 /// Architecture choices of both models; the names are loglinear-train's flags.
 struct ModelConfig {
   std::string model = "task";           ///< task (SPEC.md §8 toy model) | mamba2 (full LM)
+  /// The operator of either model: mamba2 (log-linear Mamba-2, SPEC.md §8) | gdn (log-linear Gated
+  /// DeltaNet, SPEC.md §6: the task model's layers gain beta and L2-normalised q, k; the LM's
+  /// blocks get nn/gdn_mixer.hpp). Not on --device cuda.
+  std::string mixer = "mamba2";
   std::string lambda = "mlp_softplus";  ///< a key of lambda::lambda_names()
   std::string decay = "mamba2";         ///< a key of decay::decay_names() (mamba2 model: mamba2 only)
+  double decay_p = 0.99;                ///< simple_decay: its initial decay rate p, in (0, 1)
   std::string form = "chunked";         ///< operator form: naive | recurrent | chunked
   Index d_model = 64;                   ///< residual width
   Index layers = 2;                     ///< layers / blocks

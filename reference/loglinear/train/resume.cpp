@@ -46,6 +46,12 @@ void check_resume_config(const json& then, const json& now, const std::string& p
   // The model and the task first: they explain every other difference.
   for (const char* key : {"model", "task"})
     if (differs(key)) refuse(key, "resume with the same --model and --task");
+  // A file written before --mixer existed has no "mixer": it was a mamba2 run.
+  const json then_mixer = then.value("mixer", json("mamba2")), now_mixer = now.value("mixer", json("mamba2"));
+  if (then_mixer != now_mixer)
+    throw std::invalid_argument("--resume: " + path + " was written with mixer = " + then_mixer.dump() +
+                                (then.contains("mixer") ? "" : " (no mixer recorded: an older file, hence mamba2)") +
+                                ", this run has mixer = " + now_mixer.dump() + "; resume with the same --mixer");
   if (differs("levels")) {
     refuse("levels", "levels = num_levels(max(--length, --eval-len)) sizes the lambda parameters, so --eval-len "
                      "may change on resume only if it keeps that number");

@@ -33,7 +33,8 @@ void save_run(const std::string& path, Model& model, Optimizer& opt, const RunSt
 /// Loads `path` and `path`.json into `model` and `opt` (and on to the device for a GPU model: a
 /// checkpoint written on either device resumes on either) and returns the state to continue from.
 /// Only steps (without warm-up), threads, eval_len (keeping the number of levels), early_stop
-/// and device may differ between the file's settings and `config_json`.
+/// and device may differ between the file's settings and `config_json`; a file without a "mixer"
+/// setting (written before --mixer existed) counts as mixer "mamba2".
 /// @throws std::invalid_argument "--resume: ..." naming the first setting that differs, and as
 ///         load_checkpoint; std::runtime_error if a file cannot be read or parsed.
 RunState load_run(const std::string& path, Model& model, Optimizer& opt, const std::string& config_json);

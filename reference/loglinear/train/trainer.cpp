@@ -69,7 +69,7 @@ Index levels_of(const TrainConfig& c) { return num_levels(std::max(c.data.length
 json config_json(const TrainConfig& c) {
   const ModelConfig& m = c.model;
   const DataConfig& d = c.data;
-  json j = {{"model", m.model}, {"task", d.task}, {"lambda", m.lambda}, {"decay", m.decay}, {"form", m.form},
+  json j = {{"model", m.model}, {"mixer", m.mixer}, {"task", d.task}, {"lambda", m.lambda}, {"decay", m.decay}, {"decay_p", m.decay_p}, {"form", m.form},
             {"length", d.length}, {"pairs", d.pairs}, {"copy_tokens", d.copy_tokens}, {"eval_len", d.eval_len},
             {"d_model", m.d_model}, {"layers", m.layers}, {"heads", m.heads}, {"levels", levels_of(c)},
             {"mlp_hidden", m.mlp_hidden}, {"chunk", m.chunk}, {"batch", d.batch}, {"train_size", d.train_size},
@@ -145,9 +145,13 @@ void validate(const TrainConfig& c) {
   const ModelConfig& m = c.model;
   const DataConfig& d = c.data;
   require_key("--model", m.model, {"task", "mamba2"});
+  require_key("--mixer", m.mixer, {"mamba2", "gdn"});
   require_key("--task", d.task, {"mqar", "selective_copy", "lm"});
   require_key("--lambda", m.lambda, lambda::lambda_names());
   require_key("--decay", m.decay, decay::decay_names());
+  require(m.decay_p > 0 && m.decay_p < 1, "--decay-p", "an initial decay rate in (0, 1)", std::to_string(m.decay_p));
+  require(m.decay == "simple_decay" || m.decay_p == ModelConfig{}.decay_p, "--decay-p",
+          "--decay simple_decay (the only decay with an initial rate)", "--decay " + m.decay);
   require_key("--form", m.form, {"naive", "recurrent", "chunked"});
   for (const auto& [flag, v] : std::vector<std::pair<std::string, double>>{
            {"--d-model", double(m.d_model)}, {"--layers", double(m.layers)}, {"--heads", double(m.heads)},
@@ -379,9 +383,10 @@ std::string Run::finish() {
   result["train_tokens_per_s"] = total.train_tokens / std::max(total.train_time_s, 1e-9);
   const std::string at_len =
       c_.data.eval_len ? ", at length " + std::to_string(c_.data.eval_len) + ": " + std::to_string(long_acc_) + "%" : "";
-  std::printf("model %s task %s lambda %s decay %s: best val accuracy %.2f%%, final %.2f%% (loss %.4f)%s, "
+  std::printf("model %s mixer %s task %s lambda %s decay %s: best val accuracy %.2f%%, final %.2f%% (loss %.4f)%s, "
               "%ld steps, %.1f s\n",
-              c_.model.model.c_str(), c_.data.task.c_str(), c_.model.lambda.c_str(), c_.model.decay.c_str(),
+              c_.model.model.c_str(), c_.model.mixer.c_str(), c_.data.task.c_str(), c_.model.lambda.c_str(),
+              c_.model.decay.c_str(),
               total.best_accuracy, final_ev.accuracy, final_ev.loss, at_len.c_str(), step_, total.wall_time_s);
   return result.dump(2);
 }

@@ -148,6 +148,10 @@ TEST_CASE("cuda device: settings the GPU cannot run are refused before anything 
   c = small_run("cuda");
   c.model.chunk = 128;
   CHECK_THROWS_WITH(validate(c), ContainsSubstring("--device cuda: expected --chunk <= 64"));
+  c = small_run("cuda");
+  c.model.mixer = "gdn";  // refused before the GPU is looked for: no CUDA Gated DeltaNet exists
+  CHECK_THROWS_WITH(validate(c), ContainsSubstring("--device cuda: expected --mixer mamba2") &&
+                                     ContainsSubstring("got --mixer gdn"));
   if (!cuda::device_available()) {
     // The CI case: a CUDA build on a machine without a GPU says so at once.
     CHECK_THROWS_WITH(validate(small_run("cuda")), ContainsSubstring("no CUDA device is available"));
