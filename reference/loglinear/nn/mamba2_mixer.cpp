@@ -34,6 +34,18 @@ void check_mixer_config(const Mamba2MixerConfig& c) {
                                 ", got " + std::to_string(c.heads));
 }
 
+Index check_mixer_input(const Mamba2MixerConfig& c, Index rows, Index cols, Index B) {
+  if (cols != c.d_model || B < 1 || rows % B != 0)
+    throw std::invalid_argument("u: expected shape [B*T, d_model] with d_model = " + std::to_string(c.d_model) +
+                                " and rows divisible by B = " + std::to_string(B) + ", got [" +
+                                std::to_string(rows) + "," + std::to_string(cols) + "]");
+  const Index T = rows / B;
+  if (num_levels(T) > c.levels)
+    throw std::invalid_argument("levels: expected >= num_levels(T) = " + std::to_string(num_levels(T)) +
+                                " for T = " + std::to_string(T) + ", got " + std::to_string(c.levels));
+  return T;
+}
+
 template <class Scalar>
 Mamba2Mixer<Scalar>::Mamba2Mixer(const Mamba2MixerConfig& cfg, std::uint64_t seed, const std::string& prefix)
     : cfg_((check_mixer_config(cfg), cfg)),
@@ -72,14 +84,7 @@ std::vector<Param<Scalar>*> Mamba2Mixer<Scalar>::params() {
 template <class Scalar>
 RowMatrix<Scalar> Mamba2Mixer<Scalar>::forward(const RowMatrix<Scalar>& u, Index B) {
   const Index H = cfg_.heads, L = cfg_.levels, G = cfg_.n_groups, K = cfg_.d_state;
-  if (u.cols() != cfg_.d_model || B < 1 || u.rows() % B != 0)
-    throw std::invalid_argument("u: expected shape [B*T, d_model] with d_model = " + std::to_string(cfg_.d_model) +
-                                " and rows divisible by B = " + std::to_string(B) + ", got [" +
-                                std::to_string(u.rows()) + "," + std::to_string(u.cols()) + "]");
-  const Index N = u.rows(), T = N / B;
-  if (num_levels(T) > L)
-    throw std::invalid_argument("levels: expected >= num_levels(T) = " + std::to_string(num_levels(T)) +
-                                " for T = " + std::to_string(T) + ", got " + std::to_string(L));
+  const Index N = u.rows(), T = check_mixer_input(cfg_, u.rows(), u.cols(), B);
   B_ = B;
   T_ = T;
   u_ = u;

@@ -39,6 +39,11 @@ struct Mamba2MixerConfig {
 /// @param c the config to check
 /// @throws std::invalid_argument naming the field, what it expects and what it got.
 void check_mixer_config(const Mamba2MixerConfig& c);
+/// The input check both mixers' forward make: u is [B*T, d_model] and the config's levels cover
+/// num_levels(T). @param c the mixer's sizes @param rows u's rows (B*T) @param cols u's columns
+/// @param B the batch size. @return T.
+/// @throws std::invalid_argument naming u (shape) or levels.
+Index check_mixer_input(const Mamba2MixerConfig& c, Index rows, Index cols, Index B);
 
 /// One log-linear Mamba-2 mixer with its parameters, its cache and a handwritten backward.
 ///
