@@ -5,7 +5,7 @@ against every other mode, accuracies at a common step and at the solve step with
 Mann-Whitney test, steps to solve, the lambda-adaptation ablation with a paired test, and the
 plots; written as Markdown (tables) plus PNG files, and as JSON for whoever wants the numbers.
 
-    /usr/bin/python3 scripts/report.py docs/results/issue13/mqar13 --out docs/results/issue13
+    /usr/bin/python3 scripts/report.py docs/results/issue13/exp13-v2/mqar13 --out docs/results/issue13/exp13-v2
     /usr/bin/python3 scripts/report.py --help
 
 Definitions (stated in the report too):
