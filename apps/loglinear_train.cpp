@@ -189,11 +189,21 @@ int main(int argc, char** argv) {
   app.add_flag("--quick", quick, "small MQAR preset: the defaults become T = 64, 8 pairs, 400 steps, 2000 / 256 "
                                  "sequences (flags given with it still apply)");
   app.add_flag("!--no-progress", c.progress, "no progress bar");
+  bool check_only = false;
+  app.add_flag("--check-config", check_only,
+               "check every flag against every other (the checks a run makes before it generates data or builds "
+               "a model), print \"config ok\" and exit 0, or name the bad flag and exit 2; trains nothing "
+               "(scripts/sweep.py runs it on every cell of a grid before starting any run)");
   CLI11_PARSE(app, argc, argv);
   try {
 #ifdef LOGLINEAR_WITH_CUDA
     loglinear::cuda::train::register_cuda_device();
 #endif
+    if (check_only) {
+      train::validate(c);
+      std::printf("config ok\n");
+      return 0;
+    }
     c.commit = git_commit();
     c.build = build_record();
     std::signal(SIGTERM, on_stop_signal);

@@ -19,6 +19,14 @@ grep -q 'Format:' "$src/COMMIT" && { echo "gpu_experiment.sh: $src/COMMIT was no
 echo "sources: $(cat "$src/COMMIT")"
 # Built from a copy outside this checkout: inside it, a binary asking git for its commit would get
 # this checkout's, not the archive's (runs of exp13-v1's first two leases recorded 0dd2106-dirty so).
+# The driver: the tag's scripts/sweep.py, or with SWEEP_DRIVER=checkout this checkout's (it only
+# launches the tag's binary, whose JSON record the tag, flags and device; exp13-v2's grid asked for
+# 64 MQAR pairs, which its binary refuses, and the checkout's grid has 63; see scripts/sweep.py).
+driver="$src/scripts/sweep.py" driver_rec="the tag's sweep.py"
+if [ "${SWEEP_DRIVER:-tag}" = checkout ]; then
+  driver=scripts/sweep.py
+  driver_rec="the checkout's sweep.py (sha256 $(sha256sum scripts/sweep.py | cut -c1-16))"
+fi
 t0=$(date +%s)
 build_src=$(mktemp -d /tmp/loglinear-exp-XXXXXX)
 cp -r "$src/." "$build_src/"
@@ -34,8 +42,8 @@ cmake --build "$src/build-exp" -j "$(nproc)" --target loglinear-train > "$out/bu
 left=$((deadline - ($(date +%s) - t0)))
 echo "built in $(($(date +%s) - t0)) s; sweeping for $left s"
 mkdir -p "experiments/$preset"
-python3 "$src/scripts/sweep.py" --preset "$preset" --device cuda --binary "$src/build-exp/apps/loglinear-train" \
+python3 "$driver" --preset "$preset" --device cuda --binary "$src/build-exp/apps/loglinear-train" \
   --out "experiments/$preset" --deadline "$left" --no-report "$@" || true
-{ echo "lease of $(date -u +%FT%TZ): sources $(cat "$src/COMMIT"), $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"; } >> "experiments/$preset/LEASES.txt"
+{ echo "lease of $(date -u +%FT%TZ): sources $(cat "$src/COMMIT"), driver $driver_rec, $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"; } >> "experiments/$preset/LEASES.txt"
 tar -czf "$out/$preset.tgz" -C experiments "$preset"
 echo "packed $(ls experiments/$preset/*.json 2>/dev/null | wc -l) finished runs, $(ls experiments/$preset/checkpoints/*.ckpt 2>/dev/null | wc -l) to resume: $(du -h "$out/$preset.tgz" | cut -f1)"

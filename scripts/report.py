@@ -86,6 +86,11 @@ def mann_whitney(x, y):
     return float(stats.mannwhitneyu(x, y, alternative="two-sided")[1])
 
 
+def censored(steps):
+    """Steps to solve with the runs that never solved placed after every solved run (infinity)."""
+    return [math.inf if x is None else x for x in steps]
+
+
 def cell_summary(runs, common_step):
     """Per mode: the values of every seed (sorted by seed) and their summaries."""
     out = {}
@@ -133,8 +138,9 @@ def recall_tables(runs, task):
         data[f"T{T}_{short}{n}"] = s
         lines.append(f"\n### T = {T}, {n} {label} (evaluated also at {E or '-'}; common step S = {common})\n")
         lines.append("| lambda | n | solved | p (Fisher) vs fixed | vs mlp_softplus | best acc % | acc@S % | "
-                     "p (MW) vs fixed | len2x@S % | len2x@solve % | steps to solve (median) |")
-        lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+                     "p (MW) vs fixed | len2x@S % | len2x@solve % | p (MW) vs fixed | steps to solve (median) | "
+                     "p (MW) vs fixed |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for mode, v in s.items():
             k = sum(v["solved"])
             counts = lambda m: [sum(s[m]["solved"]), len(s[m]["solved"]) - sum(s[m]["solved"])] if m in s else None
@@ -142,10 +148,18 @@ def recall_tables(runs, task):
             ps = (fisher([k, len(v["solved"]) - k], counts("mlp_softplus"))
                   if mode != "mlp_softplus" and "mlp_softplus" in s else None)
             pm = mann_whitney(v["acc_common"], s["fixed"]["acc_common"]) if mode != "fixed" and "fixed" in s else None
+            # Length generalisation at the solve step: solved runs only. Steps to solve: a run that
+            # never solved ranks after every solved run (it is censored at the step cap), so the
+            # test compares all seeds, not only the lucky ones.
+            pl = (mann_whitney(v["len_solve"], s["fixed"]["len_solve"])
+                  if mode != "fixed" and "fixed" in s else None)
+            pt = (mann_whitney(censored(v["solve_steps"]), censored(s["fixed"]["solve_steps"]))
+                  if mode != "fixed" and "fixed" in s else None)
             steps = [x for x in v["solve_steps"] if x is not None]
             lines.append(f"| {mode} | {len(v['seeds'])} | {k}/{len(v['seeds'])} | {p_text(pf)} | {p_text(ps)} | "
                          f"{ms(v['best'])} | {ms(v['acc_common'])} | {p_text(pm)} | {ms(v['len_common'])} | "
-                         f"{ms(v['len_solve'])} | {int(np.median(steps)) if steps else '-'} |")
+                         f"{ms(v['len_solve'])} | {p_text(pl)} | {int(np.median(steps)) if steps else '-'} | "
+                         f"{p_text(pt)} |")
         lines.append("\nPer seed (seed: acc@S / len2x@S / solved at):\n")
         for mode, v in s.items():
             cellsx = [f"{sd}: {a if a is None else round(a, 1)} / {b if b is None else round(b, 1)} / {st or '-'}"
