@@ -15,10 +15,12 @@
 #include <loglinear/attention/decoder.hpp>
 #include <loglinear/attention/forms.hpp>
 #include <loglinear/attention/gdn_forms.hpp>
+#include <loglinear/attention/varlen.hpp>
 #include <loglinear/core/checks.hpp>
 #include <loglinear/core/fenwick.hpp>
 #include <loglinear/core/gdn_checks.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -246,8 +248,10 @@ struct Inputs {
   py::array_t<Scalar, py::array::c_style> q, k, v, g, lam;
   py::array_t<Scalar, py::array::c_style> beta;  // Gated DeltaNet only, else empty
   AttentionDims dims;
+  // packed: the inputs of cu_seqlens sequences, whose lam needs num_levels(longest sequence)
+  // levels, not num_levels(T); check_varlen checks that, so the level count is not checked here.
   Inputs(py::object q_, py::object k_, py::object v_, py::object g_, py::object lam_,
-         std::optional<py::object> beta_ = std::nullopt) {
+         std::optional<py::object> beta_ = std::nullopt, bool packed = false) {
     const char* why = " (the working dtype, set by q)";
     const py::array qa = checked_array<Scalar>("q", q_, 4, "[B,T,G,K]", why);
     const py::array ka = checked_array<Scalar>("k", k_, 4, "[B,T,G,K]", why);
@@ -260,7 +264,9 @@ struct Inputs {
                                     shape<3>(ba));
       beta = converted<Scalar>("beta", ba);
     } else {
-      dims = check_input_shapes(shape<4>(qa), shape<4>(ka), shape<4>(va), shape<3>(ga), shape<4>(la));
+      Shape<4> lam_shape = shape<4>(la);
+      if (packed && lam_shape[1] >= 1) lam_shape[3] = std::max<Index>(lam_shape[3], num_levels(lam_shape[1]));
+      dims = check_input_shapes(shape<4>(qa), shape<4>(ka), shape<4>(va), shape<3>(ga), lam_shape);
     }
     q = converted<Scalar>("q", qa);
     k = converted<Scalar>("k", ka);
@@ -430,6 +436,288 @@ py::dict gdn_backward_impl(const Inputs<Scalar>& in, py::object dout_, const Gdn
   return out;
 }
 
+// ---- Carried state and packed sequences (forward_state / backward_state, the torch op's core) ----
+//
+// A state crosses the Python boundary in one padded layout, whatever the call: `states`
+// [N,H,L,K,V] and `tokens` [N] (int64), one row per sequence (N = B for a dense batch, the number
+// of sequences for packed cu_seqlens). Sequence i has num_levels(tokens[i]) levels (none when
+// tokens[i] == 0); its levels above that are padding and must be zero in an input state (a
+// nonzero value there would be silently dropped, so it is refused), and are zero in an output.
+
+// Levels a Fenwick state holds after n tokens.
+Index state_levels(Index n) { return n == 0 ? 0 : num_levels(n); }
+
+// The token counts of a state: a 1-D array of N integers >= 0 (int64 or any integer dtype).
+std::vector<Index> to_tokens(const std::string& name, py::object obj, Index N) {
+  const py::array a = to_ndarray(name, obj);
+  const char kind = a.dtype().kind();
+  if (kind != 'i' && kind != 'u') {
+    throw py::type_error(name + ": expected an integer array (int64), got dtype " + dtype_name(a.dtype()));
+  }
+  if (a.ndim() != 1 || a.shape(0) != N) {
+    throw py::value_error(name + ": expected shape (" + std::to_string(N) + ",) (one count per sequence), got " +
+                          shape_of(a));
+  }
+  const auto t = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(a);
+  if (!t) throw py::error_already_set();
+  std::vector<Index> out(static_cast<size_t>(N));
+  for (Index i = 0; i < N; ++i) {
+    const auto x = t.data()[i];
+    // 2^62 tokens: beyond any sequence a machine holds, and num_levels stays small.
+    if (x < 0 || x > (std::int64_t{1} << 62)) {
+      throw py::value_error(name + ": expected token counts in [0, 2**62], got " + std::to_string(x) +
+                            " at index " + std::to_string(i));
+    }
+    out[static_cast<size_t>(i)] = x;
+  }
+  return out;
+}
+
+// The padded state's rank, shape and padding checked, converted; `levels_needed[i]` levels of
+// sequence i are read. `role` says which (initial_state / d_final_state) for the messages.
+template <class Scalar>
+py::array_t<Scalar, py::array::c_style> checked_state(const std::string& name, py::object obj, Index N,
+                                                      const AttentionDims& d, const std::vector<Index>& tokens,
+                                                      const char* tokens_name, bool padding_must_be_zero) {
+  std::vector<Index> levels;
+  for (Index t : tokens) levels.push_back(state_levels(t));
+  const py::array a = checked_array<Scalar>(name, obj, 5, "[N,H,L,K,V]", " (the working dtype, set by q)");
+  Index need = 0;
+  for (Index l : levels) need = std::max(need, l);
+  if (a.shape(0) != N || a.shape(1) != d.H || a.shape(3) != d.K || a.shape(4) != d.V || a.shape(2) < need) {
+    throw py::value_error(name + ": expected shape [N,H,L,K,V] = (" + std::to_string(N) + ", " +
+                          std::to_string(d.H) + ", L >= " + std::to_string(need) + ", " + std::to_string(d.K) +
+                          ", " + std::to_string(d.V) + ") (L: the levels of the longest state), got " + shape_of(a));
+  }
+  auto s = converted<Scalar>(name, a);
+  check_finite<Scalar, 5>(name, view<Scalar, 5>(s));
+  if (padding_must_be_zero) {
+    const Index H = d.H, L = s.shape(2), KV = d.K * d.V;
+    for (Index i = 0; i < N; ++i)
+      for (Index h = 0; h < H; ++h)
+        for (Index l = levels[static_cast<size_t>(i)]; l < L; ++l) {
+          const Scalar* p = s.data() + ((i * H + h) * L + l) * KV;
+          if (std::any_of(p, p + KV, [](Scalar x) { return x != 0; })) {
+            throw py::value_error(name + ": level " + std::to_string(l) + " of sequence " + std::to_string(i) +
+                                  " is nonzero, but the state after " + tokens_name + "[" + std::to_string(i) +
+                                  "] = " + std::to_string(tokens[static_cast<size_t>(i)]) + " tokens has " +
+                                  std::to_string(levels[static_cast<size_t>(i)]) +
+                                  " levels (the levels above are padding and must be zero)");
+          }
+        }
+  }
+  return s;
+}
+
+// Rows [first, first + rows) of the padded state, levels [0, levels), as a FenwickState-shaped tensor.
+template <class Scalar>
+Tensor<Scalar, 5> unpad(const py::array_t<Scalar, py::array::c_style>& s, Index first, Index rows, Index levels) {
+  const Index H = s.shape(1), L = s.shape(2), K = s.shape(3), V = s.shape(4);
+  Tensor<Scalar, 5> out({rows, H, levels, K, V});
+  for (Index b = 0; b < rows; ++b)
+    for (Index h = 0; h < H; ++h)
+      for (Index l = 0; l < levels; ++l)
+        std::copy_n(s.data() + (((first + b) * H + h) * L + l) * K * V, K * V,
+                    out.data() + ((b * H + h) * levels + l) * K * V);
+  return out;
+}
+
+// Per-sequence tensors [1 or B, H, l_i, K, V] into one padded array [N,H,max l_i,K,V].
+template <class Scalar>
+py::array_t<Scalar> pad(const std::vector<const Tensor<Scalar, 5>*>& parts, Index H, Index K, Index V,
+                        Index min_levels = 0) {
+  Index N = 0, L = min_levels;
+  for (const auto* p : parts) {
+    N += p->shape()[0];
+    L = std::max(L, p->shape()[2]);
+  }
+  auto out = empty<Scalar, 5>({N, H, L, K, V});
+  std::fill(out.mutable_data(), out.mutable_data() + out.size(), Scalar(0));
+  Index row = 0;
+  for (const auto* p : parts) {
+    const Index rows = p->shape()[0], l_i = p->shape()[2];
+    for (Index b = 0; b < rows; ++b, ++row)
+      for (Index h = 0; h < H; ++h)
+        for (Index l = 0; l < l_i; ++l)
+          std::copy_n(p->data() + ((b * H + h) * l_i + l) * K * V, K * V,
+                      out.mutable_data() + ((row * H + h) * L + l) * K * V);
+  }
+  return out;
+}
+
+// What forward_state / backward_state share: the inputs, the sequences (dense rows or packed),
+// and the initial state split per sequence.
+template <class Scalar>
+struct StatefulCall {
+  const Inputs<Scalar>& in;
+  Form form;
+  ChunkedOptions opts;
+  std::optional<py::array_t<Index, py::array::c_style>> cu;  // packed sequences, if cu_seqlens given
+  Index N = 0;                                                // sequences
+  std::vector<Index> lengths;                                 // tokens each sequence adds in this call
+  bool has_initial = false;
+  std::vector<Index> tokens0;                                 // initial token count per sequence
+  std::vector<FenwickState<Scalar>> initial;                  // per sequence (varlen) or one (dense)
+  Index initial_levels = 0;                                   // L of the padded initial_state given
+
+  StatefulCall(const Inputs<Scalar>& inputs, py::object form_, py::object chunk_size, py::object cu_seqlens,
+               py::object initial_state, py::object initial_tokens)
+      : in(inputs), form(parse_form(to_str("form", form_))), opts{to_chunk_size(chunk_size)} {
+    const AttentionDims& d = in.dims;
+    if (!cu_seqlens.is_none()) {
+      const py::array a = to_ndarray("cu_seqlens", cu_seqlens);
+      const char kind = a.dtype().kind();
+      if (kind != 'i' && kind != 'u') {
+        throw py::type_error("cu_seqlens: expected an integer array (int64 offsets), got dtype " +
+                             dtype_name(a.dtype()));
+      }
+      if (a.ndim() != 1) throw py::value_error("cu_seqlens: expected a 1-D array of offsets, got shape " + shape_of(a));
+      auto c = py::array_t<Index, py::array::c_style | py::array::forcecast>::ensure(a);
+      if (!c) throw py::error_already_set();
+      check_varlen<Scalar>(in.views(), view<Index, 1>(c));
+      N = c.shape(0) - 1;
+      for (Index i = 0; i < N; ++i) lengths.push_back(c.data()[i + 1] - c.data()[i]);
+      cu = std::move(c);
+    } else {
+      N = d.B;
+      lengths.assign(static_cast<size_t>(N), d.T);
+    }
+    if (initial_state.is_none() != initial_tokens.is_none()) {
+      throw py::value_error(std::string(initial_state.is_none() ? "initial_tokens" : "initial_state") +
+                            ": given without " + (initial_state.is_none() ? "initial_state" : "initial_tokens") +
+                            "; a state is both (the per-level states and the token count of every sequence)");
+    }
+    if (form == Form::naive) {
+      throw py::value_error("form: the naive form keeps no state; forward_state / backward_state take \"chunked\" "
+                            "or \"recurrent\"");
+    }
+    if (initial_state.is_none()) return;
+    has_initial = true;
+    tokens0 = to_tokens("initial_tokens", initial_tokens, N);
+    if (!cu) {
+      for (Index i = 1; i < N; ++i)
+        if (tokens0[static_cast<size_t>(i)] != tokens0[0]) {
+          throw py::value_error("initial_tokens: expected one token count for every row of a dense batch (rows 0 and " +
+                                std::to_string(i) + " have " + std::to_string(tokens0[0]) + " and " +
+                                std::to_string(tokens0[static_cast<size_t>(i)]) +
+                                "); pack sequences of different lengths with cu_seqlens");
+        }
+    }
+    const auto s = checked_state<Scalar>("initial_state", initial_state, N, d, tokens0, "initial_tokens", true);
+    initial_levels = s.shape(2);
+    if (cu) {
+      for (Index i = 0; i < N; ++i) {
+        const Index n = tokens0[static_cast<size_t>(i)];
+        initial.push_back({n, unpad<Scalar>(s, i, 1, state_levels(n))});
+      }
+    } else {
+      initial.push_back({tokens0[0], unpad<Scalar>(s, 0, N, state_levels(tokens0[0]))});
+    }
+  }
+  ConstTensorView<Index, 1> cu_view() const { return view<Index, 1>(*cu); }
+
+  // The token count of sequence i after this call.
+  Index final_tokens(Index i) const {
+    return (has_initial ? tokens0[static_cast<size_t>(i)] : 0) + lengths[static_cast<size_t>(i)];
+  }
+  // The state request of a dense call (sequence 0's initial state stands for every row).
+  StateIO<Scalar> dense_io(FenwickState<Scalar>* final) const {
+    return {has_initial ? &initial[0] : nullptr, final};
+  }
+  VarlenStateIO<Scalar> varlen_io(std::vector<FenwickState<Scalar>>* final) const {
+    return {has_initial ? &initial : nullptr, final};
+  }
+  py::array_t<std::int64_t> tokens_array(bool after) const {
+    py::array_t<std::int64_t> t(N);
+    for (Index i = 0; i < N; ++i) t.mutable_data()[i] = after ? final_tokens(i) : tokens0[static_cast<size_t>(i)];
+    return t;
+  }
+};
+
+template <class Scalar>
+py::tuple forward_state_impl(const StatefulCall<Scalar>& call) {
+  const AttentionDims& d = call.in.dims;
+  auto o = empty<Scalar, 4>({d.B, d.T, d.H, d.V});
+  auto ov = mutable_view<Scalar, 4>(o);
+  const auto iv = call.in.views();
+  py::array_t<Scalar> final_state;
+  if (call.cu) {
+    std::vector<FenwickState<Scalar>> fin;
+    {
+      py::gil_scoped_release release;
+      forward_varlen<Scalar>(call.form, iv, call.cu_view(), call.opts, ov, call.varlen_io(&fin));
+    }
+    std::vector<const Tensor<Scalar, 5>*> parts;
+    for (const auto& f : fin) parts.push_back(&f.S);
+    final_state = pad<Scalar>(parts, d.H, d.K, d.V);
+  } else {
+    FenwickState<Scalar> fin;
+    {
+      py::gil_scoped_release release;
+      if (call.form == Form::recurrent) recurrent_forward<Scalar>(iv, ov, call.dense_io(&fin));
+      else chunked_forward<Scalar>(iv, call.opts, ov, call.dense_io(&fin));
+    }
+    final_state = pad<Scalar>({&fin.S}, d.H, d.K, d.V);
+  }
+  return py::make_tuple(std::move(o), std::move(final_state), call.tokens_array(true));
+}
+
+template <class Scalar>
+py::dict backward_state_impl(const StatefulCall<Scalar>& call, py::object dout_, py::object d_final_state) {
+  const AttentionDims& d = call.in.dims;
+  const auto dout = checked_dout(call.in, dout_);
+  const auto dout_view = view<Scalar, 4>(dout);
+  auto dq = empty_like<Scalar, 4>(call.in.q), dk = empty_like<Scalar, 4>(call.in.k);
+  auto dv = empty_like<Scalar, 4>(call.in.v), dg = empty_like<Scalar, 3>(call.in.g);
+  auto dlam = empty_like<Scalar, 4>(call.in.lam);
+  const AttentionGrads<Scalar> grads{mutable_view<Scalar, 4>(dq), mutable_view<Scalar, 4>(dk),
+                                     mutable_view<Scalar, 4>(dv), mutable_view<Scalar, 3>(dg),
+                                     mutable_view<Scalar, 4>(dlam)};
+  // The gradient arriving at the final state: its padding levels belong to no state and are ignored.
+  std::vector<Tensor<Scalar, 5>> d_final;
+  if (!d_final_state.is_none()) {
+    std::vector<Index> fin_tokens;
+    for (Index i = 0; i < call.N; ++i) fin_tokens.push_back(call.final_tokens(i));
+    const auto s = checked_state<Scalar>("d_final_state", d_final_state, call.N, d, fin_tokens, "final tokens", false);
+    if (call.cu) {
+      for (Index i = 0; i < call.N; ++i) d_final.push_back(unpad<Scalar>(s, i, 1, state_levels(fin_tokens[static_cast<size_t>(i)])));
+    } else {
+      d_final.push_back(unpad<Scalar>(s, 0, call.N, state_levels(fin_tokens[0])));
+    }
+  }
+  const auto iv = call.in.views();
+  py::dict out;
+  std::vector<Tensor<Scalar, 5>> d_initial;
+  {
+    py::gil_scoped_release release;
+    if (call.cu) {
+      backward_varlen<Scalar>(call.form, iv, call.cu_view(), call.opts, dout_view, grads, call.varlen_io(nullptr),
+                              d_final.empty() ? nullptr : &d_final, call.has_initial ? &d_initial : nullptr);
+    } else {
+      d_initial.resize(1);
+      const Tensor<Scalar, 5>* df = d_final.empty() ? nullptr : &d_final[0];
+      Tensor<Scalar, 5>* di = call.has_initial ? &d_initial[0] : nullptr;
+      if (call.form == Form::recurrent) {
+        recurrent_backward<Scalar>(iv, dout_view, grads, call.dense_io(nullptr), df, di);
+      } else {
+        chunked_backward<Scalar>(iv, call.opts, dout_view, grads, call.dense_io(nullptr), df, di);
+      }
+    }
+  }
+  out["dq"] = dq;
+  out["dk"] = dk;
+  out["dv"] = dv;
+  out["dg"] = dg;
+  out["dlam"] = dlam;
+  if (call.has_initial) {
+    std::vector<const Tensor<Scalar, 5>*> parts;
+    for (const auto& t : d_initial) parts.push_back(&t);
+    // The shape of initial_state as given, padding included (zero there), as autograd expects.
+    out["d_initial_state"] = pad<Scalar>(parts, d.H, d.K, d.V, call.initial_levels);
+  }
+  return out;
+}
+
 // Streaming decoder over float64 arrays (decoding is about exactness; use float32 via forward).
 class PyDecoder {
  public:
@@ -460,7 +748,7 @@ class PyDecoder {
 
 }  // namespace
 
-PYBIND11_MODULE(loglinear, m) {
+PYBIND11_MODULE(_loglinear, m) {
   m.doc() = std::string(
                 "Log-linear attention (Guo et al. 2025): naive, recurrent and chunked forms with "
                 "handwritten backward passes. Arrays: q, k [B,T,G,K]; v [B,T,H,V]; g [B,T,H] (<= 0); "
@@ -494,6 +782,51 @@ PYBIND11_MODULE(loglinear, m) {
         py::arg("form") = "chunked", py::arg("chunk_size") = 64, py::arg("device") = "cpu",
         "Gradients {dq, dk, dv, dg, dlam} of sum(do * o), same layout as the inputs, in the working "
         "dtype. Arguments as forward (help(loglinear)).");
+  m.def("forward_state",
+        [](py::object q, py::object k, py::object v, py::object g, py::object lam, py::object initial_state,
+           py::object initial_tokens, py::object cu_seqlens, py::object form, py::object chunk_size) -> py::tuple {
+          const py::array qa = to_ndarray("q", q);
+          if (is_float32(qa.dtype())) {
+            const Inputs<float> in(qa, k, v, g, lam, std::nullopt, !cu_seqlens.is_none());
+            return forward_state_impl<float>({in, form, chunk_size, cu_seqlens, initial_state, initial_tokens});
+          }
+          const Inputs<double> in(qa, k, v, g, lam, std::nullopt, !cu_seqlens.is_none());
+          return forward_state_impl<double>({in, form, chunk_size, cu_seqlens, initial_state, initial_tokens});
+        },
+        py::arg("q"), py::arg("k"), py::arg("v"), py::arg("g"), py::arg("lam"), py::arg("initial_state") = py::none(),
+        py::arg("initial_tokens") = py::none(), py::arg("cu_seqlens") = py::none(), py::arg("form") = "chunked",
+        py::arg("chunk_size") = 64,
+        "(o, final_state, final_tokens): forward with a carried Fenwick state and/or packed sequences (CPU; "
+        "form \"chunked\" or \"recurrent\").\n"
+        "A state is two arrays: states [N,H,L,K,V] (the working dtype) and tokens [N] (int64), one row per "
+        "sequence; sequence i has num_levels(tokens[i]) levels (none at 0 tokens) and its levels above that "
+        "are zero padding. initial_state / initial_tokens: the state each sequence continues from (both or "
+        "neither; a dense batch has one token count for all rows). cu_seqlens: int64 offsets [S+1] of packed "
+        "sequences in a B = 1 batch (FlashAttention convention), each its own Fenwick tree, chunks aligned to "
+        "every sequence start. lam needs L >= num_levels(tokens[i] + length of sequence i). final_state has "
+        "max_i num_levels(final_tokens[i]) levels.");
+  m.def("backward_state",
+        [](py::object q, py::object k, py::object v, py::object g, py::object lam, py::object dout,
+           py::object initial_state, py::object initial_tokens, py::object cu_seqlens, py::object d_final_state,
+           py::object form, py::object chunk_size) -> py::dict {
+          const py::array qa = to_ndarray("q", q);
+          if (is_float32(qa.dtype())) {
+            const Inputs<float> in(qa, k, v, g, lam, std::nullopt, !cu_seqlens.is_none());
+            return backward_state_impl<float>({in, form, chunk_size, cu_seqlens, initial_state, initial_tokens},
+                                              dout, d_final_state);
+          }
+          const Inputs<double> in(qa, k, v, g, lam, std::nullopt, !cu_seqlens.is_none());
+          return backward_state_impl<double>({in, form, chunk_size, cu_seqlens, initial_state, initial_tokens},
+                                             dout, d_final_state);
+        },
+        py::arg("q"), py::arg("k"), py::arg("v"), py::arg("g"), py::arg("lam"), py::arg("do"),
+        py::arg("initial_state") = py::none(), py::arg("initial_tokens") = py::none(),
+        py::arg("cu_seqlens") = py::none(), py::arg("d_final_state") = py::none(), py::arg("form") = "chunked",
+        py::arg("chunk_size") = 64,
+        "Gradients {dq, dk, dv, dg, dlam[, d_initial_state]} of sum(do * o) + sum(d_final_state * final_state) "
+        "for forward_state's call with the same arguments. d_final_state: [N,H,L,K,V] with L >= the final "
+        "state's levels (padding levels are ignored), or None. d_initial_state (only when initial_state is "
+        "given) has initial_state's shape, zero on its padding levels.");
   m.def("gdn_forward",
         [](py::object q, py::object k, py::object v, py::object g, py::object beta, py::object lam,
            py::object form, py::object chunk_size) -> py::array {

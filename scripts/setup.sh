@@ -19,7 +19,9 @@ packages=(
   doxygen graphviz libjs-mathjax
   bible-kjv bible-kjv-text
   python3-hypothesis clang libclang-rt-14-dev
+  python3-torch
 )
+# python3-torch (1.13, CPU only, about 1 min to install): the tests of loglinear.torch (issue 15).
 
 # apt_source_files [APT_DIR]: the source files apt reads, in apt's order (sources.list, then
 # sources.list.d/*.list and *.sources by name), leaving out the ones this script writes.

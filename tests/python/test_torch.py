@@ -1,0 +1,278 @@
+"""loglinear.torch.chunk_log_linear_attn on CPU tensors (issue 15): against a dense implementation
+written here from the definition, torch.autograd.gradcheck in float64 (inputs, initial state and
+the final state's gradient), packed sequences equal to separate calls, state continuation and
+prefill + decode equal to one call, and the error contract.
+
+Tolerances: float64 results of different algorithms (chunked vs the dense sum) agree to rounding,
+<= 1e-10 relative at these sizes (the forms agree to ~1e-14; the margin covers sums of up to T
+terms). gradcheck uses central differences with eps 1e-6 and its default atol 1e-5 / rtol 1e-3.
+float32 vs float64: <= 2e-5 relative (float32 rounding over T <= 64 tokens and log T levels).
+"""
+import os
+import sys
+import unittest
+
+import numpy as np
+
+try:
+    import torch
+except ImportError:  # the setup installs python3-torch; a missing torch is a failure, not a skip
+    sys.exit("test_torch.py: torch is not importable; install Debian's python3-torch (scripts/setup.sh does)")
+
+import loglinear
+import loglinear.torch as lt
+
+F64 = torch.float64
+
+
+def level(t, s):
+    """Fenwick level of token s seen from t (SPEC.md section 2): 0 on the diagonal, else bit_width(t ^ s)."""
+    return 0 if s == t else (t ^ s).bit_length()
+
+
+def dense(q, k, v, g, lam, start=0):
+    """The definition, one (b, t, h) at a time: o = sum_{s<=t} lam[level] exp(G_t - G_s) (q.k) v. `start`
+    is the absolute position of token 0 (a carried state's token count); tokens before it are not here."""
+    B, T, G, K = q.shape
+    H = v.shape[2]
+    o = torch.zeros(B, T, H, v.shape[3], dtype=q.dtype)
+    cum = torch.cumsum(g, dim=1)
+    for b in range(B):
+        for h in range(H):
+            gi = h // (H // G)
+            for t in range(T):
+                for s in range(t + 1):
+                    w = lam[b, t, h, level(start + t, start + s)] * torch.exp(cum[b, t, h] - cum[b, s, h])
+                    o[b, t, h] += w * torch.dot(q[b, t, gi], k[b, s, gi]) * v[b, s, h]
+    return o
+
+
+def inputs(B, T, G, H, K, V, L, seed, dtype=F64, grad=False):
+    gen = torch.Generator().manual_seed(seed)
+    x = [torch.randn(B, T, G, K, generator=gen, dtype=dtype), torch.randn(B, T, G, K, generator=gen, dtype=dtype),
+         torch.randn(B, T, H, V, generator=gen, dtype=dtype), -0.5 * torch.rand(B, T, H, generator=gen, dtype=dtype),
+         torch.rand(B, T, H, L, generator=gen, dtype=dtype)]
+    return [t.requires_grad_(grad) for t in x]
+
+
+def rel(a, b):
+    return float((a - b).abs().max() / max(b.abs().max(), 1e-300))
+
+
+class TestDefinition(unittest.TestCase):
+    def test_equals_dense_definition(self):
+        for (B, T, G, H, K, V, C, seed) in [(2, 37, 1, 2, 5, 3, 8, 1), (1, 1, 1, 1, 2, 2, 64, 2),
+                                            (1, 45, 2, 4, 3, 6, 16, 3), (3, 16, 1, 1, 4, 4, 4, 4)]:
+            q, k, v, g, lam = inputs(B, T, G, H, K, V, loglinear.num_levels(T), seed)
+            o, st = lt.chunk_log_linear_attn(q, k, v, g, lam, chunk_size=C, output_final_state=True)
+            self.assertLess(rel(o, dense(q, k, v, g, lam)), 1e-10, (B, T, G, H, K, V, C))
+            self.assertEqual(tuple(st.tokens.tolist()), (T,) * B)
+            self.assertEqual(tuple(st.states.shape), (B, H, loglinear.num_levels(T), K, V))
+            o_rec, _ = lt.chunk_log_linear_attn(q, k, v, g, lam, form="recurrent")
+            self.assertLess(rel(o_rec, o), 1e-12)
+
+    def test_float32_agrees_with_float64(self):
+        q, k, v, g, lam = inputs(2, 50, 1, 2, 8, 4, 7, seed=5)
+        o64, _ = lt.chunk_log_linear_attn(q, k, v, g, lam)
+        o32, _ = lt.chunk_log_linear_attn(*[x.float() for x in (q, k, v, g, lam)])
+        self.assertEqual(o32.dtype, torch.float32)
+        self.assertLess(rel(o32.double(), o64), 2e-5)
+
+
+class TestGradients(unittest.TestCase):
+    def test_gradcheck_inputs(self):
+        for (B, T, G, H, K, V, C) in [(1, 13, 1, 2, 3, 2, 4), (2, 9, 2, 2, 2, 3, 8), (1, 1, 1, 1, 2, 2, 64)]:
+            x = inputs(B, T, G, H, K, V, loglinear.num_levels(T), seed=T, grad=True)
+            f = lambda *a: lt.chunk_log_linear_attn(*a, chunk_size=C)[0]  # noqa: E731
+            self.assertTrue(torch.autograd.gradcheck(f, tuple(x), eps=1e-6))
+
+    def test_gradcheck_initial_and_final_state(self):
+        """Gradients reach the initial state, and a loss on the final state reaches everything."""
+        T0, T1, H, K, V = 11, 7, 2, 3, 2
+        L = loglinear.num_levels(T0 + T1)
+        pre = inputs(1, T0, 1, H, K, V, L, seed=7)
+        _, st = lt.chunk_log_linear_attn(*pre, output_final_state=True)
+        x = inputs(1, T1, 1, H, K, V, L, seed=8, grad=True)
+        s0 = st.states.clone().requires_grad_()
+
+        def f(q, k, v, g, lam, s):
+            o, fin = lt.chunk_log_linear_attn(q, k, v, g, lam, lt.LogLinearState(s, st.tokens),
+                                              output_final_state=True, chunk_size=4)
+            return o, fin.states
+        self.assertTrue(torch.autograd.gradcheck(f, (*x, s0), eps=1e-6))
+
+    def test_gradcheck_packed_with_state(self):
+        cu = torch.tensor([0, 5, 6, 14])
+        x = inputs(1, 14, 1, 2, 2, 3, loglinear.num_levels(8 + 12), seed=9, grad=True)
+        tokens = torch.tensor([3, 0, 12])
+        gen = torch.Generator().manual_seed(10)
+        L0 = loglinear.num_levels(12)
+        s = torch.zeros(3, 2, L0, 2, 3, dtype=F64)
+        for i, n in enumerate(tokens.tolist()):
+            if n:
+                s[i, :, :loglinear.num_levels(n)] = torch.randn(2, loglinear.num_levels(n), 2, 3, generator=gen,
+                                                                dtype=F64)
+        s.requires_grad_()
+
+        def f(q, k, v, g, lam, s):
+            # The padding levels of s are zero by contract, so perturbing them is refused: gradcheck
+            # sees the state through a mask that keeps the padding at zero.
+            mask = torch.zeros_like(s)
+            for i, n in enumerate(tokens.tolist()):
+                if n:
+                    mask[i, :, :loglinear.num_levels(n)] = 1
+            o, fin = lt.chunk_log_linear_attn(q, k, v, g, lam, lt.LogLinearState(s * mask, tokens),
+                                              output_final_state=True, cu_seqlens=cu, chunk_size=4)
+            return o, fin.states
+        self.assertTrue(torch.autograd.gradcheck(f, (*x, s), eps=1e-6))
+
+
+class TestStateAndPacking(unittest.TestCase):
+    def test_packed_equals_separate_calls(self):
+        lens = [7, 1, 20, 9]
+        cu = torch.tensor(np.cumsum([0] + lens))
+        x = inputs(1, sum(lens), 2, 4, 3, 5, loglinear.num_levels(20), seed=11, grad=True)
+        o, st = lt.chunk_log_linear_attn(*x, cu_seqlens=cu, chunk_size=8, output_final_state=True)
+        (o * torch.linspace(-1, 1, o.numel(), dtype=F64).view_as(o)).sum().backward()
+        packed_grads = [t.grad.clone() for t in x]
+        for t in x:
+            t.grad = None
+        for i, n in enumerate(lens):
+            a, b = int(cu[i]), int(cu[i + 1])
+            part = [t[:, a:b] for t in x]
+            oi, sti = lt.chunk_log_linear_attn(*part, chunk_size=8, output_final_state=True)
+            self.assertLess(rel(o[:, a:b], oi), 1e-12, f"sequence {i}")
+            self.assertEqual(int(st.tokens[i]), n)
+            li = loglinear.num_levels(n)
+            self.assertLess(rel(st.states[i:i + 1, :, :li], sti.states), 1e-12)
+            self.assertEqual(float(st.states[i, :, li:].abs().sum()), 0.0)  # padding stays zero
+            (oi * torch.linspace(-1, 1, o.numel(), dtype=F64).view_as(o)[:, a:b]).sum().backward()
+        for name, pg, t in zip("q k v g level_scales".split(), packed_grads, x):
+            self.assertLess(rel(pg, t.grad), 1e-12, name)
+
+    def test_state_continuation_equals_one_call(self):
+        for T0, C in [(13, 4), (16, 8), (1, 64)]:
+            T = T0 + 21
+            x = inputs(2, T, 1, 2, 4, 3, loglinear.num_levels(T), seed=T0, grad=True)
+            o_all, st_all = lt.chunk_log_linear_attn(*x, chunk_size=C, output_final_state=True)
+            o1, st1 = lt.chunk_log_linear_attn(*[t[:, :T0] for t in x], chunk_size=C, output_final_state=True)
+            o2, st2 = lt.chunk_log_linear_attn(*[t[:, T0:] for t in x], initial_state=st1, chunk_size=C,
+                                               output_final_state=True)
+            self.assertLess(rel(torch.cat([o1, o2], 1), o_all), 1e-12)
+            self.assertLess(rel(st2.states, st_all.states), 1e-12)
+            self.assertEqual(st2.tokens.tolist(), [T, T])
+            # Gradients through the split equal those of the one call.
+            w = torch.randn(o_all.shape, generator=torch.Generator().manual_seed(1), dtype=F64)
+            ga = torch.autograd.grad((o_all * w).sum(), x)
+            gs = torch.autograd.grad((torch.cat([o1, o2], 1) * w).sum(), x)
+            for name, a, b in zip("q k v g level_scales".split(), ga, gs):
+                self.assertLess(rel(b, a), 1e-11, name)
+
+    def test_prefill_then_decode_equals_one_call(self):
+        T0, steps = 10, 23
+        T = T0 + steps
+        x = inputs(2, T, 2, 2, 3, 4, loglinear.num_levels(T), seed=12)
+        o_all, _ = lt.chunk_log_linear_attn(*x)
+        o, state = lt.chunk_log_linear_attn(*[t[:, :T0] for t in x], output_final_state=True)
+        outs = [o]
+        for t in range(T0, T):
+            o_t, state = lt.decode_step(*[u[:, t:t + 1] for u in x], state)
+            outs.append(o_t)
+        self.assertLess(rel(torch.cat(outs, 1), o_all), 1e-12)
+        self.assertEqual(state.tokens.tolist(), [T, T])
+
+    def test_decode_from_empty_state(self):
+        x = inputs(1, 6, 1, 1, 2, 2, loglinear.num_levels(6), seed=13)
+        o_all, _ = lt.chunk_log_linear_attn(*x)
+        state, outs = lt.empty_state(1, 1, 2, 2), []
+        for t in range(6):
+            o_t, state = lt.decode_step(*[u[:, t:t + 1] for u in x], state)
+            outs.append(o_t)
+        self.assertLess(rel(torch.cat(outs, 1), o_all), 1e-12)
+
+
+class TestErrors(unittest.TestCase):
+    def setUp(self):
+        self.x = inputs(1, 8, 1, 2, 3, 2, 4, seed=14)
+
+    def check(self, exc, pattern, *args, **kw):
+        with self.assertRaisesRegex(exc, pattern):
+            lt.chunk_log_linear_attn(*args, **kw)
+
+    def test_named_errors(self):
+        q, k, v, g, lam = self.x
+        self.check(TypeError, "^q: expected a torch.Tensor", q.numpy(), k, v, g, lam)
+        self.check(TypeError, "^q: expected dtype", q.to(torch.bfloat16), k, v, g, lam)
+        self.check(ValueError, "^level_scales", q, k, v, g, lam[..., :2])  # L < num_levels(8)
+        self.check(ValueError, "^g", q, k, v, -g, lam)  # g > 0
+        self.check(ValueError, "^v", q, k, v[:, :5], g, lam)
+        self.check(ValueError, "^q", q.expand(1, 8, 1, 3) * float("nan"), k, v, g, lam)
+        self.check(ValueError, "^form", q, k, v, g, lam, form="naive")
+        self.check(TypeError, "^initial_state: expected a loglinear.torch.LogLinearState", q, k, v, g, lam,
+                   initial_state=torch.zeros(1))
+        self.check(TypeError, "^cu_seqlens", q, k, v, g, lam, cu_seqlens=torch.tensor([0.0, 8.0]))
+        self.check(ValueError, "^cu_seqlens", q, k, v, g, lam, cu_seqlens=torch.tensor([0, 9]))
+        self.check(ValueError, "^cu_seqlens", q, k, v, g, lam, cu_seqlens=torch.tensor([0, 4, 4, 8]))
+        self.check(NotImplementedError, "^q: a meta tensor", q.to("meta"), k, v, g, lam)
+
+    def test_state_errors(self):
+        q, k, v, g, lam = self.x
+        _, st = lt.chunk_log_linear_attn(q[:, :3], k[:, :3], v[:, :3], g[:, :3], lam[:, :3], output_final_state=True)
+        padded = torch.cat([st.states, torch.ones_like(st.states[:, :, :1])], 2)
+        self.check(ValueError, "^initial_state: level 3 of sequence 0 is nonzero", q, k, v, g, lam,
+                   initial_state=lt.LogLinearState(padded, st.tokens))
+        self.check(ValueError, "^initial_state: expected shape", q, k, v, g, lam,
+                   initial_state=lt.LogLinearState(st.states[:, :1], st.tokens))
+        self.check(ValueError, "^level_scales", q, k, v, g, lam,  # 3 + 8 tokens need 5 levels; lam has 4
+                   initial_state=st)
+        two = torch.zeros(2, 2, 0, 3, 2, dtype=F64)
+        qq, kk, vv, gg, ll = [torch.cat([t, t]) for t in self.x]
+        self.check(ValueError, "^initial_tokens: expected one token count for every row", qq, kk, vv, gg, ll,
+                   initial_state=lt.LogLinearState(torch.zeros(2, 2, 1, 3, 2, dtype=F64), torch.tensor([0, 1])))
+        self.check(ValueError, "^initial_tokens: expected token counts", q, k, v, g, lam,
+                   initial_state=lt.LogLinearState(two[:1], torch.tensor([-1])))
+        with self.assertRaisesRegex(ValueError, "^q_t: expected \\[B,1,G,K\\]"):
+            lt.decode_step(q, k, v, g, lam, st)
+
+
+class TestBindingErrors(unittest.TestCase):
+    """forward_state / backward_state themselves (NumPy arguments): named errors, never a crash."""
+
+    def setUp(self):
+        rng = np.random.default_rng(15)
+        self.x = [rng.standard_normal((1, 8, 1, 3)), rng.standard_normal((1, 8, 1, 3)),
+                  rng.standard_normal((1, 8, 2, 2)), -rng.random((1, 8, 2)), rng.random((1, 8, 2, 4))]
+
+    def check(self, exc, pattern, fn=loglinear.forward_state, *extra, **kw):
+        with self.assertRaisesRegex(exc, pattern):
+            fn(*self.x, *extra, **kw)
+
+    def test_errors(self):
+        s = np.zeros((1, 2, 2, 3, 2))
+        self.check(ValueError, "^initial_state: given without initial_tokens", initial_state=s)
+        self.check(ValueError, "^initial_tokens: given without initial_state", initial_tokens=np.array([2]))
+        self.check(TypeError, "^initial_tokens: expected an integer array", initial_state=s,
+                   initial_tokens=np.array([2.0]))
+        self.check(ValueError, "^initial_tokens: expected shape \\(1,\\)", initial_state=s,
+                   initial_tokens=np.array([2, 2]))
+        self.check(ValueError, "^initial_tokens: expected token counts in \\[0, 2\\*\\*62\\]", initial_state=s,
+                   initial_tokens=np.array([2**63 - 1]))
+        self.check(ValueError, "^initial_state: expected a 5-D array", initial_state=s[0], initial_tokens=np.array([2]))
+        self.check(ValueError, "^initial_state: expected shape", initial_state=s[:, :, :1], initial_tokens=np.array([2]))
+        self.check(ValueError, "^initial_state: expected finite", initial_state=s * np.nan, initial_tokens=np.array([2]))
+        self.check(TypeError, "^cu_seqlens: expected an integer array", cu_seqlens=np.array([0.0, 8.0]))
+        self.check(ValueError, "^cu_seqlens: expected a 1-D array", cu_seqlens=np.array([[0, 8]]))
+        self.check(ValueError, "^form: the naive form keeps no state", form="naive")
+        self.check(ValueError, "^d_final_state: expected shape", loglinear.backward_state, np.ones((1, 8, 2, 2)),
+                   d_final_state=np.ones((1, 2, 1, 3, 2)))
+        self.check(ValueError, "^do: expected shape", loglinear.backward_state, np.ones((1, 7, 2, 2)))
+        # No state and no packing: the plain call, with an empty final state for T = 0 refused by the form.
+        o, fs, ft = loglinear.forward_state(*self.x)
+        self.assertEqual(fs.shape, (1, 2, loglinear.num_levels(8), 3, 2))
+        self.assertEqual(ft.tolist(), [8])
+        self.assertLess(np.abs(o - loglinear.forward(*self.x)).max(), 1e-12)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    unittest.main()
