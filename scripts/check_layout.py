@@ -5,7 +5,7 @@ reference/loglinear/ points to the file's own folder or to a floor below it, nev
 Floors, bottom-up (docs/reading-the-code.md):
   0 core/                                   views, inputs, checks, Fenwick levels, Param, activations
   1 attention/ lambda/ decay/ tasks/        the operator, its two parameterisations, the data
-  2 nn/                                     layers and both models
+  2 nn/ context_parallel/                  layers and both models; one sequence split over ranks
   3 train/                                  optimiser, checkpoint, diagnostics, the loop
 Usage: check_layout.py [repo root]; prints one line per violation and exits 1 if there is any.
 """
@@ -13,7 +13,8 @@ import pathlib
 import re
 import sys
 
-FLOORS = {"core": 0, "attention": 1, "lambda": 1, "decay": 1, "tasks": 1, "nn": 2, "train": 3}
+FLOORS = {"core": 0, "attention": 1, "lambda": 1, "decay": 1, "tasks": 1, "nn": 2, "context_parallel": 2,
+          "train": 3}
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]loglinear/(\w+)/')
 
 

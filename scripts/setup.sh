@@ -20,8 +20,10 @@ packages=(
   bible-kjv bible-kjv-text
   python3-hypothesis clang libclang-rt-14-dev
   python3-torch
+  libopenmpi-dev openmpi-bin
 )
 # python3-torch (1.13, CPU only, about 1 min to install): the tests of loglinear.torch (issue 15).
+# OpenMPI: context parallelism over MPI and its mpirun tests (issue 17).
 
 # apt_source_files [APT_DIR]: the source files apt reads, in apt's order (sources.list, then
 # sources.list.d/*.list and *.sources by name), leaving out the ones this script writes.

@@ -26,7 +26,7 @@ bash scripts/fuzz.sh
 
 step "ASan + UBSan build of the CPU tests (build-asan/)"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOGLINEAR_SANITIZE=ON \
-  -DLOGLINEAR_CUDA=OFF -DLOGLINEAR_PYTHON=OFF -DLOGLINEAR_BUILD_BENCH=OFF \
+  -DLOGLINEAR_CUDA=OFF -DLOGLINEAR_PYTHON=OFF -DLOGLINEAR_MPI=OFF -DLOGLINEAR_BUILD_BENCH=OFF \
   -DLOGLINEAR_BUILD_EXAMPLES=OFF
 cmake --build build-asan -j "$jobs" --target loglinear_tests
 step "test suite under ASan + UBSan"
