@@ -746,6 +746,97 @@ class PyDecoder {
   Index B_, H_, V_;
 };
 
+
+#ifdef LOGLINEAR_WITH_CUDA
+// ---- Device-pointer entry points of loglinear.torch's CUDA path (issue 15) -------------------
+// Private (leading underscore): loglinear/torch.py owns every buffer. It checks devices, dtypes,
+// contiguity and values (finite, g <= 0) with torch on the GPU, takes the workspace from torch's
+// caching allocator and passes torch's current stream; here the shapes get the library's own
+// checks (check_input_shapes, then the GPU limits of chunked_workspace_bytes), so a bad shape
+// raises the same named ValueError as on the CPU.
+Shape<4> to_shape4(const std::string& name, py::object obj) {
+  const py::sequence s = obj.cast<py::sequence>();
+  if (s.size() != 4) throw std::invalid_argument(name + ": expected 4 dimensions, got " + std::to_string(s.size()));
+  return {to_index(name, s[0]), to_index(name, s[1]), to_index(name, s[2]), to_index(name, s[3])};
+}
+
+Shape<3> to_shape3(const std::string& name, py::object obj) {
+  const py::sequence s = obj.cast<py::sequence>();
+  if (s.size() != 3) throw std::invalid_argument(name + ": expected 3 dimensions, got " + std::to_string(s.size()));
+  return {to_index(name, s[0]), to_index(name, s[1]), to_index(name, s[2])};
+}
+
+struct DeviceCall {
+  AttentionDims dims;
+  ChunkedOptions opts;
+  bool bf16 = false;
+};
+
+DeviceCall device_call(py::object q, py::object k, py::object v, py::object g, py::object lam,
+                       py::object chunk_size, py::object precision) {
+  DeviceCall c;
+  c.dims = check_input_shapes(to_shape4("q", q), to_shape4("k", k), to_shape4("v", v), to_shape3("g", g),
+                              to_shape4("lam", lam));
+  // Clamped as forward's device="cuda" path does (the GPU takes C <= 64; C above T changes nothing).
+  c.opts.chunk_size = effective_chunk_size(to_chunk_size(chunk_size), c.dims.T);
+  const std::string p = to_str("precision", precision);
+  if (p != "fp32" && p != "bf16") {
+    throw std::invalid_argument("precision: expected \"fp32\" or \"bf16\", got \"" + p + "\"");
+  }
+  c.bf16 = p == "bf16";
+  return c;
+}
+
+cuda::Precision precision_of(const DeviceCall& c) { return c.bf16 ? cuda::Precision::bf16 : cuda::Precision::fp32; }
+
+template <class T>
+T* device_ptr(const std::string& name, py::object obj) {
+  const auto address = obj.cast<std::uintptr_t>();
+  if (address == 0) throw std::invalid_argument(name + ": expected a device pointer, got 0");
+  return reinterpret_cast<T*>(address);
+}
+
+template <class In>
+void device_forward(const DeviceCall& c, py::sequence ptrs, py::object workspace, py::object workspace_bytes,
+                    py::object stream) {
+  cuda::DeviceInputs<In> in;
+  in.q = device_ptr<const In>("q", ptrs[0]);
+  in.k = device_ptr<const In>("k", ptrs[1]);
+  in.v = device_ptr<const In>("v", ptrs[2]);
+  in.g = device_ptr<const float>("g", ptrs[3]);
+  in.lam = device_ptr<const float>("lam", ptrs[4]);
+  In* o = device_ptr<In>("o", ptrs[5]);
+  void* ws = device_ptr<void>("workspace", workspace);
+  const auto bytes = static_cast<std::size_t>(to_index("workspace_bytes", workspace_bytes));
+  auto* st = reinterpret_cast<cudaStream_t>(stream.cast<std::uintptr_t>());
+  py::gil_scoped_release release;  // the kernels are queued on `st`; nothing here waits for them
+  cuda::chunked_forward_device<In>(in, c.dims, c.opts, o, ws, bytes, st);
+}
+
+template <class In>
+void device_backward(const DeviceCall& c, py::sequence ptrs, py::object workspace, py::object workspace_bytes,
+                     py::object stream) {
+  cuda::DeviceInputs<In> in;
+  in.q = device_ptr<const In>("q", ptrs[0]);
+  in.k = device_ptr<const In>("k", ptrs[1]);
+  in.v = device_ptr<const In>("v", ptrs[2]);
+  in.g = device_ptr<const float>("g", ptrs[3]);
+  in.lam = device_ptr<const float>("lam", ptrs[4]);
+  const In* dout = device_ptr<const In>("do", ptrs[5]);
+  cuda::DeviceGrads<In> gr;
+  gr.dq = device_ptr<In>("dq", ptrs[6]);
+  gr.dk = device_ptr<In>("dk", ptrs[7]);
+  gr.dv = device_ptr<In>("dv", ptrs[8]);
+  gr.dg = device_ptr<float>("dg", ptrs[9]);
+  gr.dlam = device_ptr<float>("dlam", ptrs[10]);
+  void* ws = device_ptr<void>("workspace", workspace);
+  const auto bytes = static_cast<std::size_t>(to_index("workspace_bytes", workspace_bytes));
+  auto* st = reinterpret_cast<cudaStream_t>(stream.cast<std::uintptr_t>());
+  py::gil_scoped_release release;
+  cuda::chunked_backward_device<In>(in, c.dims, c.opts, dout, gr, ws, bytes, st);
+}
+#endif
+
 }  // namespace
 
 PYBIND11_MODULE(_loglinear, m) {
@@ -912,6 +1003,47 @@ PYBIND11_MODULE(_loglinear, m) {
 #ifdef LOGLINEAR_WITH_CUDA
   m.attr("has_cuda") = true;
   m.def("cuda_available", &loglinear::cuda::device_available, "True if the CUDA backend can run here.");
+  m.def("_cuda_workspace_bytes",
+        [](py::object q, py::object k, py::object v, py::object g, py::object lam, py::object chunk_size,
+           py::object precision, bool backward) {
+          const DeviceCall c = device_call(q, k, v, g, lam, chunk_size, precision);
+          return cuda::chunked_workspace_bytes(c.dims, c.opts, precision_of(c), backward);
+        },
+        py::arg("q_shape"), py::arg("k_shape"), py::arg("v_shape"), py::arg("g_shape"), py::arg("lam_shape"),
+        py::arg("chunk_size"), py::arg("precision"), py::arg("backward"),
+        "Private (loglinear.torch): device workspace bytes of one chunked call of these shapes; checks the "
+        "shapes as forward does (ValueError naming the argument) and the GPU limits.");
+  m.def("_cuda_forward_device",
+        [](py::object q, py::object k, py::object v, py::object g, py::object lam, py::object chunk_size,
+           py::object precision, py::sequence ptrs, py::object workspace, py::object workspace_bytes,
+           py::object stream) {
+          const DeviceCall c = device_call(q, k, v, g, lam, chunk_size, precision);
+          if (ptrs.size() != 6) throw std::invalid_argument("ptrs: expected 6 device pointers (q, k, v, g, lam, o)");
+          if (c.bf16) device_forward<__nv_bfloat16>(c, ptrs, workspace, workspace_bytes, stream);
+          else device_forward<float>(c, ptrs, workspace, workspace_bytes, stream);
+        },
+        py::arg("q_shape"), py::arg("k_shape"), py::arg("v_shape"), py::arg("g_shape"), py::arg("lam_shape"),
+        py::arg("chunk_size"), py::arg("precision"), py::arg("ptrs"), py::arg("workspace"),
+        py::arg("workspace_bytes"), py::arg("stream"),
+        "Private (loglinear.torch): chunked forward on device pointers (q, k, v, g, lam, o), queued on "
+        "`stream`. q, k, v, o in the precision's storage type, g and lam float32. The caller guarantees "
+        "that the pointers hold contiguous tensors of these shapes on the current device.");
+  m.def("_cuda_backward_device",
+        [](py::object q, py::object k, py::object v, py::object g, py::object lam, py::object chunk_size,
+           py::object precision, py::sequence ptrs, py::object workspace, py::object workspace_bytes,
+           py::object stream) {
+          const DeviceCall c = device_call(q, k, v, g, lam, chunk_size, precision);
+          if (ptrs.size() != 11) {
+            throw std::invalid_argument("ptrs: expected 11 device pointers (q, k, v, g, lam, do, dq, dk, dv, dg, dlam)");
+          }
+          if (c.bf16) device_backward<__nv_bfloat16>(c, ptrs, workspace, workspace_bytes, stream);
+          else device_backward<float>(c, ptrs, workspace, workspace_bytes, stream);
+        },
+        py::arg("q_shape"), py::arg("k_shape"), py::arg("v_shape"), py::arg("g_shape"), py::arg("lam_shape"),
+        py::arg("chunk_size"), py::arg("precision"), py::arg("ptrs"), py::arg("workspace"),
+        py::arg("workspace_bytes"), py::arg("stream"),
+        "Private (loglinear.torch): chunked backward on device pointers (q, k, v, g, lam, do, dq, dk, dv, "
+        "dg, dlam), queued on `stream`; dg, dlam float32, the others in the precision's storage type.");
 #else
   m.attr("has_cuda") = false;
   m.def("cuda_available", [] { return false; }, "True if the CUDA backend can run here.");

@@ -18,24 +18,35 @@ Where it runs (this version):
 - CPU tensors, float32 or float64: the C++ reference chunked form (``form="recurrent"`` selects
   the recurrent one). Contiguous tensors are passed to C++ without a copy (``Tensor.numpy()``
   shares memory), and outputs come back the same way.
-- CUDA tensors: not yet (the CUDA kernels do not take a state or ``cu_seqlens`` yet, and the op
-  does not yet run them on torch's stream): a ``NotImplementedError`` says so.
-- ``torch.library`` registration (for ``torch.compile`` without graph breaks) is not done yet.
+- CUDA tensors, float32 or bfloat16 (q, k, v, o in that dtype; g and level_scales are used in
+  float32 and their gradients returned in their own dtype): the library's CUDA kernels, queued on
+  torch's current stream, with their workspace from torch's caching allocator; contiguous inputs
+  of the working dtype are not copied. Not yet on the GPU: a carried state (``initial_state``,
+  ``output_final_state``) and ``cu_seqlens``, whose CUDA kernels are not written yet: a
+  ``NotImplementedError`` says so. ``validate=True`` (the default) checks that every value is
+  finite and g <= 0 as the C++ API does, which costs one device synchronisation per call and per
+  backward; ``validate=False`` skips it (bad values then give undefined results, never a crash).
+- ``torch.library``: with torch >= 2.4 the stateless call (no ``initial_state``, no
+  ``cu_seqlens``, no final state) is the custom op ``torch.ops.loglinear.chunk_log_linear_attn``
+  with its backward ``torch.ops.loglinear.chunk_log_linear_attn_backward``, so ``torch.compile``
+  traces it without a graph break; older torch (Debian's 1.13) uses the plain autograd Function.
+  ``HAS_CUSTOM_OP`` says which.
 
 Errors: a bad argument raises the library's ``ValueError`` / ``TypeError``, naming the argument by
 this op's names (``level_scales``, not the C++ API's ``lam``).
 """
 from __future__ import annotations
 
+import operator
 import re
-from typing import NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 from . import _loglinear as _core
 
-__all__ = ["LogLinearState", "chunk_log_linear_attn", "decode_step", "empty_state"]
+__all__ = ["HAS_CUSTOM_OP", "LogLinearState", "chunk_log_linear_attn", "decode_step", "empty_state"]
 
 
 class LogLinearState(NamedTuple):
@@ -72,19 +83,24 @@ def _renamed(e: Exception) -> Exception:
     return type(e)(msg)
 
 
-def _check_tensor(name: str, x, allow_none: bool = False):
+def _check_tensor(name: str, x, device: Optional[torch.device] = None, allow_none: bool = False):
+    """x is a tensor (None if allow_none) on `device` (when given): the op never moves data itself."""
     if x is None and allow_none:
         return
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
-    if x.device.type != "cpu":
-        raise NotImplementedError(
-            f"{name}: a {x.device.type} tensor; this version of loglinear.torch runs on CPU tensors only "
-            "(the CUDA path of the op, with state and cu_seqlens, is not written yet): call .cpu() first")
+    if x.device.type not in ("cpu", "cuda"):
+        raise NotImplementedError(f"{name}: a {x.device.type} tensor; loglinear.torch runs on CPU and CUDA tensors")
+    if device is not None and x.device != device:
+        raise ValueError(f"{name}: expected a tensor on {device} (q's device), got {x.device}")
 
 
 def _working_dtype(q: torch.Tensor) -> torch.dtype:
-    if q.dtype not in (torch.float32, torch.float64):
+    if q.is_cuda:
+        if q.dtype not in (torch.float32, torch.bfloat16):
+            raise TypeError(f"q: expected dtype torch.float32 or torch.bfloat16 on the GPU, got {q.dtype} "
+                            "(float64 runs on the CPU only; convert with .float() or .bfloat16())")
+    elif q.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"q: expected dtype torch.float32 or torch.float64 on the CPU, got {q.dtype} "
                         "(bf16 runs on the GPU only; convert with .float() or .double())")
     return q.dtype
@@ -93,6 +109,190 @@ def _working_dtype(q: torch.Tensor) -> torch.dtype:
 def _np(x: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
     """A NumPy view of x in dtype: no copy when x is contiguous and already of that dtype."""
     return x.detach().to(dtype).contiguous().numpy()
+
+
+def _to_chunk_size(c) -> int:
+    """chunk_size as a Python int (the custom op's schema takes int64): ints and NumPy integers,
+    not bool; a power of two above 2**62 means the same as 2**62 (both exceed any T); the C++
+    checks the rest (a power of two >= 1) and names it."""
+    if isinstance(c, bool):
+        raise TypeError("chunk_size: expected an int, got bool")
+    try:
+        c = operator.index(c)
+    except TypeError:
+        raise TypeError(f"chunk_size: expected an int, got {type(c).__name__}") from None
+    if c >= 2 ** 62:
+        if c & (c - 1):
+            raise ValueError(f"chunk_size: expected a power of two >= 1, got {c}")
+        c = 2 ** 62
+    return c
+
+
+# ---- CUDA tensors: the library's kernels on torch's stream (dense batches, no carried state) ----
+
+_NAMES = ("q", "k", "v", "g", "level_scales")
+
+
+def _require_cuda_backend():
+    if not getattr(_core, "has_cuda", False):
+        raise RuntimeError("CUDA tensors: this build of loglinear has no CUDA backend (configure with "
+                           "-DLOGLINEAR_CUDA=ON on a machine with nvcc), or call .cpu() on the inputs")
+
+
+def _check_values_cuda(named: Sequence[Tuple[str, torch.Tensor]], g: Optional[torch.Tensor] = None):
+    """The C++ API's value checks on the GPU: every value finite and g <= 0, with one synchronisation;
+    the messages are the C++ ones (name, value, flat index)."""
+    flags = [torch.isfinite(x).all() for _, x in named]
+    if g is not None:
+        flags.append((g <= 0).all())
+    if bool(torch.stack(flags).all()):
+        return
+    for name, x in named:
+        bad = (~torch.isfinite(x)).flatten().nonzero()
+        if bad.numel():
+            i = int(bad[0])
+            raise ValueError(f"{name}: expected finite values, got {float(x.flatten()[i])} at flat index {i}")
+    i = int((g > 0).flatten().nonzero()[0])
+    raise ValueError(f"g: expected log-decay values <= 0, got {float(g.flatten()[i])} at flat index {i}")
+
+
+def _cuda_args(q, k, v, g, lam):
+    """The kernels' operands: q, k, v in q's dtype, g and lam in float32, all contiguous (no copy
+    when they already are); the precision name and the shapes for the C++ checks."""
+    dtype = q.dtype
+    x = [t.to(dtype).contiguous() for t in (q, k, v)] + [t.to(torch.float32).contiguous() for t in (g, lam)]
+    return x, ("bf16" if dtype == torch.bfloat16 else "fp32"), [tuple(t.shape) for t in x]
+
+
+def _workspace(shapes, chunk_size, precision, backward, device):
+    try:
+        nbytes = _core._cuda_workspace_bytes(*shapes, chunk_size, precision, backward)
+    except (ValueError, TypeError) as e:
+        raise _renamed(e) from None
+    # torch's caching allocator: blocks are 512-byte aligned (the kernels need 256) and are reused
+    # in stream order, so freeing this after queueing the kernels on the current stream is safe.
+    return torch.empty(max(int(nbytes), 1), dtype=torch.uint8, device=device)
+
+
+def _forward_cuda(q, k, v, g, lam, chunk_size: int, validate: bool) -> torch.Tensor:
+    _require_cuda_backend()
+    x, precision, shapes = _cuda_args(q, k, v, g, lam)
+    if validate:
+        _check_values_cuda(list(zip(_NAMES, x)), g=x[3])
+    with torch.cuda.device(q.device):
+        ws = _workspace(shapes, chunk_size, precision, False, q.device)
+        o = torch.empty(x[2].shape, dtype=q.dtype, device=q.device)
+        try:
+            _core._cuda_forward_device(*shapes, chunk_size, precision, [t.data_ptr() for t in (*x, o)],
+                                       ws.data_ptr(), ws.numel(), torch.cuda.current_stream(q.device).cuda_stream)
+        except (ValueError, TypeError) as e:
+            raise _renamed(e) from None
+    return o
+
+
+def _backward_cuda(q, k, v, g, lam, d_o, chunk_size: int, validate: bool):
+    _require_cuda_backend()
+    x, precision, shapes = _cuda_args(q, k, v, g, lam)
+    dout = d_o.to(q.dtype).contiguous()
+    if validate:
+        _check_values_cuda([("the gradient of o", dout)])
+    grads = [torch.empty_like(t) for t in x]  # dq, dk, dv in q's dtype; dg, dlam float32
+    with torch.cuda.device(q.device):
+        ws = _workspace(shapes, chunk_size, precision, True, q.device)
+        try:
+            _core._cuda_backward_device(*shapes, chunk_size, precision,
+                                        [t.data_ptr() for t in (*x, dout, *grads)], ws.data_ptr(), ws.numel(),
+                                        torch.cuda.current_stream(q.device).cuda_stream)
+        except (ValueError, TypeError) as e:
+            raise _renamed(e) from None
+    return [gr.to(t.dtype) for gr, t in zip(grads, (q, k, v, g, lam))]
+
+
+# ---- The stateless op (any device): one implementation behind the Function and the custom op ----
+
+def _forward_stateless(q, k, v, g, lam, form: str, chunk_size: int, validate: bool) -> torch.Tensor:
+    if q.is_cuda:
+        return _forward_cuda(q, k, v, g, lam, chunk_size, validate)
+    dtype = q.dtype
+    try:
+        o, _, _ = _core.forward_state(*[_np(t, dtype) for t in (q, k, v, g, lam)], form=form, chunk_size=chunk_size)
+    except (ValueError, TypeError) as e:
+        raise _renamed(e) from None
+    return torch.from_numpy(o)
+
+
+def _backward_stateless(q, k, v, g, lam, d_o, form: str, chunk_size: int, validate: bool):
+    if q.is_cuda:
+        return _backward_cuda(q, k, v, g, lam, d_o, chunk_size, validate)
+    dtype = q.dtype
+    try:
+        grads = _core.backward_state(*[_np(t, dtype) for t in (q, k, v, g, lam)], _np(d_o, dtype), form=form,
+                                     chunk_size=chunk_size)
+    except (ValueError, TypeError) as e:
+        raise _renamed(e) from None
+    return [torch.from_numpy(grads[n]).to(t.dtype) for n, t in zip(("dq", "dk", "dv", "dg", "dlam"),
+                                                                     (q, k, v, g, lam))]
+
+
+class _StatelessFunction(torch.autograd.Function):
+    """o = the op without state or packing; backward = the handwritten backward (torch < 2.4)."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, g, lam, form, chunk_size, validate):
+        ctx.save_for_backward(q, k, v, g, lam)
+        ctx.form, ctx.chunk_size, ctx.validate = form, chunk_size, validate
+        return _forward_stateless(q, k, v, g, lam, form, chunk_size, validate)
+
+    @staticmethod
+    def backward(ctx, d_o):
+        q, k, v, g, lam = ctx.saved_tensors
+        grads = _backward_stateless(q, k, v, g, lam, d_o, ctx.form, ctx.chunk_size, ctx.validate)
+        return (*grads, None, None, None)
+
+
+#: True when the stateless call is registered as ``torch.ops.loglinear.chunk_log_linear_attn``
+#: (torch >= 2.4: ``torch.library.custom_op``), so that ``torch.compile`` traces it whole.
+HAS_CUSTOM_OP = hasattr(torch, "library") and hasattr(torch.library, "custom_op")
+
+if HAS_CUSTOM_OP:
+    @torch.library.custom_op("loglinear::chunk_log_linear_attn", mutates_args=())
+    def _op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor, level_scales: torch.Tensor,
+            form: str, chunk_size: int, validate: bool) -> torch.Tensor:
+        """Log-linear attention without carried state (loglinear.torch.chunk_log_linear_attn)."""
+        return _forward_stateless(q, k, v, g, level_scales, form, chunk_size, validate)
+
+    @_op.register_fake
+    def _op_fake(q, k, v, g, level_scales, form, chunk_size, validate):
+        return v.new_empty(v.shape, dtype=q.dtype)
+
+    @torch.library.custom_op("loglinear::chunk_log_linear_attn_backward", mutates_args=())
+    def _op_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor,
+                     level_scales: torch.Tensor, d_o: torch.Tensor, form: str, chunk_size: int,
+                     validate: bool) -> List[torch.Tensor]:
+        """Gradients (dq, dk, dv, dg, dlevel_scales) of sum(d_o * o), the handwritten backward."""
+        return _backward_stateless(q, k, v, g, level_scales, d_o, form, chunk_size, validate)
+
+    @_op_backward.register_fake
+    def _op_backward_fake(q, k, v, g, level_scales, d_o, form, chunk_size, validate):
+        return [torch.empty_like(t) for t in (q, k, v, g, level_scales)]
+
+    def _op_setup_context(ctx, inputs, output):
+        q, k, v, g, level_scales, form, chunk_size, validate = inputs
+        ctx.save_for_backward(q, k, v, g, level_scales)
+        ctx.form, ctx.chunk_size, ctx.validate = form, chunk_size, validate
+
+    def _op_autograd(ctx, d_o):
+        q, k, v, g, level_scales = ctx.saved_tensors
+        grads = _op_backward(q, k, v, g, level_scales, d_o, ctx.form, ctx.chunk_size, ctx.validate)
+        return (*grads, None, None, None)
+
+    _op.register_autograd(_op_autograd, setup_context=_op_setup_context)
+
+
+def _stateless(q, k, v, g, lam, form, chunk_size, validate):
+    if HAS_CUSTOM_OP:
+        return _op(q, k, v, g, lam, form, chunk_size, validate)
+    return _StatelessFunction.apply(q, k, v, g, lam, form, chunk_size, validate)
 
 
 class _ChunkLogLinearAttn(torch.autograd.Function):
@@ -143,7 +343,7 @@ class _ChunkLogLinearAttn(torch.autograd.Function):
 def chunk_log_linear_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor,
                           level_scales: torch.Tensor, initial_state: Optional[LogLinearState] = None,
                           output_final_state: bool = False, cu_seqlens: Optional[torch.Tensor] = None, *,
-                          chunk_size: int = 64, form: str = "chunked"
+                          chunk_size: int = 64, form: str = "chunked", validate: bool = True
                           ) -> Tuple[torch.Tensor, Optional[LogLinearState]]:
     """Log-linear attention: ``o[b,t,h] = sum_{s<=t} level_scales[b,t,h,level(t,s)] *
     exp(g[b,s+1,h] + ... + g[b,t,h]) * (q[b,t,g(h)] . k[b,s,g(h)]) * v[b,s,h]``, with the sums of
@@ -151,21 +351,26 @@ def chunk_log_linear_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: 
 
     Args:
         q, k: ``[B,T,G,K]``; v: ``[B,T,H,V]``; g: ``[B,T,H]`` (<= 0); level_scales: ``[B,T,H,L]``
-            with L >= num_levels(tokens + T) for every sequence. float32 or float64 (q sets the
-            working dtype; the others are converted, their gradients returned in their own dtype).
-        initial_state: a ``LogLinearState`` every sequence continues from, or None (empty).
-        output_final_state: also return the state after the last token of every sequence.
-        cu_seqlens: int64 ``[S+1]`` offsets of packed sequences (B = 1), or None.
+            with L >= num_levels(tokens + T) for every sequence. All on one device. CPU: float32
+            or float64; CUDA: float32 or bfloat16. q sets the working dtype; the others are
+            converted, their gradients returned in their own dtype.
+        initial_state: a ``LogLinearState`` every sequence continues from, or None (empty). CPU only.
+        output_final_state: also return the state after the last token of every sequence. CPU only.
+        cu_seqlens: int64 ``[S+1]`` offsets of packed sequences (B = 1), or None. CPU only.
         chunk_size: the chunked form's chunk (a power of two; results do not depend on it beyond
-            float rounding). form: ``"chunked"`` (default) or ``"recurrent"``.
+            float rounding; the GPU clamps it to 64). form: ``"chunked"`` (default) or
+            ``"recurrent"`` (CPU).
+        validate: check that every value is finite and g <= 0 (named ValueError); on the GPU this
+            costs one synchronisation per call and per backward.
 
     Returns:
         ``(o, final_state)``: o ``[B,T,H,V]`` in q's dtype; final_state a ``LogLinearState`` if
         ``output_final_state`` else None.
     """
-    for name, x in (("q", q), ("k", k), ("v", v), ("g", g), ("level_scales", level_scales)):
-        _check_tensor(name, x)
-    _check_tensor("cu_seqlens", cu_seqlens, allow_none=True)
+    _check_tensor("q", q)
+    for name, x in (("k", k), ("v", v), ("g", g), ("level_scales", level_scales)):
+        _check_tensor(name, x, q.device)
+    _check_tensor("cu_seqlens", cu_seqlens, q.device, allow_none=True)
     dtype = _working_dtype(q)
     if cu_seqlens is not None and cu_seqlens.dtype not in (torch.int64, torch.int32):
         raise TypeError(f"cu_seqlens: expected an int64 (or int32) tensor of offsets, got {cu_seqlens.dtype}")
@@ -175,8 +380,8 @@ def chunk_log_linear_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: 
             raise TypeError("initial_state: expected a loglinear.torch.LogLinearState (states, tokens), got "
                             f"{type(initial_state).__name__}")
         init_states, init_tokens = initial_state
-        _check_tensor("initial_state.states", init_states)
-        _check_tensor("initial_state.tokens", init_tokens)
+        _check_tensor("initial_state.states", init_states, q.device)
+        _check_tensor("initial_state.tokens", init_tokens, q.device)
         if init_tokens.dtype not in (torch.int64, torch.int32):
             raise TypeError(f"initial_state.tokens: expected an int64 tensor, got {init_tokens.dtype}")
         if not init_states.is_floating_point():
@@ -185,6 +390,22 @@ def chunk_log_linear_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: 
         raise TypeError(f"form: expected a str, got {type(form).__name__}")
     if form not in ("chunked", "recurrent"):
         raise ValueError(f"form: expected \"chunked\" or \"recurrent\" (the forms that carry a state), got \"{form}\"")
+    chunk_size = _to_chunk_size(chunk_size)
+    if not isinstance(validate, bool):
+        raise TypeError(f"validate: expected a bool, got {type(validate).__name__}")
+    stateful = initial_state is not None or output_final_state or cu_seqlens is not None
+    if q.is_cuda:
+        if stateful:
+            what = [n for n, x in (("initial_state", initial_state), ("cu_seqlens", cu_seqlens)) if x is not None]
+            what += ["output_final_state=True"] if output_final_state else []
+            raise NotImplementedError(
+                f"{', '.join(what)}: not yet on CUDA tensors (the CUDA kernels take no carried state and no packed "
+                "sequences yet); run that call on CPU tensors, or call without them")
+        if form != "chunked":
+            raise ValueError(f"form: the CUDA kernels implement \"chunked\" only, got \"{form}\"")
+    if not stateful:
+        o = _stateless(q, k, v, g, level_scales, form, chunk_size, validate)
+        return (o if o.dtype == dtype else o.to(dtype)), None
     cu = None if cu_seqlens is None else cu_seqlens.to(torch.int64)
     o, fin_states, fin_tokens = _ChunkLogLinearAttn.apply(q, k, v, g, level_scales, init_states, init_tokens, cu,
                                                           form, chunk_size)

@@ -273,6 +273,113 @@ class TestBindingErrors(unittest.TestCase):
         self.assertLess(np.abs(o - loglinear.forward(*self.x)).max(), 1e-12)
 
 
+CUDA = torch.cuda.is_available() and loglinear.has_cuda
+NO_CUDA = ("no CUDA device or a build without the CUDA backend: the CUDA tensor tests run on the GPU machine "
+           "(bench/RESULTS-gpu.md, issue 15)")
+
+
+def rel_norm(a, b):
+    """Normwise relative error ||a - b|| / ||b|| (the CUDA tests' measure, as in tests/cuda)."""
+    return float((a.double() - b.double()).norm() / max(b.double().norm(), 1e-300))
+
+
+@unittest.skipUnless(CUDA, NO_CUDA)
+class TestCuda(unittest.TestCase):
+    """CUDA tensors against the float64 CPU op. Tolerances: float32 storage on FFMA kernels <= 1e-4
+    normwise for outputs and every gradient (float32 rounding over T <= 300 tokens and log T levels,
+    as tests/cuda states for the C++ twins); bf16 storage <= 2e-2 (bf16 keeps 8 bits of mantissa:
+    2^-8 = 4e-3 per rounded input, a few of them per product)."""
+
+    def run_pair(self, B, T, G, H, K, V, C, dtype, seed):
+        x = inputs(B, T, G, H, K, V, loglinear.num_levels(T) + 1, seed, grad=True)
+        xc = [t.detach().to("cuda", dtype if i < 3 else torch.float32).requires_grad_() for i, t in enumerate(x)]
+        o, _ = lt.chunk_log_linear_attn(*x, chunk_size=C)
+        oc, st = lt.chunk_log_linear_attn(*xc, chunk_size=C)
+        self.assertIsNone(st)
+        self.assertEqual((oc.device.type, oc.dtype, tuple(oc.shape)), ("cuda", dtype, tuple(o.shape)))
+        w = torch.randn(o.shape, generator=torch.Generator().manual_seed(seed + 1), dtype=F64)
+        (o * w).sum().backward()
+        (oc * w.to("cuda", dtype)).sum().backward()
+        return o, oc, x, xc
+
+    def test_float32_equals_cpu(self):
+        for (B, T, G, H, K, V, C, seed) in [(2, 37, 1, 2, 16, 8, 16, 1), (1, 1, 1, 1, 4, 4, 64, 2),
+                                            (1, 300, 2, 4, 32, 64, 64, 3), (3, 65, 1, 3, 8, 5, 8, 4)]:
+            o, oc, x, xc = self.run_pair(B, T, G, H, K, V, C, torch.float32, seed)
+            self.assertLess(rel_norm(oc.cpu(), o), 1e-4, (B, T, G, H, K, V, C))
+            for name, a, b in zip(("dq", "dk", "dv", "dg", "dlam"), xc, x):
+                self.assertEqual(a.grad.dtype, a.dtype)
+                self.assertLess(rel_norm(a.grad.cpu(), b.grad), 1e-4, (name, B, T, G, H, K, V, C))
+
+    def test_bfloat16_equals_cpu(self):
+        for (B, T, G, H, K, V, C, seed) in [(2, 130, 1, 2, 64, 64, 64, 5), (1, 50, 2, 2, 16, 32, 16, 6)]:
+            o, oc, x, xc = self.run_pair(B, T, G, H, K, V, C, torch.bfloat16, seed)
+            self.assertLess(rel_norm(oc.cpu(), o), 2e-2)
+            for name, a, b in zip(("dq", "dk", "dv", "dg", "dlam"), xc, x):
+                self.assertLess(rel_norm(a.grad.cpu(), b.grad), 2e-2, name)
+
+    def test_runs_on_the_current_stream(self):
+        x = [t.cuda().float() for t in inputs(2, 100, 1, 2, 16, 16, 8, seed=7)]
+        ref, _ = lt.chunk_log_linear_attn(*x)
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            o, _ = lt.chunk_log_linear_attn(*x)
+        side.synchronize()
+        self.assertEqual(float((o - ref).abs().max()), 0.0)  # same kernels, same inputs: bit for bit
+
+    def test_errors(self):
+        q, k, v, g, lam = [t.cuda().float() for t in inputs(1, 8, 1, 2, 4, 4, 4, seed=8)]
+        with self.assertRaisesRegex(ValueError, "^k: expected a tensor on cuda"):
+            lt.chunk_log_linear_attn(q, k.cpu(), v, g, lam)
+        with self.assertRaisesRegex(TypeError, "^q: expected dtype torch.float32 or torch.bfloat16 on the GPU"):
+            lt.chunk_log_linear_attn(q.double(), k, v, g, lam)
+        with self.assertRaisesRegex(ValueError, "^v: expected finite values"):
+            lt.chunk_log_linear_attn(q, k, v * float("nan"), g, lam)
+        with self.assertRaisesRegex(ValueError, "^g: expected log-decay values <= 0"):
+            lt.chunk_log_linear_attn(q, k, v, -g, lam)
+        with self.assertRaisesRegex(ValueError, "^level_scales"):
+            lt.chunk_log_linear_attn(q, k, v, g, lam[..., :2])
+        with self.assertRaisesRegex(NotImplementedError, "^output_final_state=True: not yet on CUDA"):
+            lt.chunk_log_linear_attn(q, k, v, g, lam, output_final_state=True)
+        with self.assertRaisesRegex(ValueError, "^form: the CUDA kernels implement"):
+            lt.chunk_log_linear_attn(q, k, v, g, lam, form="recurrent")
+
+
+@unittest.skipUnless(lt.HAS_CUSTOM_OP, f"torch {torch.__version__} has no torch.library.custom_op (torch >= 2.4): "
+                     "the custom-op tests run on the GPU machine's torch (bench/RESULTS-gpu.md, issue 15)")
+class TestCustomOp(unittest.TestCase):
+    """The stateless call as torch.ops.loglinear.chunk_log_linear_attn: opcheck (schema, fake tensor,
+    autograd registration) and torch.compile(fullgraph=True), i.e. traced with no graph break."""
+
+    def devices(self):
+        return ["cpu", "cuda"] if CUDA else ["cpu"]
+
+    def test_opcheck(self):
+        for dev in self.devices():
+            dtype = F64 if dev == "cpu" else torch.float32
+            x = [t.to(dev, dtype).requires_grad_() for t in inputs(1, 20, 1, 2, 4, 4, 5, seed=9)]
+            torch.library.opcheck(torch.ops.loglinear.chunk_log_linear_attn.default, (*x, "chunked", 8, True))
+
+    def test_compile_fullgraph_equals_eager(self):
+        for dev in self.devices():
+            dtype = F64 if dev == "cpu" else torch.float32
+            x = [t.to(dev, dtype) for t in inputs(2, 33, 1, 2, 4, 4, 6, seed=10)]
+
+            def f(q, k, v, g, lam):
+                return lt.chunk_log_linear_attn(torch.nn.functional.normalize(q, dim=-1), k, v, g, lam,
+                                                chunk_size=16)[0].square().sum()
+            xe = [t.clone().requires_grad_() for t in x]
+            xc = [t.clone().requires_grad_() for t in x]
+            eager = f(*xe)
+            eager.backward()
+            compiled = torch.compile(f, backend="aot_eager", fullgraph=True)(*xc)
+            compiled.backward()
+            self.assertLess(rel(compiled.detach(), eager.detach()), 1e-6)
+            for a, b in zip(xc, xe):
+                self.assertLess(rel(a.grad, b.grad), 1e-6)
+
+
 if __name__ == "__main__":
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     unittest.main()
