@@ -3,6 +3,7 @@
 # sources so that every run of the report comes from one commit however many leases it takes.
 #
 # On this machine, once per tag:   git archive --prefix=src/ TAG | tar -x -C .exp    (.exp is ignored)
+# and .devdeps once per checkout:  bash scripts/devdeps.sh --slim
 # On the GPU machine, each lease (carry .exp, .devdeps and the results folder):
 #   bash scripts/gpu_experiment.sh OUTDIR DEADLINE_S PRESET [sweep.py flags...]
 # It builds .exp/src (Release, CUDA for sm_90; the COMMIT file that git archive filled in names

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Issue 15 on the GPU machine, one lease: builds the Python package with CUDA against the machine's
+# own python3 (torch 2.11 there), runs tests/python/test_torch.py (the CUDA tests and, on torch >=
+# 2.4, the custom-op tests: opcheck and torch.compile fullgraph), then bench/gpu/torch_op_bench.py
+# (the op's overhead over the C++ device call; its error beside fla's if FLA_PATH is set).
+# OUTDIR receives summary.txt and torch_check.tgz (logs, JSON). About 5 minutes on one H200.
+# Usage (carry .devdeps, from scripts/devdeps.sh):
+#   CMAKE_PREFIX_PATH=$PWD/.devdeps/usr bash bench/gpu/torch_check.sh OUTDIR
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+final=$1
+out=$(mktemp -d)
+sum="$out/summary.txt"
+trap 'cp "$sum" "$final/" 2>/dev/null; tar -czf "$final/torch_check.tgz" -C "$out" .' EXIT
+py=$(command -v python3)
+echo "python: $py ($($py -c 'import sys, torch; print(sys.version.split()[0], "torch", torch.__version__)'))" | tee "$sum"
+cmake -S . -B build-torch -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOGLINEAR_CUDA=ON -DLOGLINEAR_PYTHON=ON \
+  -DLOGLINEAR_BUILD_TESTS=OFF -DLOGLINEAR_BUILD_BENCH=OFF -DLOGLINEAR_BUILD_EXAMPLES=OFF -DLOGLINEAR_MPI=OFF \
+  -DCMAKE_CUDA_ARCHITECTURES=90 -DPython_EXECUTABLE="$py" > "$out/cmake.log" 2>&1 || { tail -30 "$out/cmake.log" | tee -a "$sum"; exit 1; }
+cmake --build build-torch -j "$(nproc)" --target loglinear_python > "$out/build.log" 2>&1 ||
+  { grep -B2 -A8 error "$out/build.log" | head -60 | tee -a "$sum"; exit 1; }
+export PYTHONPATH=$PWD/build-torch/python
+(cd tests/python && timeout 300 "$py" -m unittest -v test_torch > "$out/test_torch.txt" 2>&1)
+echo "test_torch (rc $?): $(tail -1 "$out/test_torch.txt")" | tee -a "$sum"
+grep -E "^(FAIL|ERROR)|skipped|Error" "$out/test_torch.txt" | head -30 | tee -a "$sum"
+timeout 240 "$py" bench/gpu/torch_op_bench.py --json "$out/torch_op.json" > "$out/torch_op.txt" 2>&1
+echo "torch_op_bench (rc $?):" | tee -a "$sum"; cat "$out/torch_op.txt" | tee -a "$sum"
