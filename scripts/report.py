@@ -241,6 +241,125 @@ def plots(runs, data, out, task):
     return made
 
 
+def length_plot(data, out, task):
+    """Length generalisation: accuracy at 2T when first solved at T, every solved seed a dot, one
+    panel per cell (cells without a solved run are left out)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    size, short, label = TASKS[task]
+    keys = [k for k, s in data.items() if any(x is not None for m in s.values() for x in m["len_solve"])]
+    if not keys:
+        return None
+    fig, axes = plt.subplots(1, len(keys), figsize=(2.9 * len(keys), 3.2), squeeze=False, sharey=True)
+    for ax, key in zip(axes[0], keys):
+        s = data[key]
+        for i, mode in enumerate(MODES):
+            if mode not in s:
+                continue
+            vals = [v for v in s[mode]["len_solve"] if v is not None]
+            ax.scatter([i + 0.08 * (j % 5 - 2) for j in range(len(vals))], vals, s=10, color=f"C{i}", alpha=.7)
+            if vals:
+                ax.plot([i - .3, i + .3], [np.mean(vals)] * 2, color=f"C{i}", lw=2)
+            ax.text(i, -9, f"n={len(vals)}", ha="center", fontsize=7)
+        T, n = key.split("_")
+        ax.set_title(f"{T.replace('T', 'T = ')}, {n.replace(short, '')} {label}", fontsize=9)
+        ax.set_xticks(range(len(MODES))); ax.set_xticklabels(MODES, rotation=35, fontsize=7)
+        ax.set_ylim(-12, 102); ax.grid(alpha=.3, axis="y")
+    axes[0][0].set_ylabel("accuracy at 2T when solved at T (%)")
+    fig.tight_layout(); path = os.path.join(out, f"{task}_len2x_at_solve.png"); fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def lambda_heatmaps(runs, out, task):
+    """Lambda after training, every seed: per cell one figure, a panel per layer, a row per (mode,
+    seed), a column per level; the colour is the level's mean lambda over the validation tokens
+    (log scale; the JSON's lambda_stats). Rows of unsolved runs are marked with a grey tick."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+    size, short, label = TASKS[task]
+    cells = {}
+    for r in runs:
+        c = r["config"]
+        if c["task"] == task and r.get("lambda_stats"):
+            cells.setdefault(f"T{c['length']}_{short}{c[size]}", []).append(r)
+    made = []
+    for key, rs in sorted(cells.items()):
+        rs = sorted(rs, key=lambda r: (MODES.index(r["config"]["lambda"]) if r["config"]["lambda"] in MODES else 9,
+                                       r["config"]["seed"]))
+        layers = len(rs[0]["lambda_stats"])
+        levels = max(len(layer) for r in rs for layer in r["lambda_stats"])
+        fig, axes = plt.subplots(1, layers, figsize=(2.6 * layers + 1.2, 0.16 * len(rs) + 1.4), squeeze=False)
+        for li, ax in enumerate(axes[0]):
+            m = np.full((len(rs), levels), np.nan)
+            for i, r in enumerate(rs):
+                for lv, st in enumerate(r["lambda_stats"][li]):
+                    m[i, lv] = max(st["mean"], 1e-4)
+            im = ax.imshow(m, aspect="auto", cmap="viridis", norm=LogNorm(vmin=1e-3, vmax=max(10.0, np.nanmax(m))),
+                           interpolation="nearest")
+            ax.set_title(f"layer {li}", fontsize=8); ax.set_xlabel("level", fontsize=7)
+            ax.set_xticks(range(levels)); ax.tick_params(labelsize=6)
+            ax.set_yticks(range(len(rs)))
+            ax.set_yticklabels([f"{r['config']['lambda']} s{r['config']['seed']}" +
+                                ("" if r.get("solved_at_step") else " (-)") for r in rs] if li == 0 else [],
+                               fontsize=5)
+        fig.colorbar(im, ax=axes[0].tolist(), shrink=.8, label="mean lambda")
+        fig.suptitle(f"{key}: lambda per level after training ((-) = not solved)", fontsize=9)
+        path = os.path.join(out, f"{task}_lambda_{key}.png"); fig.savefig(path, dpi=110); plt.close(fig)
+        made.append(path)
+    return made
+
+
+def verdicts(claims_path, everything):
+    """The verdict table: one row per claim of claims.json (the preprint's number, written by hand
+    from the sources), with ours computed here from the same statistics as the tables."""
+    with open(claims_path) as f:
+        claims = json.load(f)["claims"]
+    lines = ["| claim | the sources | ours (mean ± std, n; p) | like for like? | verdict |", "|---|---|---|---|---|"]
+    for c in claims:
+        ours = "not run yet"
+        verdict = "pending"
+        if c.get("task") not in TASKS:  # the LM and decay studies: their own tables below
+            if everything.get(c.get("task")):
+                ours, verdict = "see the table of this study below", "see the report"
+            lines.append(f"| {c['claim']} | {c['sources']} | {ours} | {c['like_for_like']} | {verdict} |")
+            continue
+        src = everything.get(c.get("task", ""), {}).get(c.get("cell", ""), {})
+        if src and all(m in src for m in c["modes"]):
+            parts, vals = [], {}
+            for m in c["modes"]:
+                v = src[m][c["metric"]]
+                if c["metric"] == "solved":
+                    vals[m] = v
+                    parts.append(f"{m} {sum(v)}/{len(v)}")
+                else:
+                    vals[m] = [x for x in v if x is not None]
+                    parts.append(f"{m} {ms(vals[m])} (n={len(vals[m])})")
+            a, b = c["modes"][:2]
+            if c["metric"] == "solved":
+                p = fisher([sum(vals[a]), len(vals[a]) - sum(vals[a])], [sum(vals[b]), len(vals[b]) - sum(vals[b])])
+                test = "Fisher"
+            else:
+                p = mann_whitney(vals[a], vals[b])
+                test = "MW"
+            ours = "; ".join(parts) + f"; p ({test}) = {p_text(p)}"
+            mean = {m: (sum(vals[m]) / len(vals[m]) * 100 if c["metric"] == "solved" else np.mean(vals[m]))
+                    if vals[m] else math.nan for m in c["modes"]}
+            if "expect_min" in c:
+                verdict = "holds" if all(mean[m] >= c["expect_min"] for m in c["modes"]) else "does not hold"
+            elif "direction" in c:
+                hi, lo = (b, a) if c["direction"] == "b>a" else (a, b)
+                if p is not None and p < 0.05:
+                    verdict = "holds" if mean[hi] > mean[lo] else "contradicted"
+                else:
+                    verdict = "not significant"
+        lines.append(f"| {c['claim']} | {c['sources']} | {ours} | {c['like_for_like']} | {verdict} |")
+    return lines
+
+
 def final_bpb(r):
     return r.get("final_val_bits_per_byte")
 
@@ -315,6 +434,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folders", nargs="+", help="folders of run JSON")
     ap.add_argument("--out", required=True, help="folder for tables.md, stats.json and the PNG plots")
+    ap.add_argument("--claims", help="claims.json: the sources' claims, for a verdict table at the top of tables.md")
     args = ap.parse_args()
     runs = [r for f in args.folders for r in load(f)]
     if not runs:
@@ -332,11 +452,14 @@ def main():
         everything[task] = data
         lines += [f"## {title}", ""] + tab + ["", f"## {title}: lambda-adaptation ablation (solved runs)", ""]
         lines += ablation_table(data)
-        lines += [""] + [f"![{os.path.basename(p)}]({os.path.basename(p)})" for p in plots(runs, data, args.out, task)]
+        figs = plots(runs, data, args.out, task) + [length_plot(data, args.out, task)]
+        figs += lambda_heatmaps(runs, args.out, task)
+        lines += [""] + [f"![{os.path.basename(p)}]({os.path.basename(p)})" for p in figs if p]
     lms = [r for r in runs if r["config"]["task"] == "lm"]
     # The decay study varies the decay; the lambda comparison varies lambda under one decay.
     decay_study = [r for r in lms if r["config"]["model"] == "task"]
     lambda_lm = [r for r in lms if r["config"]["model"] == "mamba2"]
+    everything["lm"], everything["decay"] = len(lambda_lm), len(decay_study)
     if lambda_lm:
         lines += ["", "## Language model: lambda modes", ""] + lm_tables(lambda_lm)
         path = lm_curves(lambda_lm, args.out, "lm_curves.png", lambda r: r["config"]["lambda"])
@@ -345,6 +468,8 @@ def main():
         lines += ["", "## Decay study (small byte-level LM)", ""] + decay_tables(decay_study)
         path = lm_curves(decay_study, args.out, "decay_curves.png", decay_label)
         lines += ["", f"![{os.path.basename(path)}]({os.path.basename(path)})"]
+    if args.claims:
+        lines[2:2] = ["## Verdicts (claims of docs/results/issue13/claims.json)", ""] + verdicts(args.claims, everything) + [""]
     with open(os.path.join(args.out, "tables.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     with open(os.path.join(args.out, "stats.json"), "w") as f:
