@@ -1,5 +1,7 @@
 #!/usr/bin/python3
-"""Runs a grid of loglinear-train jobs and aggregates them into docs/RESULTS.md with PNG plots.
+"""Runs a grid of loglinear-train jobs and aggregates them into a Markdown report with PNG plots
+(default docs/results/mqar/REPORT.md, the first CPU study's; the issue-13 report, docs/RESULTS.md,
+comes from scripts/report.py).
 
 Each cell (lambda mode x KV pairs [x eval length]) is run for several seeds; every run writes one
 JSON file (config, eval history, best accuracy, wall time, git commit, lambda/decay statistics),
@@ -343,12 +345,13 @@ def main():
     ap.add_argument("--check-only", action="store_true",
                     help="check every cell with loglinear-train --check-config (done before every sweep), run nothing")
     ap.add_argument("--out", default=None, help="folder of per-run JSON (default experiments/<preset>)")
-    ap.add_argument("--report", default=os.path.join(ROOT, "docs", "RESULTS.md"))
+    ap.add_argument("--report", default=os.path.join(ROOT, "docs", "results", "mqar", "REPORT.md"),
+                    help="the Markdown report; its PNG plots go beside it")
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--force", action="store_true", help="re-run cells whose JSON exists")
     ap.add_argument("--notes", default=None,
-                    help="Markdown placed above the tables (the written report; default docs/results/NOTES.md "
-                         "when the report is docs/RESULTS.md, so that re-aggregating keeps the prose)")
+                    help="Markdown placed above the tables (the written report; default: NOTES.md beside the "
+                         "report if there is one, so that re-aggregating keeps the prose)")
     ap.add_argument("--modes", default=None,
                     help="comma-separated lambda modes instead of the preset's (e.g. mlp_softmax)")
     ap.add_argument("extra", nargs="*", help="extra arguments for loglinear-train (after --)")
@@ -364,8 +367,9 @@ def main():
             sys.exit(f"sweep.py: --cells {args.cells}: no such cell in preset {args.preset} ({', '.join(names)})")
     args.steps = args.steps or cfg["steps"]
     args.val_size = args.val_size or cfg["val_size"]
-    if args.notes is None and os.path.abspath(args.report) == os.path.join(ROOT, "docs", "RESULTS.md"):
-        args.notes = os.path.join(ROOT, "docs", "results", "NOTES.md")
+    beside = os.path.join(os.path.dirname(os.path.abspath(args.report)), "NOTES.md")
+    if args.notes is None and os.path.exists(beside):
+        args.notes = beside
     args.out = args.out or os.path.join(ROOT, "experiments", args.preset)
     os.makedirs(args.out, exist_ok=True)
     note = f"Preset `{args.preset}`, at most {args.steps} steps per run."
