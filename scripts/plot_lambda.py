@@ -3,7 +3,7 @@
 a bar plot of the median decay exp(g) per layer from the runs' JSON results.
 
     /usr/bin/python3 scripts/plot_lambda.py --dumps docs/results/lambda_fixed.json docs/results/lambda_mlp_softplus.json \
-        --runs docs/results/mqar/*.json --out docs
+        --runs docs/results/mqar/*.json --out docs/results/mqar
 """
 import argparse
 import json
@@ -19,7 +19,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dumps", nargs="+", required=True)
     ap.add_argument("--runs", nargs="*", default=[])
-    ap.add_argument("--out", default="docs")
+    ap.add_argument("--out", default="docs/results/mqar")
     args = ap.parse_args()
 
     dumps = [json.load(open(p)) for p in args.dumps]
