@@ -358,13 +358,13 @@ class TestCustomOp(unittest.TestCase):
     def test_opcheck(self):
         for dev in self.devices():
             dtype = F64 if dev == "cpu" else torch.float32
-            x = [t.to(dev, dtype).requires_grad_() for t in inputs(1, 20, 1, 2, 4, 4, 5, seed=9)]
+            x = [t.to(dev, dtype).requires_grad_() for t in inputs(1, 20, 1, 2, 4, 4, loglinear.num_levels(20), seed=9)]
             torch.library.opcheck(torch.ops.loglinear.chunk_log_linear_attn.default, (*x, "chunked", 8, True))
 
     def test_compile_fullgraph_equals_eager(self):
         for dev in self.devices():
             dtype = F64 if dev == "cpu" else torch.float32
-            x = [t.to(dev, dtype) for t in inputs(2, 33, 1, 2, 4, 4, 6, seed=10)]
+            x = [t.to(dev, dtype) for t in inputs(2, 33, 1, 2, 4, 4, loglinear.num_levels(33), seed=10)]
 
             def f(q, k, v, g, lam):
                 return lt.chunk_log_linear_attn(torch.nn.functional.normalize(q, dim=-1), k, v, g, lam,
