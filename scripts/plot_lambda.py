@@ -2,8 +2,11 @@
 """Heatmaps of lambda (tokens x levels, per layer) from `loglinear-train --dump-lambda` files and
 a bar plot of the median decay exp(g) per layer from the runs' JSON results.
 
-    /usr/bin/python3 scripts/plot_lambda.py --dumps docs/results/lambda_fixed.json docs/results/lambda_mlp_softplus.json \
-        --runs docs/results/mqar/*.json --out docs/results/mqar
+    /usr/bin/python3 scripts/plot_lambda.py --dumps lambda_fixed.json lambda_mlp_softplus.json \
+        --runs experiments/mqar/*.json --out experiments/mqar
+
+(the dumps from `loglinear-train ... --dump-lambda FILE`; the issue-13 report's lambda heatmaps
+come from scripts/report.py)
 """
 import argparse
 import json
@@ -19,7 +22,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dumps", nargs="+", required=True)
     ap.add_argument("--runs", nargs="*", default=[])
-    ap.add_argument("--out", default="docs/results/mqar")
+    ap.add_argument("--out", default=".", help="folder for the PNG files (default: the current one)")
     args = ap.parse_args()
 
     dumps = [json.load(open(p)) for p in args.dumps]

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Runs a grid of loglinear-train jobs and aggregates them into a Markdown report with PNG plots
-(default docs/results/mqar/REPORT.md, the first CPU study's; the issue-13 report, docs/RESULTS.md,
-comes from scripts/report.py).
+(default OUT/REPORT.md beside the runs; the issue-13 report, docs/RESULTS.md, comes from
+scripts/report.py).
 
 Each cell (lambda mode x KV pairs [x eval length]) is run for several seeds; every run writes one
 JSON file (config, eval history, best accuracy, wall time, git commit, lambda/decay statistics),
@@ -345,8 +345,8 @@ def main():
     ap.add_argument("--check-only", action="store_true",
                     help="check every cell with loglinear-train --check-config (done before every sweep), run nothing")
     ap.add_argument("--out", default=None, help="folder of per-run JSON (default experiments/<preset>)")
-    ap.add_argument("--report", default=os.path.join(ROOT, "docs", "results", "mqar", "REPORT.md"),
-                    help="the Markdown report; its PNG plots go beside it")
+    ap.add_argument("--report", default=None,
+                    help="the Markdown report; its PNG plots go beside it (default OUT/REPORT.md)")
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--force", action="store_true", help="re-run cells whose JSON exists")
     ap.add_argument("--notes", default=None,
@@ -367,10 +367,11 @@ def main():
             sys.exit(f"sweep.py: --cells {args.cells}: no such cell in preset {args.preset} ({', '.join(names)})")
     args.steps = args.steps or cfg["steps"]
     args.val_size = args.val_size or cfg["val_size"]
+    args.out = args.out or os.path.join(ROOT, "experiments", args.preset)
+    args.report = args.report or os.path.join(args.out, "REPORT.md")
     beside = os.path.join(os.path.dirname(os.path.abspath(args.report)), "NOTES.md")
     if args.notes is None and os.path.exists(beside):
         args.notes = beside
-    args.out = args.out or os.path.join(ROOT, "experiments", args.preset)
     os.makedirs(args.out, exist_ok=True)
     note = f"Preset `{args.preset}`, at most {args.steps} steps per run."
     if not args.report_only:
