@@ -135,7 +135,14 @@ py::array to_ndarray(const std::string& name, py::object obj) {
   }
 }
 
-bool is_float32(const py::dtype& dt) { return dt.kind() == 'f' && dt.itemsize() == 4; }
+// The size in bytes of one element of dtype dt, asked of NumPy in Python. pybind11 before 2.12
+// (Debian 12 has 2.10) reads py::dtype::itemsize() from NumPy 1's PyArray_Descr layout, which
+// NumPy 2 changed: there it reads a flags word (0 for the numeric types), so it must not be used
+// (nor pybind11's array constructors that derive strides from it; see tokens_array). kind() sits
+// at the same offset in both layouts.
+py::ssize_t itemsize(const py::dtype& dt) { return dt.attr("itemsize").cast<py::ssize_t>(); }
+
+bool is_float32(const py::dtype& dt) { return dt.kind() == 'f' && itemsize(dt) == 4; }
 
 std::string shape_of(const py::array& a) {
   std::string s = "(";
@@ -199,7 +206,7 @@ py::array_t<Scalar, py::array::c_style> converted(const std::string& name, const
     check_allocation(name + ": the converted copy of shape " + shape_of(a), a.size(), sizeof(Scalar));
   }
   const py::dtype dt = a.dtype();
-  if (std::is_same_v<Scalar, double> && dt.itemsize() == 8) {
+  if (std::is_same_v<Scalar, double> && itemsize(dt) == 8) {
     if (dt.kind() == 'i') check_exact_in_double<std::int64_t>(name, a);
     if (dt.kind() == 'u') check_exact_in_double<std::uint64_t>(name, a);
   }
@@ -628,7 +635,10 @@ struct StatefulCall {
     return {has_initial ? &initial : nullptr, final};
   }
   py::array_t<std::int64_t> tokens_array(bool after) const {
-    py::array_t<std::int64_t> t(N);
+    // The shape constructor: its strides come from sizeof, whereas array_t(count) asks NumPy's
+    // descriptor through pybind11 2.10's NumPy-1 layout and, under NumPy 2, got stride 0, so every
+    // count read as the first (found on the GPU machine: torch 2.11 with NumPy 2.5).
+    auto t = empty<std::int64_t, 1>({N});
     for (Index i = 0; i < N; ++i) t.mutable_data()[i] = after ? final_tokens(i) : tokens0[static_cast<size_t>(i)];
     return t;
   }
