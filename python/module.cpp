@@ -783,12 +783,12 @@ struct DeviceCall {
 };
 
 DeviceCall device_call(py::object q, py::object k, py::object v, py::object g, py::object lam,
-                       py::object chunk_size, py::object precision) {
+                       py::object chunk_size, py::object precision, Index t0 = 0) {
   DeviceCall c;
   c.dims = check_input_shapes(to_shape4("q", q), to_shape4("k", k), to_shape4("v", v), to_shape3("g", g),
-                              to_shape4("lam", lam));
-  // Clamped as forward's device="cuda" path does (the GPU takes C <= 64; C above T changes nothing).
-  c.opts.chunk_size = effective_chunk_size(to_chunk_size(chunk_size), c.dims.T);
+                              to_shape4("lam", lam), t0);
+  // Clamped as forward's device="cuda" path does (the GPU takes C <= 64; C above t0 + T changes nothing).
+  c.opts.chunk_size = effective_chunk_size(to_chunk_size(chunk_size), c.dims.t0 + c.dims.T);
   const std::string p = to_str("precision", precision);
   if (p != "fp32" && p != "bf16") {
     throw std::invalid_argument("precision: expected \"fp32\" or \"bf16\", got \"" + p + "\"");
@@ -821,6 +821,59 @@ void device_forward(const DeviceCall& c, py::sequence ptrs, py::object workspace
   auto* st = reinterpret_cast<cudaStream_t>(stream.cast<std::uintptr_t>());
   py::gil_scoped_release release;  // the kernels are queued on `st`; nothing here waits for them
   cuda::chunked_forward_device<In>(in, c.dims, c.opts, o, ws, bytes, st);
+}
+
+// A device pointer that may be absent (0 -> nullptr): the carried state's optional buffers.
+template <class T>
+T* optional_device_ptr(py::object obj) {
+  return reinterpret_cast<T*>(obj.cast<std::uintptr_t>());
+}
+
+// The stateful forward: ptrs = (q, k, v, g, lam, o, initial or 0, final or 0); the state buffers
+// are float32 [B,H,num_levels(t0),K,V] and [B,H,num_levels(t0+T),K,V].
+template <class In>
+void device_forward_state(const DeviceCall& c, py::sequence ptrs, py::object workspace, py::object workspace_bytes,
+                          py::object stream) {
+  cuda::DeviceInputs<In> in;
+  in.q = device_ptr<const In>("q", ptrs[0]);
+  in.k = device_ptr<const In>("k", ptrs[1]);
+  in.v = device_ptr<const In>("v", ptrs[2]);
+  in.g = device_ptr<const float>("g", ptrs[3]);
+  in.lam = device_ptr<const float>("lam", ptrs[4]);
+  In* o = device_ptr<In>("o", ptrs[5]);
+  const cuda::DeviceState state{optional_device_ptr<const float>(ptrs[6]), optional_device_ptr<float>(ptrs[7])};
+  void* ws = device_ptr<void>("workspace", workspace);
+  const auto bytes = static_cast<std::size_t>(to_index("workspace_bytes", workspace_bytes));
+  auto* st = reinterpret_cast<cudaStream_t>(stream.cast<std::uintptr_t>());
+  py::gil_scoped_release release;
+  cuda::chunked_forward_device<In>(in, c.dims, c.opts, o, ws, bytes, st, state);
+}
+
+// The stateful backward: ptrs = (q, k, v, g, lam, do, dq, dk, dv, dg, dlam, initial or 0,
+// d_final or 0, d_initial or 0).
+template <class In>
+void device_backward_state(const DeviceCall& c, py::sequence ptrs, py::object workspace,
+                           py::object workspace_bytes, py::object stream) {
+  cuda::DeviceInputs<In> in;
+  in.q = device_ptr<const In>("q", ptrs[0]);
+  in.k = device_ptr<const In>("k", ptrs[1]);
+  in.v = device_ptr<const In>("v", ptrs[2]);
+  in.g = device_ptr<const float>("g", ptrs[3]);
+  in.lam = device_ptr<const float>("lam", ptrs[4]);
+  const In* dout = device_ptr<const In>("do", ptrs[5]);
+  cuda::DeviceGrads<In> gr;
+  gr.dq = device_ptr<In>("dq", ptrs[6]);
+  gr.dk = device_ptr<In>("dk", ptrs[7]);
+  gr.dv = device_ptr<In>("dv", ptrs[8]);
+  gr.dg = device_ptr<float>("dg", ptrs[9]);
+  gr.dlam = device_ptr<float>("dlam", ptrs[10]);
+  const cuda::DeviceState state{optional_device_ptr<const float>(ptrs[11]), nullptr};
+  const cuda::DeviceStateGrads sg{optional_device_ptr<const float>(ptrs[12]), optional_device_ptr<float>(ptrs[13])};
+  void* ws = device_ptr<void>("workspace", workspace);
+  const auto bytes = static_cast<std::size_t>(to_index("workspace_bytes", workspace_bytes));
+  auto* st = reinterpret_cast<cudaStream_t>(stream.cast<std::uintptr_t>());
+  py::gil_scoped_release release;
+  cuda::chunked_backward_device<In>(in, c.dims, c.opts, dout, gr, ws, bytes, st, state, sg);
 }
 
 template <class In>
@@ -1015,12 +1068,12 @@ PYBIND11_MODULE(_loglinear, m) {
   m.def("cuda_available", &loglinear::cuda::device_available, "True if the CUDA backend can run here.");
   m.def("_cuda_workspace_bytes",
         [](py::object q, py::object k, py::object v, py::object g, py::object lam, py::object chunk_size,
-           py::object precision, bool backward) {
-          const DeviceCall c = device_call(q, k, v, g, lam, chunk_size, precision);
+           py::object precision, bool backward, py::object tokens) {
+          const DeviceCall c = device_call(q, k, v, g, lam, chunk_size, precision, to_index("tokens", tokens));
           return cuda::chunked_workspace_bytes(c.dims, c.opts, precision_of(c), backward);
         },
         py::arg("q_shape"), py::arg("k_shape"), py::arg("v_shape"), py::arg("g_shape"), py::arg("lam_shape"),
-        py::arg("chunk_size"), py::arg("precision"), py::arg("backward"),
+        py::arg("chunk_size"), py::arg("precision"), py::arg("backward"), py::arg("tokens") = 0,
         "Private (loglinear.torch): device workspace bytes of one chunked call of these shapes; checks the "
         "shapes as forward does (ValueError naming the argument) and the GPU limits.");
   m.def("_cuda_forward_device",
@@ -1054,6 +1107,39 @@ PYBIND11_MODULE(_loglinear, m) {
         py::arg("workspace_bytes"), py::arg("stream"),
         "Private (loglinear.torch): chunked backward on device pointers (q, k, v, g, lam, do, dq, dk, dv, "
         "dg, dlam), queued on `stream`; dg, dlam float32, the others in the precision's storage type.");
+  m.def("_cuda_forward_state_device",
+        [](py::object q, py::object k, py::object v, py::object g, py::object lam, py::object chunk_size,
+           py::object precision, py::object tokens, py::sequence ptrs, py::object workspace,
+           py::object workspace_bytes, py::object stream) {
+          const DeviceCall c = device_call(q, k, v, g, lam, chunk_size, precision, to_index("tokens", tokens));
+          if (ptrs.size() != 8) {
+            throw std::invalid_argument("ptrs: expected 8 device pointers (q, k, v, g, lam, o, initial, final)");
+          }
+          if (c.bf16) device_forward_state<__nv_bfloat16>(c, ptrs, workspace, workspace_bytes, stream);
+          else device_forward_state<float>(c, ptrs, workspace, workspace_bytes, stream);
+        },
+        py::arg("q_shape"), py::arg("k_shape"), py::arg("v_shape"), py::arg("g_shape"), py::arg("lam_shape"),
+        py::arg("chunk_size"), py::arg("precision"), py::arg("tokens"), py::arg("ptrs"), py::arg("workspace"),
+        py::arg("workspace_bytes"), py::arg("stream"),
+        "Private (loglinear.torch): chunked forward on device pointers continuing `tokens` earlier tokens: "
+        "(q, k, v, g, lam, o, initial, final), the last two float32 [B,H,levels,K,V] or 0 (none).");
+  m.def("_cuda_backward_state_device",
+        [](py::object q, py::object k, py::object v, py::object g, py::object lam, py::object chunk_size,
+           py::object precision, py::object tokens, py::sequence ptrs, py::object workspace,
+           py::object workspace_bytes, py::object stream) {
+          const DeviceCall c = device_call(q, k, v, g, lam, chunk_size, precision, to_index("tokens", tokens));
+          if (ptrs.size() != 14) {
+            throw std::invalid_argument("ptrs: expected 14 device pointers (q, k, v, g, lam, do, dq, dk, dv, dg, "
+                                        "dlam, initial, d_final, d_initial)");
+          }
+          if (c.bf16) device_backward_state<__nv_bfloat16>(c, ptrs, workspace, workspace_bytes, stream);
+          else device_backward_state<float>(c, ptrs, workspace, workspace_bytes, stream);
+        },
+        py::arg("q_shape"), py::arg("k_shape"), py::arg("v_shape"), py::arg("g_shape"), py::arg("lam_shape"),
+        py::arg("chunk_size"), py::arg("precision"), py::arg("tokens"), py::arg("ptrs"), py::arg("workspace"),
+        py::arg("workspace_bytes"), py::arg("stream"),
+        "Private (loglinear.torch): the stateful chunked backward on device pointers; initial, d_final and "
+        "d_initial float32 or 0 (none).");
 #else
   m.attr("has_cuda") = false;
   m.def("cuda_available", [] { return false; }, "True if the CUDA backend can run here.");

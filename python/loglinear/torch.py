@@ -21,9 +21,10 @@ Where it runs (this version):
 - CUDA tensors, float32 or bfloat16 (q, k, v, o in that dtype; g and level_scales are used in
   float32 and their gradients returned in their own dtype): the library's CUDA kernels, queued on
   torch's current stream, with their workspace from torch's caching allocator; contiguous inputs
-  of the working dtype are not copied. Not yet on the GPU: a carried state (``initial_state``,
-  ``output_final_state``) and ``cu_seqlens``, whose CUDA kernels are not written yet: a
-  ``NotImplementedError`` says so. ``validate=True`` (the default) checks that every value is
+  of the working dtype are not copied. A carried state (``initial_state``, ``output_final_state``)
+  and ``decode_step`` run on the GPU too, with float32 states whatever the inputs' dtype; every row
+  of a dense batch must then have the same token count. Not yet on the GPU: ``cu_seqlens``, whose
+  CUDA kernels are not written yet: a ``NotImplementedError`` says so. ``validate=True`` (the default) checks that every value is
   finite and g <= 0 as the C++ API does, which costs one device synchronisation per call and per
   backward; ``validate=False`` skips it (bad values then give undefined results, never a crash).
 - ``torch.library``: with torch >= 2.4 the stateless call (no ``initial_state``, no
@@ -164,9 +165,9 @@ def _cuda_args(q, k, v, g, lam):
     return x, ("bf16" if dtype == torch.bfloat16 else "fp32"), [tuple(t.shape) for t in x]
 
 
-def _workspace(shapes, chunk_size, precision, backward, device):
+def _workspace(shapes, chunk_size, precision, backward, device, tokens=0):
     try:
-        nbytes = _core._cuda_workspace_bytes(*shapes, chunk_size, precision, backward)
+        nbytes = _core._cuda_workspace_bytes(*shapes, chunk_size, precision, backward, tokens)
     except (ValueError, TypeError) as e:
         raise _renamed(e) from None
     # torch's caching allocator: blocks are 512-byte aligned (the kernels need 256) and are reused
@@ -206,6 +207,92 @@ def _backward_cuda(q, k, v, g, lam, d_o, chunk_size: int, validate: bool):
         except (ValueError, TypeError) as e:
             raise _renamed(e) from None
     return [gr.to(t.dtype) for gr, t in zip(grads, (q, k, v, g, lam))]
+
+
+def _dense_tokens_cuda(init_tokens: torch.Tensor, B: int) -> int:
+    """The one token count of a dense batch's carried state (the GPU kernels take one t0 per call)."""
+    t = init_tokens.tolist()  # B integers: one small device-to-host copy
+    if init_tokens.dim() != 1 or len(t) != B:
+        raise ValueError(f"initial_state.tokens: expected shape ({B},) (one count per sequence), got "
+                         f"{tuple(init_tokens.shape)}")
+    if t[0] < 0:
+        raise ValueError(f"initial_state.tokens: expected token counts >= 0, got {t[0]} at index 0")
+    for i, n in enumerate(t):
+        if n != t[0]:
+            raise ValueError(f"initial_state.tokens: expected one token count for every row of a dense batch (rows 0 "
+                             f"and {i} have {t[0]} and {n}); pack sequences of different lengths with cu_seqlens")
+    return int(t[0])
+
+
+class _ChunkLogLinearAttnCuda(torch.autograd.Function):
+    """The stateful op on CUDA tensors: o and the final state from the CUDA chunked forward that
+    continues a carried state; backward = the CUDA handwritten backward with the state's terms."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, g, level_scales, init_states, init_tokens, chunk_size, validate):
+        _require_cuda_backend()
+        x, precision, shapes = _cuda_args(q, k, v, g, level_scales)
+        B, T, H, V = x[2].shape
+        K = x[0].shape[3]
+        t0 = 0 if init_states is None else _dense_tokens_cuda(init_tokens, B)
+        L0 = _core.num_levels(t0) if t0 > 0 else 0
+        S0 = None
+        if init_states is not None:
+            if (init_states.dim() != 5 or tuple(init_states.shape[:2]) != (B, H) or init_states.shape[2] < L0
+                    or tuple(init_states.shape[3:]) != (K, V)):
+                raise ValueError(f"initial_state.states: expected [B,H,L,K,V] = [{B},{H},>= {L0},{K},{V}] (L >= "
+                                 f"num_levels(tokens)), got {tuple(init_states.shape)}")
+            S0 = init_states[:, :, :L0].to(torch.float32).contiguous()
+        if validate:
+            _check_values_cuda(list(zip(_NAMES, x)) + ([("initial_state.states", S0)] if S0 is not None else []),
+                               g=x[3])
+        Lf = _core.num_levels(t0 + T)
+        with torch.cuda.device(q.device):
+            ws = _workspace(shapes, chunk_size, precision, False, q.device, tokens=t0)
+            o = torch.empty(x[2].shape, dtype=q.dtype, device=q.device)
+            fin = torch.empty((B, H, Lf, K, V), dtype=torch.float32, device=q.device)
+            try:
+                _core._cuda_forward_state_device(
+                    *shapes, chunk_size, precision, t0,
+                    [t.data_ptr() for t in (*x, o)] + [0 if S0 is None else S0.data_ptr(), fin.data_ptr()],
+                    ws.data_ptr(), ws.numel(), torch.cuda.current_stream(q.device).cuda_stream)
+            except (ValueError, TypeError) as e:
+                raise _renamed(e) from None
+        ctx.save_for_backward(q, k, v, g, level_scales, S0)
+        ctx.t0, ctx.chunk_size, ctx.validate = t0, chunk_size, validate
+        ctx.init_like = None if init_states is None else (tuple(init_states.shape), init_states.dtype)
+        ctx.set_materialize_grads(False)
+        tokens = torch.full((B,), t0 + T, dtype=torch.int64, device=q.device)
+        ctx.mark_non_differentiable(tokens)
+        return o, fin, tokens
+
+    @staticmethod
+    def backward(ctx, d_o, d_fin, _d_tokens):
+        q, k, v, g, level_scales, S0 = ctx.saved_tensors
+        x, precision, shapes = _cuda_args(q, k, v, g, level_scales)
+        dout = torch.zeros_like(x[2]) if d_o is None else d_o.to(q.dtype).contiguous()
+        dF = None if d_fin is None else d_fin.to(torch.float32).contiguous()
+        if ctx.validate:
+            _check_values_cuda([("the gradient of o", dout)] + ([("the gradient of the final state", dF)]
+                                                               if dF is not None else []))
+        grads = [torch.empty_like(t) for t in x]
+        dS0 = torch.empty_like(S0) if S0 is not None and ctx.needs_input_grad[5] else None
+        with torch.cuda.device(q.device):
+            ws = _workspace(shapes, ctx.chunk_size, precision, True, q.device, tokens=ctx.t0)
+            ptrs = [t.data_ptr() for t in (*x, dout, *grads)]
+            ptrs += [0 if t is None else t.data_ptr() for t in (S0, dF, dS0)]
+            try:
+                _core._cuda_backward_state_device(*shapes, ctx.chunk_size, precision, ctx.t0, ptrs, ws.data_ptr(),
+                                                  ws.numel(), torch.cuda.current_stream(q.device).cuda_stream)
+            except (ValueError, TypeError) as e:
+                raise _renamed(e) from None
+        out = [gr.to(t.dtype) for gr, t in zip(grads, (q, k, v, g, level_scales))]
+        d_init = None
+        if dS0 is not None:  # back to the caller's (possibly level-padded) shape and dtype
+            shape, dtype = ctx.init_like
+            d_init = torch.zeros(shape, dtype=dtype, device=q.device)
+            d_init[:, :, :dS0.shape[2]] = dS0.to(dtype)
+        return (*out, d_init, None, None, None)
 
 
 # ---- The stateless op (any device): one implementation behind the Function and the custom op ----
@@ -354,8 +441,10 @@ def chunk_log_linear_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: 
             with L >= num_levels(tokens + T) for every sequence. All on one device. CPU: float32
             or float64; CUDA: float32 or bfloat16. q sets the working dtype; the others are
             converted, their gradients returned in their own dtype.
-        initial_state: a ``LogLinearState`` every sequence continues from, or None (empty). CPU only.
-        output_final_state: also return the state after the last token of every sequence. CPU only.
+        initial_state: a ``LogLinearState`` every sequence continues from, or None (empty). On CUDA
+            tensors every row must have the same token count.
+        output_final_state: also return the state after the last token of every sequence (on CUDA
+            tensors its states are float32).
         cu_seqlens: int64 ``[S+1]`` offsets of packed sequences (B = 1), or None. CPU only.
         chunk_size: the chunked form's chunk (a power of two; results do not depend on it beyond
             float rounding; the GPU clamps it to 64). form: ``"chunked"`` (default) or
@@ -395,14 +484,16 @@ def chunk_log_linear_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: 
         raise TypeError(f"validate: expected a bool, got {type(validate).__name__}")
     stateful = initial_state is not None or output_final_state or cu_seqlens is not None
     if q.is_cuda:
-        if stateful:
-            what = [n for n, x in (("initial_state", initial_state), ("cu_seqlens", cu_seqlens)) if x is not None]
-            what += ["output_final_state=True"] if output_final_state else []
+        if cu_seqlens is not None:
             raise NotImplementedError(
-                f"{', '.join(what)}: not yet on CUDA tensors (the CUDA kernels take no carried state and no packed "
-                "sequences yet); run that call on CPU tensors, or call without them")
+                "cu_seqlens: not yet on CUDA tensors (the CUDA kernels take no packed sequences yet); run that call "
+                "on CPU tensors, or call each sequence separately")
         if form != "chunked":
             raise ValueError(f"form: the CUDA kernels implement \"chunked\" only, got \"{form}\"")
+        if stateful:
+            o, fin_states, fin_tokens = _ChunkLogLinearAttnCuda.apply(q, k, v, g, level_scales, init_states,
+                                                                      init_tokens, chunk_size, validate)
+            return o, (LogLinearState(fin_states, fin_tokens) if output_final_state else None)
     if not stateful:
         o = _stateless(q, k, v, g, level_scales, form, chunk_size, validate)
         return (o if o.dtype == dtype else o.to(dtype)), None
@@ -427,5 +518,7 @@ def decode_step(q_t: torch.Tensor, k_t: torch.Tensor, v_t: torch.Tensor, g_t: to
         raise ValueError(f"q_t: expected [B,1,G,K] (one token), got shape {tuple(q_t.shape)}")
     if state is None:
         raise ValueError("state: expected the LogLinearState of a prefill or of the previous decode_step, got None")
+    # CPU: the recurrent form on one token. CUDA: the chunked kernels with the carried state, whose
+    # chunk becomes 1 at odd token counts: the same O(log T) level reads and writes.
     return chunk_log_linear_attn(q_t, k_t, v_t, g_t, level_scales_t, initial_state=state, output_final_state=True,
-                                 form="recurrent")
+                                 form="chunked" if q_t.is_cuda else "recurrent")

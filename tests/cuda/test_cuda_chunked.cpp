@@ -198,7 +198,7 @@ TEST_CASE("cuda: the device-pointer API rejects bad sizes, pointers and workspac
   AttentionDims few = d;
   few.L = 2;
   CHECK_THROWS_WITH(cuda::chunked_workspace_bytes(few, opts, cuda::Precision::fp32, false),
-                    ContainsSubstring("dims.L: expected >= num_levels(T) = 5, got 2"));
+                    ContainsSubstring("dims.L: expected >= num_levels(t0 + T) = 5, got 2"));
   AttentionDims bad_g = d;
   bad_g.G = 3;
   CHECK_THROWS_WITH(cuda::chunked_forward_device<float>(in, bad_g, opts, dummy, dummy, need),

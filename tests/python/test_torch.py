@@ -340,10 +340,78 @@ class TestCuda(unittest.TestCase):
             lt.chunk_log_linear_attn(q, k, v, -g, lam)
         with self.assertRaisesRegex(ValueError, "^level_scales"):
             lt.chunk_log_linear_attn(q, k, v, g, lam[..., :2])
-        with self.assertRaisesRegex(NotImplementedError, "^output_final_state=True: not yet on CUDA"):
-            lt.chunk_log_linear_attn(q, k, v, g, lam, output_final_state=True)
+        with self.assertRaisesRegex(NotImplementedError, "^cu_seqlens: not yet on CUDA"):
+            lt.chunk_log_linear_attn(q, k, v, g, lam, cu_seqlens=torch.tensor([0, 3, 8], device="cuda"))
+        _, st = lt.chunk_log_linear_attn(q, k, v, g, lam, output_final_state=True)
+        uneven = lt.LogLinearState(st.states, torch.tensor([8, 7], device="cuda"))
+        with self.assertRaisesRegex(ValueError, "^initial_state.tokens: expected one token count for every row"):
+            lt.chunk_log_linear_attn(q, k, v, g, lam, initial_state=uneven)
         with self.assertRaisesRegex(ValueError, "^form: the CUDA kernels implement"):
             lt.chunk_log_linear_attn(q, k, v, g, lam, form="recurrent")
+
+
+@unittest.skipUnless(CUDA, NO_CUDA)
+class TestCudaState(unittest.TestCase):
+    """The carried state on CUDA tensors (issue 15 item 3) against the float64 CPU op: a call that
+    continues a state and returns the final one, every gradient including the initial state's;
+    continuation and decoding on the GPU equal one GPU call. Tolerances as TestCuda (float32 <=
+    1e-4 normwise against float64; two float32 GPU computations of the same sums <= 1e-5)."""
+
+    def test_float32_state_equals_cpu(self):
+        for (B, T0, T, G, H, K, V, C, seed) in [(2, 5, 40, 1, 2, 16, 8, 16, 21), (1, 64, 100, 2, 2, 32, 16, 64, 22),
+                                                (1, 1, 1, 1, 1, 4, 4, 64, 23), (2, 77, 30, 1, 3, 8, 12, 32, 24)]:
+            L = loglinear.num_levels(T0 + T) + 1
+            pre = inputs(B, T0, G, H, K, V, L, seed)
+            _, st = lt.chunk_log_linear_attn(*pre, output_final_state=True)
+            x = inputs(B, T, G, H, K, V, L, seed + 100, grad=True)
+            s0 = st.states.clone().requires_grad_()
+            o, fin = lt.chunk_log_linear_attn(*x, initial_state=lt.LogLinearState(s0, st.tokens), chunk_size=C,
+                                              output_final_state=True)
+            xc = [t.detach().to("cuda", torch.float32).requires_grad_() for t in x]
+            s0c = st.states.detach().to("cuda", torch.float32).requires_grad_()
+            oc, finc = lt.chunk_log_linear_attn(*xc, initial_state=lt.LogLinearState(s0c, st.tokens.cuda()),
+                                                chunk_size=C, output_final_state=True)
+            case = (B, T0, T, G, H, K, V, C)
+            self.assertEqual(finc.tokens.tolist(), [T0 + T] * B)
+            self.assertLess(rel_norm(oc.cpu(), o), 1e-4, case)
+            self.assertLess(rel_norm(finc.states.cpu(), fin.states), 1e-4, case)
+            gen = torch.Generator().manual_seed(seed + 1)
+            w, wf = torch.randn(o.shape, generator=gen, dtype=F64), torch.randn(fin.states.shape, generator=gen, dtype=F64)
+            ((o * w).sum() + (fin.states * wf).sum()).backward()
+            ((oc * w.cuda().float()).sum() + (finc.states * wf.cuda().float()).sum()).backward()
+            for name, a, b in zip(("dq", "dk", "dv", "dg", "dlam", "d_initial"), (*xc, s0c), (*x, s0)):
+                self.assertLess(rel_norm(a.grad.cpu(), b.grad), 1e-4, (name, case))
+
+    def test_bfloat16_state_equals_cpu(self):
+        B, T0, T, G, H, K, V = 1, 64, 130, 1, 2, 64, 64
+        L = loglinear.num_levels(T0 + T)
+        _, st = lt.chunk_log_linear_attn(*inputs(B, T0, G, H, K, V, L, 31), output_final_state=True)
+        x = inputs(B, T, G, H, K, V, L, 32)
+        o, fin = lt.chunk_log_linear_attn(*x, initial_state=st, output_final_state=True)
+        xc = [t.to("cuda", torch.bfloat16 if i < 3 else torch.float32) for i, t in enumerate(x)]
+        oc, finc = lt.chunk_log_linear_attn(*xc, initial_state=lt.LogLinearState(st.states.cuda().float(),
+                                                                                  st.tokens.cuda()),
+                                            output_final_state=True)
+        self.assertEqual((oc.dtype, finc.states.dtype), (torch.bfloat16, torch.float32))
+        self.assertLess(rel_norm(oc.cpu(), o), 2e-2)
+        self.assertLess(rel_norm(finc.states.cpu(), fin.states), 2e-2)
+
+    def test_split_and_decode_equal_one_gpu_call(self):
+        B, T, G, H, K, V = 2, 90, 1, 2, 16, 8
+        x = [t.to("cuda", torch.float32) for t in inputs(B, T, G, H, K, V, loglinear.num_levels(T), 41)]
+        o_all, fin_all = lt.chunk_log_linear_attn(*x, output_final_state=True)
+        for split in (1, 33, 64):
+            o1, st = lt.chunk_log_linear_attn(*[t[:, :split] for t in x], output_final_state=True)
+            o2, fin = lt.chunk_log_linear_attn(*[t[:, split:] for t in x], initial_state=st, output_final_state=True)
+            self.assertLess(rel_norm(torch.cat([o1, o2], 1), o_all), 1e-5, split)
+            self.assertLess(rel_norm(fin.states, fin_all.states), 1e-5, split)
+        o, state = lt.chunk_log_linear_attn(*[t[:, :50] for t in x], output_final_state=True)
+        outs = [o]
+        for t in range(50, T):
+            o_t, state = lt.decode_step(*[u[:, t:t + 1] for u in x], state)
+            outs.append(o_t)
+        self.assertEqual(state.tokens.tolist(), [T] * B)
+        self.assertLess(rel_norm(torch.cat(outs, 1), o_all), 1e-5)
 
 
 @unittest.skipUnless(lt.HAS_CUSTOM_OP, f"torch {torch.__version__} has no torch.library.custom_op (torch >= 2.4): "

@@ -11,8 +11,9 @@
 
 #include <loglinear/core/inputs.hpp>
 #include <loglinear/cuda/device.hpp>
-// The options only: this header pulls in nothing of the CPU forms (no recurrent.hpp).
+// The options and the state type only: this header pulls in nothing of the CPU forms (no recurrent.hpp).
 #include <loglinear/attention/chunked_options.hpp>
+#include <loglinear/attention/fenwick_state.hpp>
 
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
@@ -52,6 +53,23 @@ template <class Scalar>
 void chunked_forward(const AttentionInputs<Scalar>& in, const ChunkedOptions& opts,
                      TensorView<Scalar, 4> o, Precision precision = Precision::fp32);
 
+/// Chunked forward on the GPU from host buffers that continues a carried Fenwick state and/or
+/// returns the state after the call: the CUDA twin of loglinear::chunked_forward(in, opts, o, io).
+/// The call's first token is at absolute position t0 = initial->tokens (0 without one), lam needs
+/// L >= num_levels(t0 + T), and continuing from a state equals one long call. The kernels start at
+/// a chunk boundary of the sequence, so the chunk size used is the largest power of two <= C that
+/// divides t0 (C for a prefill or chunk-aligned segments; down to 1 for odd t0, where the cost is
+/// the recurrent form's O(T log(t0+T) K V)). The state is float32 in both precisions.
+/// @param initial the state after t0 earlier tokens, S [B,H,num_levels(t0),K,V], or nullptr
+/// @param final   if not nullptr, receives the state after the call (tokens t0 + T,
+///        S [B,H,num_levels(t0+T),K,V])
+/// @throws std::invalid_argument as chunked_forward, plus "initial_state.<field>: ..." on a bad
+///         state (the CPU's check_initial_state) and "lam: ... L >= num_levels(t0 + T)".
+template <class Scalar>
+void chunked_forward(const AttentionInputs<Scalar>& in, const ChunkedOptions& opts, TensorView<Scalar, 4> o,
+                     const FenwickState<Scalar>* initial, FenwickState<Scalar>* final,
+                     Precision precision = Precision::fp32);
+
 /// Chunked backward on the GPU from host buffers; overwrites `grads` (dq, dk summed over the
 /// heads of each group). Same contract as loglinear::chunked_backward; `precision` as in
 /// chunked_forward (bf16 also rounds dout on upload and dq, dk, dv on the way back).
@@ -67,6 +85,20 @@ template <class Scalar>
 void chunked_backward(const AttentionInputs<Scalar>& in, const ChunkedOptions& opts,
                       ConstTensorView<Scalar, 4> dout, const AttentionGrads<Scalar>& grads,
                       Precision precision = Precision::fp32);
+
+/// Chunked backward with a carried state on the GPU from host buffers: the CUDA twin of
+/// loglinear::chunked_backward(in, opts, dout, grads, io, d_final, d_initial). Chunk size as in the
+/// stateful chunked_forward.
+/// @param initial   the state the forward continued from, or nullptr
+/// @param d_final   gradient arriving at the final state [B,H,num_levels(t0+T),K,V], or nullptr (zero)
+/// @param d_initial if not nullptr, receives the gradient w.r.t. initial->S, [B,H,num_levels(t0),K,V]
+/// @throws std::invalid_argument as chunked_backward, plus the state checks of the CPU's
+///         check_backward_arguments ("initial_state.<field>", "d_final: expected shape ...").
+template <class Scalar>
+void chunked_backward(const AttentionInputs<Scalar>& in, const ChunkedOptions& opts,
+                      ConstTensorView<Scalar, 4> dout, const AttentionGrads<Scalar>& grads,
+                      const FenwickState<Scalar>* initial, const Tensor<Scalar, 5>* d_final,
+                      Tensor<Scalar, 5>* d_initial, Precision precision = Precision::fp32);
 
 /// Device pointers of the inputs of one chunked call, time-first layout as on the CPU:
 /// q, k [B,T,G,K] and v [B,T,H,V] of storage type In (float or __nv_bfloat16); g [B,T,H] and
@@ -90,13 +122,28 @@ struct DeviceGrads {
   float* dlam = nullptr;  ///< [B,T,H,L]; levels >= num_levels(T) get zero
 };
 
+/// The carried Fenwick state of a chunked call on device buffers (float32, SPEC.md §4 layout,
+/// the CPU's FenwickState::S): every row continues from AttentionDims::t0 earlier tokens.
+struct DeviceState {
+  const float* initial = nullptr;  ///< [B,H,num_levels(t0),K,V]; required iff dims.t0 > 0
+  float* final = nullptr;          ///< [B,H,num_levels(t0+T),K,V], overwritten; nullptr: not wanted
+};
+
+/// The gradients of a DeviceState in a backward call.
+struct DeviceStateGrads {
+  const float* d_final = nullptr;  ///< [B,H,num_levels(t0+T),K,V] gradient at the final state; nullptr: zero
+  float* d_initial = nullptr;      ///< [B,H,num_levels(t0),K,V], overwritten; nullptr: not wanted
+};
+
 /// Bytes of device workspace one chunked_forward_device (backward = false) or
 /// chunked_backward_device (backward = true) call needs for these sizes and storage type: the
 /// chunk-local cumulative decay, the chunk summaries and level states (float32), their gradient,
 /// and float32 accumulators of o / dq, dk, dv when the storage type is bf16.
 /// About 4 (E + 1) B H (T/C) K V bytes forward and 4 (E + 2) B H (T/C) K V backward, E =
-/// num_levels(T) - log2(C) - 1 chunk levels, plus the float32 accumulators for bf16.
-/// @param d         sizes B, T, H, G, K, V, L
+/// num_levels(t0 + T) - log2(C) - 1 chunk levels, plus the float32 accumulators for bf16, 8 B H T
+/// bytes of decay sums for a carried state and, backward, the final state (4 B H Lf K V bytes).
+/// @param d         sizes B, T, H, G, K, V, L and t0 (tokens before the call; C as the stateful
+///                  chunked_forward picks it)
 /// @param opts      chunk size C
 /// @param precision storage type of q, k, v
 /// @param backward  true for chunked_backward_device (adds the summaries' gradient)
@@ -142,5 +189,26 @@ template <class In>
 void chunked_backward_device(const DeviceInputs<In>& in, const AttentionDims& d, const ChunkedOptions& opts,
                              const In* dout, const DeviceGrads<In>& grads, void* workspace,
                              std::size_t workspace_bytes, cudaStream_t stream = nullptr);
+
+/// Chunked forward on device buffers that continues a carried state (dims.t0 tokens before the
+/// call) and/or writes the state after it; otherwise as chunked_forward_device. The workspace is
+/// chunked_workspace_bytes(d, ...) with the same d (its t0 included).
+/// @param state initial state (required iff d.t0 > 0) and where to write the final one (or nullptr)
+/// @throws std::invalid_argument as chunked_forward_device, plus "dims.t0: ...", "state.initial:
+///         expected a device pointer ... when dims.t0 = N > 0, got nullptr" (and the converse).
+template <class In>
+void chunked_forward_device(const DeviceInputs<In>& in, const AttentionDims& d, const ChunkedOptions& opts,
+                            In* o, void* workspace, std::size_t workspace_bytes, cudaStream_t stream,
+                            const DeviceState& state);
+
+/// Chunked backward on device buffers with a carried state: adds the state's terms to every input
+/// gradient and writes the initial state's gradient; otherwise as chunked_backward_device.
+/// @param state       the initial state of the forward (state.final is ignored)
+/// @param state_grads d_final (or nullptr: zero) and where to write d_initial (or nullptr)
+template <class In>
+void chunked_backward_device(const DeviceInputs<In>& in, const AttentionDims& d, const ChunkedOptions& opts,
+                             const In* dout, const DeviceGrads<In>& grads, void* workspace,
+                             std::size_t workspace_bytes, cudaStream_t stream, const DeviceState& state,
+                             const DeviceStateGrads& state_grads);
 
 }  // namespace loglinear::cuda

@@ -1,6 +1,7 @@
 // Argument checks of the CUDA entry points (declared and described in checks.cuh): the CPU's
 // checks for host tensors, the same rules on bare sizes for device pointers, and the limits of
 // the launch configuration. Sibling: reference/loglinear/core/checks.cpp.
+#include <loglinear/attention/recurrent.hpp>  // the CPU's state checks: check_initial_state, ...
 #include <loglinear/core/checks.hpp>
 #include <loglinear/core/fenwick.hpp>
 
@@ -46,21 +47,31 @@ void check_gpu_limits(Index B, Index H, Index K, Index V, Index T, Index L) {
   }
 }
 
-// The sizes of a call whose dims and chunk size passed the checks above.
+// The sizes of a call whose dims and chunk size passed the checks above. The kernels start at a
+// chunk boundary of the sequence (chunk z0 = t0 / C), so a call that continues after t0 tokens
+// runs with the largest power of two <= C that divides t0: C itself when t0 is a multiple of it
+// (a prefill, a context-parallel segment), smaller otherwise (down to 1 for odd t0, where the
+// chunked form does the recurrent form's O(T log T K V) work). The results do not depend on C
+// beyond float rounding.
 ChunkedSizes sizes_of(const AttentionDims& d, Index C) {
+  if (d.t0 > 0) C = std::min(C, d.t0 & -d.t0);
   ChunkedSizes s{};
   s.B = int(d.B); s.T = int(d.T); s.H = int(d.H); s.G = int(d.G); s.K = int(d.K); s.V = int(d.V);
   s.L = int(d.L); s.C = int(C);
   s.c = bit_width(std::uint64_t(C)) - 1;
   s.N = int((d.T + C - 1) / C);
-  s.E = std::max(0, num_levels(d.T) - s.c - 1);
+  s.t0 = d.t0; s.z0 = d.t0 / C;
+  s.L0 = d.t0 == 0 ? 0 : num_levels(d.t0);
+  s.Lf = num_levels(d.t0 + d.T);
+  s.E = std::max(0, s.Lf - s.c - 1);
   return s;
 }
 
-// The chunk size, the CPU's input checks and the GPU limits, in that order, on host tensors.
-ChunkedSizes check_host_inputs(const AttentionInputs<float>& in, const ChunkedOptions& opts) {
+// The chunk size, the CPU's input checks (lam with L >= num_levels(t0 + T)) and the GPU limits,
+// in that order, on host tensors.
+ChunkedSizes check_host_inputs(const AttentionInputs<float>& in, const ChunkedOptions& opts, Index t0) {
   check_gpu_chunk_size(opts.chunk_size);
-  const AttentionDims d = check_inputs(in);
+  const AttentionDims d = check_inputs(in, t0);
   check_gpu_limits(d.B, d.H, d.K, d.V, d.T, d.L);
   return sizes_of(d, opts.chunk_size);
 }
@@ -75,19 +86,25 @@ void require_device() {
 }
 
 ChunkedSizes check_chunked_forward(const AttentionInputs<float>& in, const ChunkedOptions& opts,
-                                   const Shape<4>& o_shape) {
-  const ChunkedSizes s = check_host_inputs(in, opts);
+                                   const Shape<4>& o_shape, const FenwickState<float>* initial,
+                                   FenwickState<float>* final) {
+  // The CPU forms' order: the state first (it sets t0), then the inputs against t0 + T.
+  const Index t0 = check_initial_state(initial, in.v.shape[0], in.v.shape[2], in.q.shape[3], in.v.shape[3]);
+  const ChunkedSizes s = check_host_inputs(in, opts, t0);
   check_shape<4>("o", o_shape, {s.B, s.T, s.H, s.V}, " = [B,T,H,V]");
+  AttentionDims d{s.B, s.T, s.H, s.G, s.K, s.V, s.L};
+  d.t0 = t0;
+  prepare_final_state<float>(d, StateIO<float>{initial, final});
   return s;
 }
 
 ChunkedSizes check_chunked_backward(const AttentionInputs<float>& in, const ChunkedOptions& opts,
-                                    ConstTensorView<float, 4> dout, const AttentionGrads<float>& grads) {
-  const ChunkedSizes s = check_host_inputs(in, opts);
-  check_shape<4>("dout", dout.shape, {s.B, s.T, s.H, s.V}, " = [B,T,H,V]");
-  check_finite<float, 4>("dout", dout);
-  check_grads(grads, AttentionDims{s.B, s.T, s.H, s.G, s.K, s.V, s.L});
-  return s;
+                                    ConstTensorView<float, 4> dout, const AttentionGrads<float>& grads,
+                                    const FenwickState<float>* initial, const Tensor<float, 5>* d_final) {
+  check_gpu_chunk_size(opts.chunk_size);
+  const AttentionDims d = check_backward_arguments<float>(in, dout, grads, StateIO<float>{initial, nullptr}, d_final);
+  check_gpu_limits(d.B, d.H, d.K, d.V, d.T, d.L);
+  return sizes_of(d, opts.chunk_size);
 }
 
 // The device API sees no tensors, only sizes: the same rules as check_inputs on the sizes alone.
@@ -101,9 +118,12 @@ ChunkedSizes check_chunked_dims(const AttentionDims& d, const ChunkedOptions& op
   if (d.H % d.G != 0) {
     throw std::invalid_argument("dims.G: expected a divisor of H = " + str(d.H) + ", got " + str(d.G));
   }
-  if (d.L < num_levels(d.T)) {
-    throw std::invalid_argument("dims.L: expected >= num_levels(T) = " + str(num_levels(d.T)) + ", got " +
-                                str(d.L));
+  if (d.t0 < 0 || d.t0 > (Index(1) << 62) - d.T) {
+    throw std::invalid_argument("dims.t0: expected tokens before the call in [0, 2^62 - T], got " + str(d.t0));
+  }
+  if (d.L < num_levels(d.t0 + d.T)) {
+    throw std::invalid_argument("dims.L: expected >= num_levels(t0 + T) = " + str(num_levels(d.t0 + d.T)) +
+                                ", got " + str(d.L));
   }
   check_gpu_limits(d.B, d.H, d.K, d.V, d.T, d.L);
   return sizes_of(d, opts.chunk_size);
@@ -123,6 +143,17 @@ template <class In>
 void check_pointers(const DeviceGrads<In>& grads) {
   check_pointer(grads.dq, "grads.dq"); check_pointer(grads.dk, "grads.dk"); check_pointer(grads.dv, "grads.dv");
   check_pointer(grads.dg, "grads.dg"); check_pointer(grads.dlam, "grads.dlam");
+}
+
+void check_state_pointers(const ChunkedSizes& s, const DeviceState& state) {
+  if (s.t0 > 0 && state.initial == nullptr) {
+    throw std::invalid_argument("state.initial: expected a device pointer to the [B,H,num_levels(t0),K,V] "
+                                "state when dims.t0 = " + str(s.t0) + " > 0, got nullptr");
+  }
+  if (s.t0 == 0 && state.initial != nullptr) {
+    throw std::invalid_argument("state.initial: expected nullptr when dims.t0 = 0 (no tokens before the call); "
+                                "set dims.t0 to the tokens the state holds");
+  }
 }
 
 void check_workspace(std::size_t need, const void* workspace, std::size_t workspace_bytes) {

@@ -21,15 +21,22 @@ void require_device();
 
 /// Sizes of a chunked forward on host buffers: loglinear::check_inputs, the chunk size and the
 /// GPU limits, then o's shape [B,T,H,V].
+/// With a carried state: `initial` (or nullptr) is checked first and sets t0, and `final` (if not
+/// nullptr) is shaped [B,H,num_levels(t0+T),K,V], as the CPU forms do.
 ChunkedSizes check_chunked_forward(const AttentionInputs<float>& in, const ChunkedOptions& opts,
-                                   const Shape<4>& o_shape);
+                                   const Shape<4>& o_shape, const FenwickState<float>* initial = nullptr,
+                                   FenwickState<float>* final = nullptr);
 
 /// As check_chunked_forward for the backward: dout's shape and values, then the gradients' shapes.
+/// With a carried state: the CPU's check_backward_arguments (initial state, inputs, dout, the
+/// gradients' shapes, d_final [B,H,num_levels(t0+T),K,V]).
 ChunkedSizes check_chunked_backward(const AttentionInputs<float>& in, const ChunkedOptions& opts,
-                                    ConstTensorView<float, 4> dout, const AttentionGrads<float>& grads);
+                                    ConstTensorView<float, 4> dout, const AttentionGrads<float>& grads,
+                                    const FenwickState<float>* initial = nullptr,
+                                    const Tensor<float, 5>* d_final = nullptr);
 
 /// Sizes of a chunked call on device buffers: the rules of check_inputs on the sizes alone
-/// (messages "dims.<X>: ..."), the chunk size and the GPU limits.
+/// (messages "dims.<X>: ..."; L >= num_levels(t0 + T)), the chunk size and the GPU limits.
 ChunkedSizes check_chunked_dims(const AttentionDims& d, const ChunkedOptions& opts);
 
 /// Throws "<name>: expected a device pointer, got nullptr".
@@ -42,6 +49,9 @@ void check_pointers(const DeviceInputs<In>& in);
 /// check_pointer on every gradient ("grads.dq", ..., "grads.dlam").
 template <class In>
 void check_pointers(const DeviceGrads<In>& grads);
+
+/// A device call's state pointers against its sizes: state.initial is given iff dims.t0 > 0.
+void check_state_pointers(const ChunkedSizes& s, const DeviceState& state);
 
 /// Throws unless `workspace` is a 256-byte aligned pointer to at least `need` bytes.
 void check_workspace(std::size_t need, const void* workspace, std::size_t workspace_bytes);

@@ -27,9 +27,10 @@ constexpr Precision precision_of() {
 // the workspace and one conversion writes the caller's o.
 template <class In>
 void run_forward(const ChunkedSizes& s, const WorkspaceLayout& w, void* workspace, const DeviceInputs<In>& in,
-                 In* o, cudaStream_t stream) {
+                 In* o, cudaStream_t stream, const DeviceState& state) {
   ChunkedParams<In> p = w.params<In>(s, workspace);
   p.q = in.q; p.k = in.k; p.v = in.v; p.g = in.g; p.lam = in.lam;
+  p.S0 = state.initial; p.S_final = state.final;
   if constexpr (std::is_same_v<In, float>) p.o = o;
   launch_chunked_forward(p, stream);
   if constexpr (std::is_same_v<In, bf16>) convert_to_bf16(p.o, o, long(s.B) * s.T * s.H * s.V, stream);
@@ -38,9 +39,11 @@ void run_forward(const ChunkedSizes& s, const WorkspaceLayout& w, void* workspac
 // A checked backward, queued on `stream`; dq, dk, dv accumulate in float32 as in run_forward.
 template <class In>
 void run_backward(const ChunkedSizes& s, const WorkspaceLayout& w, void* workspace, const DeviceInputs<In>& in,
-                  const In* dout, const DeviceGrads<In>& grads, cudaStream_t stream) {
+                  const In* dout, const DeviceGrads<In>& grads, cudaStream_t stream, const DeviceState& state,
+                  const DeviceStateGrads& state_grads) {
   ChunkedParams<In> p = w.params<In>(s, workspace);
   p.q = in.q; p.k = in.k; p.v = in.v; p.g = in.g; p.lam = in.lam; p.dout = dout;
+  p.S0 = state.initial; p.dS_final = state_grads.d_final; p.dS0 = state_grads.d_initial;
   if constexpr (std::is_same_v<In, float>) { p.dq = grads.dq; p.dk = grads.dk; p.dv = grads.dv; }
   p.dg = grads.dg; p.dlam = grads.dlam;
   const size_t nq = size_t(s.B) * s.T * s.G * s.K, nv = size_t(s.B) * s.T * s.H * s.V,
@@ -62,35 +65,48 @@ void run_backward(const ChunkedSizes& s, const WorkspaceLayout& w, void* workspa
 template <int Rank>
 size_t count(const ConstTensorView<float, Rank>& t) { return size_t(t.size()); }
 
-// Host buffers: upload (as In), run with a workspace of its own, download.
+// Host buffers: upload (as In), run with a workspace of its own, download. The carried state is
+// float32 on both sides; `initial` / `final` were checked and shaped by check_chunked_forward.
 template <class In>
-void forward_from_host(const AttentionInputs<float>& in, const ChunkedSizes& s, float* o_host) {
+void forward_from_host(const AttentionInputs<float>& in, const ChunkedSizes& s, float* o_host,
+                       const FenwickState<float>* initial, FenwickState<float>* final) {
   const WorkspaceLayout w(s, precision_of<In>(), false);
   const auto q = upload<In>(in.q.data, count(in.q)), k = upload<In>(in.k.data, count(in.k)),
              v = upload<In>(in.v.data, count(in.v));
   const DeviceBuffer<float> g(in.g.data, count(in.g)), lam(in.lam.data, count(in.lam));
+  const DeviceBuffer<float> S0(initial ? initial->S.data() : nullptr, initial ? size_t(initial->S.size()) : 0);
+  DeviceBuffer<float> S_final(final ? size_t(final->S.size()) : 0);
   DeviceBuffer<In> o(count(in.v));
   DeviceBuffer<unsigned char> workspace(w.bytes());
-  run_forward<In>(s, w, workspace.get(), {q.get(), k.get(), v.get(), g.get(), lam.get()}, o.get(), nullptr);
+  run_forward<In>(s, w, workspace.get(), {q.get(), k.get(), v.get(), g.get(), lam.get()}, o.get(), nullptr,
+                  {S0.get(), final ? S_final.get() : nullptr});
   LOGLINEAR_CUDA_CHECK(cudaDeviceSynchronize());
   download(o, o_host);
+  if (final) S_final.to_host(final->S.data());
 }
 
 template <class In>
 void backward_from_host(const AttentionInputs<float>& in, const ChunkedSizes& s, const float* dout_host,
-                        const AttentionGrads<float>& grads) {
+                        const AttentionGrads<float>& grads, const FenwickState<float>* initial,
+                        const Tensor<float, 5>* d_final, Tensor<float, 5>* d_initial) {
   const WorkspaceLayout w(s, precision_of<In>(), true);
   const auto q = upload<In>(in.q.data, count(in.q)), k = upload<In>(in.k.data, count(in.k)),
              v = upload<In>(in.v.data, count(in.v)), dout = upload<In>(dout_host, count(in.v));
   const DeviceBuffer<float> g(in.g.data, count(in.g)), lam(in.lam.data, count(in.lam));
+  const DeviceBuffer<float> S0(initial ? initial->S.data() : nullptr, initial ? size_t(initial->S.size()) : 0);
+  const DeviceBuffer<float> dF(d_final ? d_final->data() : nullptr, d_final ? size_t(d_final->size()) : 0);
+  if (d_initial) *d_initial = Tensor<float, 5>({Index(s.B), Index(s.H), Index(s.L0), Index(s.K), Index(s.V)});
+  DeviceBuffer<float> dS0(d_initial ? size_t(d_initial->size()) : 0);
   DeviceBuffer<In> dq(count(in.q)), dk(count(in.k)), dv(count(in.v));
   DeviceBuffer<float> dg(count(in.g)), dlam(count(in.lam));
   DeviceBuffer<unsigned char> workspace(w.bytes());
   run_backward<In>(s, w, workspace.get(), {q.get(), k.get(), v.get(), g.get(), lam.get()}, dout.get(),
-                   {dq.get(), dk.get(), dv.get(), dg.get(), dlam.get()}, nullptr);
+                   {dq.get(), dk.get(), dv.get(), dg.get(), dlam.get()}, nullptr, {S0.get(), nullptr},
+                   {d_final ? dF.get() : nullptr, d_initial ? dS0.get() : nullptr});
   LOGLINEAR_CUDA_CHECK(cudaDeviceSynchronize());
   download(dq, grads.dq.data); download(dk, grads.dk.data); download(dv, grads.dv.data);
   dg.to_host(grads.dg.data); dlam.to_host(grads.dlam.data);
+  if (d_initial) dS0.to_host(d_initial->data());
 }
 
 }  // namespace
@@ -102,47 +118,79 @@ std::size_t chunked_workspace_bytes(const AttentionDims& d, const ChunkedOptions
 
 template <class In>
 void chunked_forward_device(const DeviceInputs<In>& in, const AttentionDims& d, const ChunkedOptions& opts,
-                            In* o, void* workspace, std::size_t workspace_bytes, cudaStream_t stream) {
+                            In* o, void* workspace, std::size_t workspace_bytes, cudaStream_t stream,
+                            const DeviceState& state) {
   const ChunkedSizes s = check_chunked_dims(d, opts);
   check_pointers(in);
   check_pointer(o, "o");
+  check_state_pointers(s, state);
   const WorkspaceLayout w(s, precision_of<In>(), false);
   check_workspace(w.bytes(), workspace, workspace_bytes);
   require_device();
-  run_forward<In>(s, w, workspace, in, o, stream);
+  run_forward<In>(s, w, workspace, in, o, stream, state);
+}
+
+template <class In>
+void chunked_forward_device(const DeviceInputs<In>& in, const AttentionDims& d, const ChunkedOptions& opts,
+                            In* o, void* workspace, std::size_t workspace_bytes, cudaStream_t stream) {
+  chunked_forward_device<In>(in, d, opts, o, workspace, workspace_bytes, stream, DeviceState{});
+}
+
+template <class In>
+void chunked_backward_device(const DeviceInputs<In>& in, const AttentionDims& d, const ChunkedOptions& opts,
+                             const In* dout, const DeviceGrads<In>& grads, void* workspace,
+                             std::size_t workspace_bytes, cudaStream_t stream, const DeviceState& state,
+                             const DeviceStateGrads& state_grads) {
+  const ChunkedSizes s = check_chunked_dims(d, opts);
+  check_pointers(in);
+  check_pointer(dout, "dout");
+  check_pointers(grads);
+  check_state_pointers(s, state);
+  const WorkspaceLayout w(s, precision_of<In>(), true);
+  check_workspace(w.bytes(), workspace, workspace_bytes);
+  require_device();
+  run_backward<In>(s, w, workspace, in, dout, grads, stream, state, state_grads);
 }
 
 template <class In>
 void chunked_backward_device(const DeviceInputs<In>& in, const AttentionDims& d, const ChunkedOptions& opts,
                              const In* dout, const DeviceGrads<In>& grads, void* workspace,
                              std::size_t workspace_bytes, cudaStream_t stream) {
-  const ChunkedSizes s = check_chunked_dims(d, opts);
-  check_pointers(in);
-  check_pointer(dout, "dout");
-  check_pointers(grads);
-  const WorkspaceLayout w(s, precision_of<In>(), true);
-  check_workspace(w.bytes(), workspace, workspace_bytes);
+  chunked_backward_device<In>(in, d, opts, dout, grads, workspace, workspace_bytes, stream, DeviceState{},
+                              DeviceStateGrads{});
+}
+
+template <>
+void chunked_forward<float>(const AttentionInputs<float>& in, const ChunkedOptions& opts, TensorView<float, 4> o,
+                            const FenwickState<float>* initial, FenwickState<float>* final, Precision precision) {
+  const ChunkedSizes s = check_chunked_forward(in, opts, o.shape, initial, final);
   require_device();
-  run_backward<In>(s, w, workspace, in, dout, grads, stream);
+  if (precision == Precision::bf16) forward_from_host<bf16>(in, s, o.data, initial, final);
+  else forward_from_host<float>(in, s, o.data, initial, final);
 }
 
 template <>
 void chunked_forward<float>(const AttentionInputs<float>& in, const ChunkedOptions& opts, TensorView<float, 4> o,
                             Precision precision) {
-  const ChunkedSizes s = check_chunked_forward(in, opts, o.shape);
+  chunked_forward<float>(in, opts, o, nullptr, nullptr, precision);
+}
+
+template <>
+void chunked_backward<float>(const AttentionInputs<float>& in, const ChunkedOptions& opts,
+                             ConstTensorView<float, 4> dout, const AttentionGrads<float>& grads,
+                             const FenwickState<float>* initial, const Tensor<float, 5>* d_final,
+                             Tensor<float, 5>* d_initial, Precision precision) {
+  const ChunkedSizes s = check_chunked_backward(in, opts, dout, grads, initial, d_final);
   require_device();
-  if (precision == Precision::bf16) forward_from_host<bf16>(in, s, o.data);
-  else forward_from_host<float>(in, s, o.data);
+  if (precision == Precision::bf16) backward_from_host<bf16>(in, s, dout.data, grads, initial, d_final, d_initial);
+  else backward_from_host<float>(in, s, dout.data, grads, initial, d_final, d_initial);
 }
 
 template <>
 void chunked_backward<float>(const AttentionInputs<float>& in, const ChunkedOptions& opts,
                              ConstTensorView<float, 4> dout, const AttentionGrads<float>& grads,
                              Precision precision) {
-  const ChunkedSizes s = check_chunked_backward(in, opts, dout, grads);
-  require_device();
-  if (precision == Precision::bf16) backward_from_host<bf16>(in, s, dout.data, grads);
-  else backward_from_host<float>(in, s, dout.data, grads);
+  chunked_backward<float>(in, opts, dout, grads, nullptr, nullptr, nullptr, precision);
 }
 
 template void chunked_forward_device<float>(const DeviceInputs<float>&, const AttentionDims&, const ChunkedOptions&,
@@ -155,5 +203,16 @@ template void chunked_backward_device<float>(const DeviceInputs<float>&, const A
 template void chunked_backward_device<bf16>(const DeviceInputs<bf16>&, const AttentionDims&, const ChunkedOptions&,
                                             const bf16*, const DeviceGrads<bf16>&, void*, std::size_t,
                                             cudaStream_t);
+template void chunked_forward_device<float>(const DeviceInputs<float>&, const AttentionDims&, const ChunkedOptions&,
+                                            float*, void*, std::size_t, cudaStream_t, const DeviceState&);
+template void chunked_forward_device<bf16>(const DeviceInputs<bf16>&, const AttentionDims&, const ChunkedOptions&,
+                                           bf16*, void*, std::size_t, cudaStream_t, const DeviceState&);
+template void chunked_backward_device<float>(const DeviceInputs<float>&, const AttentionDims&,
+                                             const ChunkedOptions&, const float*, const DeviceGrads<float>&, void*,
+                                             std::size_t, cudaStream_t, const DeviceState&,
+                                             const DeviceStateGrads&);
+template void chunked_backward_device<bf16>(const DeviceInputs<bf16>&, const AttentionDims&, const ChunkedOptions&,
+                                            const bf16*, const DeviceGrads<bf16>&, void*, std::size_t,
+                                            cudaStream_t, const DeviceState&, const DeviceStateGrads&);
 
 }  // namespace loglinear::cuda

@@ -105,9 +105,9 @@ __global__ void chunked_bwd_stage3_level_states(ChunkedParams<In> p) {
   float dH = 0.f;
   for (int z = p.N - 1; z >= 0; --z) {
     const int r0 = z * p.C, r1 = min(r0 + p.C, p.T);
-    if (is_writer(z, e)) atomicAdd(&p.dU[kv_at(p, bh, z) + idx], dH);  // eqs. 14-15
-    dH = is_reset(z, e) ? 0.f : expf(gam[r1 - 1]) * dH;               // eq. 16
-    if (is_reader(z, e)) {                                            // eq. 18
+    if (is_writer(p, z, e)) atomicAdd(&p.dU[kv_at(p, bh, z) + idx], dH);  // eqs. 14-15
+    dH = is_reset(p, z, e) ? 0.f : expf(gam[r1 - 1]) * dH;               // eq. 16
+    if (is_reader(p, z, e)) {                                            // eq. 18
       for (int r = r0; r < r1; ++r) {
         const float f = p.lam[lam_at(p, b, r, h) + l] * expf(gam[r]);
         dH += f * ldf(p.q, qk_at(p, b, r, gr) + kk) * ldf(p.dout, v_at(p, b, r, h) + x);
@@ -133,7 +133,7 @@ __global__ void chunked_bwd_stage4_level_output(ChunkedParams<In> p) {
     dout_s[i * ld + x] = ldf(p.dout, v_at(p, b, r0 + i, h) + x);
   }
   for (int e = 0; e < p.E; ++e) {
-    if (!is_reader(z, e)) continue;
+    if (!is_reader(p, z, e)) continue;
     const int l = p.c + 1 + e;
     for (int i = threadIdx.x; i < n; i += blockDim.x) red[i] = 0.f;
     __syncthreads();  // dout_s loaded (first level) and red cleared before the products
@@ -187,7 +187,9 @@ __global__ void chunked_bwd_stage2_summaries(ChunkedParams<In> p) {
   }
 }
 
-// dg from eq. 10: dg_t = sum_{u>=t} (sum_l lam_u[l] dlam_u[l] - <v_u, dv_u>), dg_0 = 0.
+// dg from eq. 10: dg_t = sum_{u>=t} (sum_l lam_u[l] dlam_u[l] - <v_u, dv_u>) + dG_last, where
+// dG_last = <dS_final, S_final> when a final state's gradient is given (chunked_state.cu), and
+// dg_0 = 0 when the call starts the sequence (t0 = 0: g_0 is then never applied to anything).
 // Two passes. Terms: one thread per row (b, t, h) of every stream. Scan: one block per stream,
 // each thread reverse-sums a contiguous run of rows after a suffix sum over the runs, so that a
 // long sequence (T = 32K at B = 1) is not walked by one thread alone.
@@ -201,6 +203,8 @@ __global__ void chunked_bwd_decay_gradient_terms(ChunkedParams<In> p) {
     const In* v = p.v + r * p.V;
     const float* dv = p.dv + r * p.V;
     for (int x = 0; x < p.V; ++x) kappa += ldf(v, x) * dv[x];
+    // The last row of each stream carries dG_last, which the suffix scan hands to every row.
+    if (p.dS_final && (r / p.H) % p.T == p.T - 1) rho += p.dG_last[(r / (long(p.T) * p.H)) * p.H + r % p.H];
     p.dg[r] = rho - kappa;
   }
 }
@@ -230,7 +234,7 @@ __global__ void __launch_bounds__(kScanThreads) chunked_bwd_decay_gradient_scan(
     acc += p.dg[g_at(p, b, t, h)];
     p.dg[g_at(p, b, t, h)] = acc;
   }
-  if (t0 == 0 && t1 > 0) p.dg[g_at(p, b, 0, h)] = 0.f;  // g_0 is never applied to anything
+  if (p.t0 == 0 && t0 == 0 && t1 > 0) p.dg[g_at(p, b, 0, h)] = 0.f;  // g_0 is never applied to anything
 }
 
 template <class In>

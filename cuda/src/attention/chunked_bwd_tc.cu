@@ -162,7 +162,7 @@ __global__ void __launch_bounds__(kThreads) chunked_bwd_stage4_level_output_tc(C
   const auto [z, bh, b, h, gr, r0, n, gam] = chunk_block(p);
   const int C = p.C;
   bool any_reader = false;
-  for (int e = 0; e < p.E; ++e) any_reader |= is_reader(z, e);
+  for (int e = 0; e < p.E; ++e) any_reader |= is_reader(p, z, e);
   if (!any_reader) return;  // block-uniform: chunk z reads no level
   const long ldq = long(p.G) * p.K, ldo = long(p.H) * p.V;
   stage_rows(qs, L.ldk, p.q + qk_at(p, b, r0, gr), ldq, p.K, C, n);
@@ -171,7 +171,7 @@ __global__ void __launch_bounds__(kThreads) chunked_bwd_stage4_level_output_tc(C
   for (int i = threadIdx.x; i < C; i += kThreads) eg[i] = i < n ? expf(gam[i]) : 0.f;
   const int tk = p.K / 16, tv = p.V / 16;
   for (int e = 0; e < p.E; ++e) {
-    if (!is_reader(z, e)) continue;
+    if (!is_reader(p, z, e)) continue;
     const int l = p.c + 1 + e;
     __syncthreads();  // staging done (first level) / the previous level's hs, qws, red no longer read
     float* Hz = p.Hin + hin_at(p, e, bh, z);
@@ -244,9 +244,9 @@ __global__ void chunked_bwd_stage3_level_states_tc(ChunkedParams<bf16> p) {
   const float* gam = p.gamma + long(bh) * p.T;
   float dH = 0.f;
   for (int z = p.N - 1; z >= 0; --z) {
-    if (is_writer(z, e)) atomicAdd(&p.dU[kv_at(p, bh, z) + idx], dH);  // eqs. 14-15
-    dH = is_reset(z, e) ? 0.f : expf(gam[min(z * p.C + p.C, p.T) - 1]) * dH;  // eq. 16
-    if (is_reader(z, e)) dH += p.Hin[hin_at(p, e, bh, z) + idx];          // eq. 18 via D_e
+    if (is_writer(p, z, e)) atomicAdd(&p.dU[kv_at(p, bh, z) + idx], dH);  // eqs. 14-15
+    dH = is_reset(p, z, e) ? 0.f : expf(gam[min(z * p.C + p.C, p.T) - 1]) * dH;  // eq. 16
+    if (is_reader(p, z, e)) dH += p.Hin[hin_at(p, e, bh, z) + idx];          // eq. 18 via D_e
   }
 }
 

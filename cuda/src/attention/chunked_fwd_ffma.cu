@@ -127,8 +127,8 @@ __global__ void chunked_fwd_stage3_level_states(ChunkedParams<In> p) {
   for (int z = 0; z < p.N; ++z) {
     p.Hin[hin_at(p, e, bh, z) + idx] = H;
     const float Gamma = gam[min(z * p.C + p.C, p.T) - 1];
-    H = is_reset(z, e) ? 0.f : expf(Gamma) * H;
-    if (is_writer(z, e)) H += p.U[kv_at(p, bh, z) + idx];
+    H = is_reset(p, z, e) ? 0.f : expf(Gamma) * H;
+    if (is_writer(p, z, e)) H += p.U[kv_at(p, bh, z) + idx];
   }
 }
 
@@ -154,7 +154,7 @@ __global__ void chunked_fwd_stage4_level_output(ChunkedParams<In> p) {
     const int x = idx % p.V, i0 = idx / p.V * kRows;
     float acc[kRows] = {};
     for (int e = 0; e < p.E; ++e) {
-      if (!is_reader(z, e)) continue;
+      if (!is_reader(p, z, e)) continue;
       const float* Hz = p.Hin + hin_at(p, e, bh, z);
       float dot[kRows] = {};
       for (int kk = 0; kk < p.K; ++kk) {

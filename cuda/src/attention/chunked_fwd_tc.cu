@@ -135,7 +135,7 @@ __global__ void __launch_bounds__(kThreads) chunked_fwd_stage14_output_tc(Chunke
 
   // Stage 4: reader levels e add (W_e ⊙ Q) Hin_e with row weights w_i = lam_i[c+1+e] exp(gamma_i).
   for (int e = 0; e < p.E; ++e) {
-    if (!is_reader(z, e)) continue;
+    if (!is_reader(p, z, e)) continue;
     __syncthreads();  // the previous level's hs / qw are no longer read
     const float* Hz = p.Hin + hin_at(p, e, bh, z);
     stage_split_tile(hs, hs_lo, L.ldv, Hz, p.K, p.V);

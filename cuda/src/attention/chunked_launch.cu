@@ -21,6 +21,7 @@ void launch_chunked_forward(const ChunkedParams<In>& p, cudaStream_t s) {
   } else {
     launch_chunked_forward_ffma(p, s);
   }
+  launch_state_forward(p, s);  // after stage 1, which writes o whole; nothing without a state
   LOGLINEAR_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -33,6 +34,7 @@ void launch_chunked_backward(const ChunkedParams<In>& p, cudaStream_t s) {
   } else {
     launch_chunked_backward_ffma(p, s);
   }
+  launch_state_backward(p, s);      // the carried state's terms of dq, dk, dv, dlam; dS0, dG_last
   launch_bwd_decay_gradient(p, s);  // last: it reads the complete dlam and dv
   LOGLINEAR_CUDA_CHECK(cudaGetLastError());
 }

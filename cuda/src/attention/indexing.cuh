@@ -13,13 +13,30 @@ namespace loglinear::cuda {
 __device__ __forceinline__ int level_in_chunk(int i, int j) {
   return i == j ? 0 : 32 - __clz(i ^ j);
 }
-/// Chunk z writes into chunk level e (bit e of z is 0), reads it (bit e is 1), and the level-e
-/// state is cleared after it when z is the last chunk of a period of 2^(e+1).
-__device__ __forceinline__ bool is_writer(int z, int e) { return ((z >> e) & 1) == 0; }
-__device__ __forceinline__ bool is_reader(int z, int e) { return ((z >> e) & 1) == 1; }
-__device__ __forceinline__ bool is_reset(int z, int e) {
-  const int P = 2 << e;
-  return z % P == P - 1;
+/// Chunk z of the call writes into chunk level e (bit e of its absolute index z0 + z is 0), reads
+/// it (bit e is 1), and the level-e state is cleared after it when it is the last chunk of a period
+/// of 2^(e+1). Absolute, because a call that continues a state (t0 = z0 C tokens before it) sits
+/// inside the sequence's Fenwick tree, not at its origin; 64-bit, as t0 may exceed 2^31.
+template <class P>
+__device__ __forceinline__ bool is_writer(const P& p, int z, int e) { return ((p.z0 + z) >> e & 1) == 0; }
+template <class P>
+__device__ __forceinline__ bool is_reader(const P& p, int z, int e) { return ((p.z0 + z) >> e & 1) == 1; }
+template <class P>
+__device__ __forceinline__ bool is_reset(const P& p, int z, int e) {
+  const long long P2 = 2LL << e;
+  return (p.z0 + z) % P2 == P2 - 1;
+}
+/// ell(t, s) of SPEC.md §2 for absolute positions s <= t (64-bit): the level of token s seen from t.
+__device__ __forceinline__ int level_of(long long t, long long s) {
+  return t == s ? 0 : 64 - __clzll(static_cast<unsigned long long>(t ^ s));
+}
+/// The last token of bucket m of the prefix [0, t_end], or -1 if that bucket is empty: the
+/// representative by which a carried level state is placed (the CPU's bucket_representative).
+__device__ __forceinline__ long long bucket_representative(long long t_end, int m) {
+  if (m == 0) return t_end;
+  const long long h = 1LL << (m - 1);
+  if (!(t_end & h)) return -1;
+  return (t_end & ~(h - 1)) - 1;
 }
 /// Offsets into q/k ([B,T,G,K]), v/o ([B,T,H,V]), g ([B,T,H]) and lam ([B,T,H,L]).
 template <class P>

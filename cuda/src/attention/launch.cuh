@@ -43,6 +43,10 @@ template <class In> void launch_chunked_backward_ffma(const ChunkedParams<In>& p
 void launch_chunked_backward_tc(const ChunkedParams<__nv_bfloat16>& p, cudaStream_t stream);
 /// dg from eq. 10 of docs/backward.md (the CPU's decay_gradient); needs complete dlam and dv.
 template <class In> void launch_bwd_decay_gradient(const ChunkedParams<In>& p, cudaStream_t stream);
+// The carried state's kernels (chunked_state.cu): the forward's terms of S0 and the final state
+// (into p.S_final if not null); the backward's terms into dq, dk, dv, dlam, dS0 and dG_last.
+template <class In> void launch_state_forward(const ChunkedParams<In>& p, cudaStream_t stream);
+template <class In> void launch_state_backward(const ChunkedParams<In>& p, cudaStream_t stream);
 
 // ---- decoding (decoder_step.cu) -----------------------------------------------------------------
 /// Cascade + decay + insert, then read (two kernels in stream order).

@@ -13,6 +13,11 @@ namespace loglinear::cuda {
 struct ChunkedSizes {
   int B, T, H, G, K, V, L;  // batch, tokens, heads, q/k groups, key and value dims, lam levels
   int C, c, N, E;           // chunk size, log2 C, number of chunks, number of chunk levels
+  // A call that continues a carried state: t0 tokens came before it (a multiple of C, checks.cu
+  // picks C so), its first chunk is chunk z0 = t0 / C of the sequence, the carried state has L0 =
+  // num_levels(t0) levels (0 when t0 = 0) and the state after the call Lf = num_levels(t0 + T).
+  long long t0, z0;
+  int L0, Lf;
   __host__ __device__ int heads_per_group() const { return H / G; }
 };
 
@@ -34,6 +39,14 @@ struct ChunkedParams : ChunkedSizes {
   const In* dout;           // [B,T,H,V] output gradient (backward)
   float *dq, *dk, *dv, *dlam, *dg;  // gradients, same layouts as the inputs
   float* dU;                // [B,H,N,K,V] gradient of the chunk summaries, summed over levels
+  // The carried state (chunked_state.cu; SPEC.md §4 layouts, float32). Null when not used.
+  const float* S0;          // [B,H,L0,K,V] state after the t0 earlier tokens (t0 > 0)
+  float* S_final;           // [B,H,Lf,K,V] state after the call (forward), or the workspace copy
+                            // whose products with dS_final give dG_last (backward)
+  const float* dS_final;    // [B,H,Lf,K,V] gradient arriving at the final state (backward)
+  float* dS0;               // [B,H,L0,K,V] gradient of the carried state (backward), overwritten
+  float *Gpre, *Gsuf;       // [B,H,T] sum of g over rows 0..r and over rows r+1..T-1 (workspace)
+  float* dG_last;           // [B*H] <dS_final, S_final>: the gradient w.r.t. the call's total decay
 };
 
 /// Device pointers and sizes of one decoding step (float32), SPEC.md §4.

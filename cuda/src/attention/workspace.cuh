@@ -1,6 +1,7 @@
 // Layout of the device workspace of one chunked call: gamma, the chunk summaries U (stage 2),
 // the level states Hin (stage 3), the summaries' gradient dU (backward) and, for bf16 storage, the
-// float32 accumulators of o or dq, dk, dv. SPEC.md §5 names; O(E B H N K V) floats, E chunk
+// float32 accumulators of o or dq, dk, dv, and the carried state's decay sums (and, backward, the
+// final state and its decay gradient). SPEC.md §5 names; O(E B H N K V) floats, E chunk
 // levels. Built once per call from validated sizes (checks.cuh); the CPU keeps the same buffers
 // per head in reference/loglinear/attention/chunked.cpp.
 #pragma once
@@ -17,6 +18,8 @@ namespace loglinear::cuda {
 struct WorkspaceLayout {
   std::size_t gamma = 0, U = 0, Hin = 0, dU = 0;   ///< [B,H,T], [B,H,N,K,V], [E,B,H,N,K,V], [B,H,N,K,V]
   std::size_t o32 = 0, dq32 = 0, dk32 = 0, dv32 = 0;  ///< bf16 storage only: float32 o or gradients
+  std::size_t Gpre = 0, Gsuf = 0;                     ///< [B,H,T] each: the carried state's decays
+  std::size_t S_work = 0, dG_last = 0;                ///< backward: [B,H,Lf,K,V] and [B*H]
   std::size_t total = 0;                              ///< floats in all
   bool backward = false;                              ///< dU and the gradients' accumulators
   Precision precision = Precision::fp32;              ///< bf16 adds the float32 accumulators

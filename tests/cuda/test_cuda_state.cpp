@@ -1,0 +1,188 @@
+// The carried Fenwick state on the GPU (issue 15 item 3; cuda/src/attention/chunked_state.cu):
+// the CUDA chunked forward and backward that continue a state and return the state after the
+// call, against the CPU chunked form with the same StateIO in double. Splits at t0 = 0 (a prefill
+// returning its state), odd t0 (the GPU then runs with C = 1), t0 not a multiple of C and
+// chunk-aligned t0, with G > 1, K != V and T not a multiple of C.
+#include <loglinear/attention/chunked.hpp>
+#include <loglinear/attention/recurrent.hpp>
+#include <loglinear/core/fenwick.hpp>
+#include <loglinear/cuda/chunked.hpp>
+
+#include "../support/compare.hpp"
+#include "../support/random_inputs.hpp"
+
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/generators/catch_generators.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+
+#include <random>
+
+using namespace loglinear;
+using namespace loglinear::test;
+
+#define REQUIRE_GPU()                                                                  \
+  do {                                                                                 \
+    if (!loglinear::cuda::device_available())                                          \
+      SKIP("no CUDA device: the GPU backend is compiled but cannot run here");         \
+  } while (0)
+
+namespace {
+
+struct StateCase {
+  Sizes s;       // the call's sizes (T tokens after t0)
+  Index t0;      // tokens before the call
+  Index C;       // requested chunk size
+};
+
+// The state after a random prefix of t0 tokens, from the CPU recurrent form in double.
+FenwickState<double> prefix_state(const Sizes& s, Index t0, std::uint64_t seed) {
+  FenwickState<double> st;
+  if (t0 == 0) return st;
+  auto pre = random_inputs<double>({s.B, t0, s.H, s.G, s.K, s.V}, seed);
+  Tensor<double, 4> o(pre.v.shape());
+  recurrent_forward<double>(pre.view(), o, {nullptr, &st});
+  return st;
+}
+
+FenwickState<float> to_float(const FenwickState<double>& st) { return {st.tokens, cast<float>(st.S)}; }
+
+}  // namespace
+
+TEST_CASE("cuda: a chunked call that continues a carried state and returns the final state matches the "
+          "CPU chunked form in double, forward and every gradient",
+          "[cuda][gpu][state]") {
+  REQUIRE_GPU();
+  const StateCase c = GENERATE(StateCase{{2, 37, 2, 1, 16, 8}, 0, 16},     // a prefill: final state only
+                               StateCase{{1, 200, 4, 2, 32, 24}, 1, 64},    // odd t0: C = 1 on the GPU
+                               StateCase{{2, 45, 3, 3, 8, 12}, 5, 16},      // t0 not a multiple of C
+                               StateCase{{1, 150, 2, 1, 64, 32}, 100, 64},  // 100 = 4 x 25: C = 4
+                               StateCase{{1, 300, 2, 2, 32, 64}, 128, 64},  // chunk-aligned
+                               StateCase{{2, 1, 2, 1, 16, 16}, 77, 64},     // one token after 77
+                               StateCase{{1, 129, 1, 1, 64, 64}, 4096, 64}); // many carried levels
+  const auto seed = fresh_seed();
+  CAPTURE(describe(c.s), c.t0, c.C, seed, cuda::device_name());
+  Sizes s = c.s;
+  s.L = num_levels(c.t0 + s.T) + 1;  // one level more than needed, which must stay unread
+  const auto in64 = random_inputs<double>(s, seed);
+  const auto in32 = random_inputs<float>(s, seed);
+  const FenwickState<double> S0 = prefix_state(s, c.t0, seed + 1);
+  const FenwickState<float> S0f = to_float(S0);
+  const FenwickState<double>* init64 = c.t0 > 0 ? &S0 : nullptr;
+  const FenwickState<float>* init32 = c.t0 > 0 ? &S0f : nullptr;
+
+  // Forward: o and the final state. float32 FFMA kernels against double: 1e-4 normwise, the bound
+  // of the stateless kernels (the state terms are float32 products and exponentials of decay sums).
+  Tensor<double, 4> o_ref(in64.v.shape());
+  FenwickState<double> fin_ref;
+  chunked_forward<double>(in64.view(), {c.C}, o_ref, {init64, &fin_ref});
+  Tensor<float, 4> o_gpu(in32.v.shape());
+  FenwickState<float> fin_gpu;
+  cuda::chunked_forward<float>(in32.view(), {c.C}, o_gpu, init32, &fin_gpu);
+  CHECK(fin_gpu.tokens == c.t0 + s.T);
+  REQUIRE(fin_gpu.S.shape() == fin_ref.S.shape());
+  for (const auto& cmp : {compare("o", o_gpu, o_ref), compare("final state", fin_gpu.S, fin_ref.S)}) {
+    INFO(cmp.report());
+    CHECK(cmp.max_rel <= 1e-4);
+  }
+
+  // Backward with a random gradient at the final state.
+  std::mt19937_64 rng(seed + 2);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  Tensor<double, 5> dF(fin_ref.S.shape());
+  for (auto& x : dF.values()) x = normal(rng);
+  const Tensor<float, 5> dFf = cast<float>(dF);
+  const AttentionDims d{s.B, s.T, s.H, s.G, s.K, s.V, s.L};
+  AttentionGradTensors<double> ref(d);
+  Tensor<double, 5> dS0_ref;
+  chunked_backward<double>(in64.view(), {c.C}, in64.dout, ref.views(), {init64, nullptr}, &dF, &dS0_ref);
+  AttentionGradTensors<float> gpu(d);
+  Tensor<float, 5> dS0_gpu;
+  cuda::chunked_backward<float>(in32.view(), {c.C}, in32.dout, gpu.views(), init32, &dFf, &dS0_gpu);
+  for (const auto& cmp : {compare("dq", gpu.dq, ref.dq), compare("dk", gpu.dk, ref.dk),
+                          compare("dv", gpu.dv, ref.dv), compare("dg", gpu.dg, ref.dg),
+                          compare("dlam", gpu.dlam, ref.dlam)}) {
+    INFO(cmp.report());
+    CHECK(cmp.max_rel <= 1e-4);
+  }
+  REQUIRE(dS0_gpu.shape() == dS0_ref.shape());
+  if (c.t0 > 0) {
+    const auto cmp = compare("d_initial", dS0_gpu, dS0_ref);
+    INFO(cmp.report());
+    CHECK(cmp.max_rel <= 1e-4);
+  }
+}
+
+TEST_CASE("cuda: a sequence split at any token and continued from the GPU's own state equals one GPU call",
+          "[cuda][gpu][state]") {
+  REQUIRE_GPU();
+  const Index split = GENERATE(1, 31, 64, 100);
+  const Sizes s{2, 257, 2, 1, 32, 16, 0};
+  const auto seed = fresh_seed();
+  CAPTURE(split, seed);
+  const auto in = random_inputs<float>(s, seed);
+  Tensor<float, 4> o_whole(in.v.shape());
+  FenwickState<float> fin_whole;
+  cuda::chunked_forward<float>(in.view(), {64}, o_whole, nullptr, &fin_whole);
+  // The two parts as copies of rows [0, split) and [split, T) ([B,T,...] rows are not contiguous
+  // for B > 1).
+  auto rows = [&](Index a, Index n) {
+    Sizes p = s;
+    p.T = n;
+    p.L = in.lam.dim(3);
+    auto part = random_inputs<float>(p, seed);
+    auto copy = [&](const auto& src, auto& dst) {
+      const Index inner = src.size() / (src.dim(0) * src.dim(1));
+      for (Index b = 0; b < s.B; ++b)
+        for (Index t = 0; t < n; ++t)
+          for (Index i = 0; i < inner; ++i)
+            dst.values()[(b * n + t) * inner + i] = src.values()[(b * s.T + a + t) * inner + i];
+    };
+    copy(in.q, part.q); copy(in.k, part.k); copy(in.v, part.v); copy(in.g, part.g); copy(in.lam, part.lam);
+    return part;
+  };
+  const auto first = rows(0, split), second = rows(split, s.T - split);
+  Tensor<float, 4> o1(first.v.shape()), o2(second.v.shape());
+  FenwickState<float> mid, fin;
+  cuda::chunked_forward<float>(first.view(), {64}, o1, nullptr, &mid);
+  cuda::chunked_forward<float>(second.view(), {64}, o2, &mid, &fin);
+  double worst = 0, scale = 0;
+  for (Index b = 0; b < s.B; ++b)
+    for (Index t = 0; t < s.T; ++t)
+      for (Index h = 0; h < s.H; ++h)
+        for (Index j = 0; j < s.V; ++j) {
+          const double joined = t < split ? o1(b, t, h, j) : o2(b, t - split, h, j);
+          worst = std::max(worst, std::abs(joined - double(o_whole(b, t, h, j))));
+          scale = std::max(scale, std::abs(double(o_whole(b, t, h, j))));
+        }
+  // Two float32 GPU computations of the same sums in different orders: 1e-5 of the largest output.
+  CHECK(worst <= 1e-5 * scale);
+  const auto cmp = compare("final state", fin.S, fin_whole.S);
+  INFO(cmp.report());
+  CHECK(cmp.max_rel <= 1e-5);
+}
+
+TEST_CASE("cuda: the stateful device API refuses a missing or unexpected initial state before any launch",
+          "[cuda][errors]") {
+  using Catch::Matchers::ContainsSubstring;
+  AttentionDims d{1, 8, 1, 1, 4, 4, num_levels(24)};
+  d.t0 = 16;
+  const ChunkedOptions opts{64};
+  float dummy[64] = {};
+  const cuda::DeviceInputs<float> in{dummy, dummy, dummy, dummy, dummy};
+  CHECK_THROWS_WITH(cuda::chunked_forward_device<float>(in, d, opts, dummy, nullptr, 1u << 30, nullptr,
+                                                        cuda::DeviceState{}),
+                    ContainsSubstring("state.initial: expected a device pointer") &&
+                        ContainsSubstring("dims.t0 = 16"));
+  d.t0 = 0;
+  CHECK_THROWS_WITH(cuda::chunked_forward_device<float>(in, d, opts, dummy, nullptr, 1u << 30, nullptr,
+                                                        cuda::DeviceState{dummy, nullptr}),
+                    ContainsSubstring("state.initial: expected nullptr when dims.t0 = 0"));
+  d.t0 = 16;
+  d.L = num_levels(16);  // short of num_levels(t0 + T) = num_levels(24)
+  CHECK_THROWS_WITH(cuda::chunked_workspace_bytes(d, opts, cuda::Precision::fp32, false),
+                    ContainsSubstring("dims.L: expected >= num_levels(t0 + T)"));
+  d.L = num_levels(24);
+  d.t0 = -1;
+  CHECK_THROWS_WITH(cuda::chunked_workspace_bytes(d, opts, cuda::Precision::fp32, false),
+                    ContainsSubstring("dims.t0: expected tokens before the call"));
+}
