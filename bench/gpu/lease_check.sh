@@ -4,7 +4,7 @@
 # MQAR speed (one run, then 8 under MPS). OUTDIR (the lease's $OUT) receives summary.txt, what to
 # read first, and lease_check.tgz with every log, profile and JSON (one file: a lease returns at
 # most 8). About 6-8 minutes on one H200.
-# Usage: CMAKE_PREFIX_PATH=... bash bench/gpu/lease_check.sh OUTDIR [CORPUS]
+# Usage: CMAKE_PREFIX_PATH=... [LEASE_CHECK_QUICK=1] bash bench/gpu/lease_check.sh OUTDIR [CORPUS]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 final=$1 corpus=${2:-build-cpu/data/kjv.txt}
@@ -17,11 +17,13 @@ cmake --build build-gpu -j "$(nproc)" --target loglinear_tests loglinear-train >
   { grep -B2 -A6 error "$out/build.log" | head -60; exit 1; }
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$sum"
 B=build-gpu/apps/loglinear-train
+# LEASE_CHECK_QUICK=1: tests and memcheck only (a lease that checks new kernels before anything else).
 timeout 300 ./build-gpu/tests/loglinear_tests "[cuda]" -r compact > "$out/tests.txt" 2>&1
 echo "[cuda] tests (rc $?): $(tail -1 "$out/tests.txt")" | tee -a "$sum"
 grep -E "failed|FAILED" "$out/tests.txt" | head -20 | tee -a "$sum"
-timeout 240 compute-sanitizer --tool memcheck ./build-gpu/tests/loglinear_tests "[cuda][cross]" > "$out/memcheck.txt" 2>&1
+timeout 240 compute-sanitizer --tool memcheck ./build-gpu/tests/loglinear_tests "[cuda][cross],[cuda][state]" > "$out/memcheck.txt" 2>&1
 echo "memcheck (operator): $(grep -E 'ERROR SUMMARY' "$out/memcheck.txt" | tail -1)" | tee -a "$sum"
+[ "${LEASE_CHECK_QUICK:-0}" = 1 ] && exit 0
 timeout 90 python3 bench/gpu/profile_kernels.py --top 15 --json "$out/prof_mqar.json" -- $B --task mqar --length 128 \
   --pairs 16 --batch 64 --d-model 64 --layers 2 --device cuda --steps 20 --eval-every 20 --val-size 64 --no-progress \
   > "$out/prof_mqar.txt" 2>&1; head -12 "$out/prof_mqar.txt" | tee -a "$sum"
