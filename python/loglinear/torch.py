@@ -23,8 +23,9 @@ Where it runs (this version):
   torch's current stream, with their workspace from torch's caching allocator; contiguous inputs
   of the working dtype are not copied. A carried state (``initial_state``, ``output_final_state``)
   and ``decode_step`` run on the GPU too, with float32 states whatever the inputs' dtype; every row
-  of a dense batch must then have the same token count. Not yet on the GPU: ``cu_seqlens``, whose
-  CUDA kernels are not written yet: a ``NotImplementedError`` says so. ``validate=True`` (the default) checks that every value is
+  of a dense batch must then have the same token count. ``cu_seqlens`` runs on the GPU as one
+  stateful call per sequence (no fused varlen kernel yet: the launches grow with the number of
+  sequences). ``validate=True`` (the default) checks that every value is
   finite and g <= 0 as the C++ API does, which costs one device synchronisation per call and per
   backward; ``validate=False`` skips it (bad values then give undefined results, never a crash).
 - ``torch.library``: with torch >= 2.4 the stateless call (no ``initial_state``, no
@@ -295,6 +296,50 @@ class _ChunkLogLinearAttnCuda(torch.autograd.Function):
         return (*out, d_init, None, None, None)
 
 
+def _packed_cuda(q, k, v, g, level_scales, cu_seqlens, init_states, init_tokens, chunk_size, validate):
+    """Packed sequences on CUDA tensors (B = 1): each sequence is one stateful call on its rows (a
+    view, contiguous: no copy), starting its own Fenwick tree from its initial state, so chunks are
+    aligned to every sequence start as on the CPU. Outputs are concatenated, final states stacked
+    and padded with zero levels to the most levels. One kernel pipeline per sequence: the launches
+    grow with the number of sequences (a fused varlen kernel is not written yet). Offsets are checked
+    with the CPU's messages (loglinear.forward_state)."""
+    if q.shape[0] != 1:
+        raise ValueError(f"q: expected B = 1 with cu_seqlens (the sequences packed along T), got B = {q.shape[0]}")
+    if cu_seqlens.dim() != 1:
+        raise ValueError(f"cu_seqlens: expected a 1-D tensor of offsets, got shape {tuple(cu_seqlens.shape)}")
+    cu, T = cu_seqlens.tolist(), q.shape[1]
+    if len(cu) < 2:
+        raise ValueError(f"cu_seqlens: expected S+1 >= 2 offsets (S >= 1 sequences), got {len(cu)}")
+    if cu[0] != 0:
+        raise ValueError(f"cu_seqlens: expected cu_seqlens[0] = 0, got {cu[0]}")
+    for i in range(len(cu) - 1):
+        if cu[i + 1] <= cu[i]:
+            raise ValueError(f"cu_seqlens: expected strictly increasing offsets (no empty sequence), got "
+                             f"cu_seqlens[{i}] = {cu[i]}, cu_seqlens[{i + 1}] = {cu[i + 1]}")
+    if cu[-1] != T:
+        raise ValueError(f"cu_seqlens: expected the last offset cu_seqlens[{len(cu) - 1}] to equal q's T = {T}, "
+                         f"got {cu[-1]}")
+    N = len(cu) - 1
+    if init_states is not None:
+        if init_tokens.dim() != 1 or init_tokens.shape[0] != N:
+            raise ValueError(f"initial_state.tokens: expected shape ({N},) (one count per sequence), got "
+                             f"{tuple(init_tokens.shape)}")
+        if init_states.dim() != 5 or init_states.shape[0] != N:
+            raise ValueError(f"initial_state.states: expected [S,H,L,K,V] with S = {N} sequences, got "
+                             f"{tuple(init_states.shape)}")
+    outs, finals, tokens = [], [], []
+    for i in range(N):
+        part = [t[:, cu[i]:cu[i + 1]] for t in (q, k, v, g, level_scales)]
+        state = (None, None) if init_states is None else (init_states[i:i + 1], init_tokens[i:i + 1])
+        o, fin, tok = _ChunkLogLinearAttnCuda.apply(*part, *state, chunk_size, validate)
+        outs.append(o)
+        finals.append(fin)
+        tokens.append(tok)
+    levels = max(f.shape[2] for f in finals)
+    states = torch.cat([torch.nn.functional.pad(f, (0, 0, 0, 0, 0, levels - f.shape[2])) for f in finals], 0)
+    return torch.cat(outs, 1), states, torch.cat(tokens)
+
+
 # ---- The stateless op (any device): one implementation behind the Function and the custom op ----
 
 def _forward_stateless(q, k, v, g, lam, form: str, chunk_size: int, validate: bool) -> torch.Tensor:
@@ -445,7 +490,8 @@ def chunk_log_linear_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: 
             tensors every row must have the same token count.
         output_final_state: also return the state after the last token of every sequence (on CUDA
             tensors its states are float32).
-        cu_seqlens: int64 ``[S+1]`` offsets of packed sequences (B = 1), or None. CPU only.
+        cu_seqlens: int64 ``[S+1]`` offsets of packed sequences (B = 1), or None. On CUDA tensors
+            each sequence runs as its own stateful call (launches grow with S).
         chunk_size: the chunked form's chunk (a power of two; results do not depend on it beyond
             float rounding; the GPU clamps it to 64). form: ``"chunked"`` (default) or
             ``"recurrent"`` (CPU).
@@ -484,12 +530,12 @@ def chunk_log_linear_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: 
         raise TypeError(f"validate: expected a bool, got {type(validate).__name__}")
     stateful = initial_state is not None or output_final_state or cu_seqlens is not None
     if q.is_cuda:
-        if cu_seqlens is not None:
-            raise NotImplementedError(
-                "cu_seqlens: not yet on CUDA tensors (the CUDA kernels take no packed sequences yet); run that call "
-                "on CPU tensors, or call each sequence separately")
         if form != "chunked":
             raise ValueError(f"form: the CUDA kernels implement \"chunked\" only, got \"{form}\"")
+        if cu_seqlens is not None:
+            o, fin_states, fin_tokens = _packed_cuda(q, k, v, g, level_scales, cu_seqlens.to(torch.int64),
+                                                     init_states, init_tokens, chunk_size, validate)
+            return o, (LogLinearState(fin_states, fin_tokens) if output_final_state else None)
         if stateful:
             o, fin_states, fin_tokens = _ChunkLogLinearAttnCuda.apply(q, k, v, g, level_scales, init_states,
                                                                       init_tokens, chunk_size, validate)

@@ -150,6 +150,53 @@ class TestStateAndPacking(unittest.TestCase):
         for name, pg, t in zip("q k v g level_scales".split(), packed_grads, x):
             self.assertLess(rel(pg, t.grad), 1e-12, name)
 
+    def test_gpu_packing_plumbing_on_cpu(self):
+        """The GPU's packed path (one stateful call per sequence, outputs concatenated, final states
+        padded and stacked, gradients through autograd) runs here with its per-sequence call swapped
+        for the CPU op, against the CPU's packed op: what the GPU adds to the kernels is checked
+        without a GPU."""
+        class CpuPerSequence:
+            @staticmethod
+            def apply(q, k, v, g, lam, states, tokens, chunk_size, validate):
+                init = None if states is None else lt.LogLinearState(states, tokens)
+                o, fin = lt.chunk_log_linear_attn(q, k, v, g, lam, initial_state=init, chunk_size=chunk_size,
+                                                  output_final_state=True, validate=validate)
+                return o, fin.states, fin.tokens
+        lens, T0 = [7, 1, 20, 9], torch.tensor([0, 3, 64, 5])
+        cu = torch.tensor(np.cumsum([0] + lens))
+        H, K, V, L = 2, 4, 3, loglinear.num_levels(64 + 20) + 1
+        states = torch.zeros(4, H, loglinear.num_levels(64), K, V, dtype=F64)
+        for i, n in enumerate(T0.tolist()):
+            if n:
+                _, st = lt.chunk_log_linear_attn(*inputs(1, n, 1, H, K, V, L, 60 + i), output_final_state=True)
+                states[i, :, :st.states.shape[2]] = st.states[0]
+        x = inputs(1, sum(lens), 1, H, K, V, L, seed=61, grad=True)
+        s0 = states.clone().requires_grad_()
+        o, fin = lt.chunk_log_linear_attn(*x, initial_state=lt.LogLinearState(s0, T0), cu_seqlens=cu, chunk_size=8,
+                                          output_final_state=True)
+        x2 = [t.detach().clone().requires_grad_() for t in x]
+        s02 = states.clone().requires_grad_()
+        saved = lt._ChunkLogLinearAttnCuda
+        lt._ChunkLogLinearAttnCuda = CpuPerSequence
+        try:
+            o2, fin_states, fin_tokens = lt._packed_cuda(*x2, cu, s02, T0, 8, True)
+            with self.assertRaisesRegex(ValueError, "^cu_seqlens: expected the last offset"):
+                lt._packed_cuda(*x2, cu[:-1], s02[:3], T0[:3], 8, True)
+            with self.assertRaisesRegex(ValueError, r"^initial_state.tokens: expected shape \(4,\)"):
+                lt._packed_cuda(*x2, cu, s02, T0[:3], 8, True)
+        finally:
+            lt._ChunkLogLinearAttnCuda = saved
+        self.assertLess(rel(o2, o), 1e-12)
+        self.assertEqual(fin_tokens.tolist(), fin.tokens.tolist())
+        self.assertEqual(tuple(fin_states.shape), tuple(fin.states.shape))
+        self.assertLess(rel(fin_states, fin.states), 1e-12)
+        gen = torch.Generator().manual_seed(62)
+        w, wf = torch.randn(o.shape, generator=gen, dtype=F64), torch.randn(fin.states.shape, generator=gen, dtype=F64)
+        ((o * w).sum() + (fin.states * wf).sum()).backward()
+        ((o2 * w).sum() + (fin_states * wf).sum()).backward()
+        for name, a, b in zip(("dq", "dk", "dv", "dg", "dlam", "d_initial"), (*x2, s02), (*x, s0)):
+            self.assertLess(rel(a.grad, b.grad), 1e-12, name)
+
     def test_state_continuation_equals_one_call(self):
         for T0, C in [(13, 4), (16, 8), (1, 64)]:
             T = T0 + 21
@@ -340,8 +387,8 @@ class TestCuda(unittest.TestCase):
             lt.chunk_log_linear_attn(q, k, v, -g, lam)
         with self.assertRaisesRegex(ValueError, "^level_scales"):
             lt.chunk_log_linear_attn(q, k, v, g, lam[..., :2])
-        with self.assertRaisesRegex(NotImplementedError, "^cu_seqlens: not yet on CUDA"):
-            lt.chunk_log_linear_attn(q, k, v, g, lam, cu_seqlens=torch.tensor([0, 3, 8], device="cuda"))
+        with self.assertRaisesRegex(ValueError, "^cu_seqlens: expected strictly increasing offsets"):
+            lt.chunk_log_linear_attn(q, k, v, g, lam, cu_seqlens=torch.tensor([0, 3, 3, 8], device="cuda"))
         _, st = lt.chunk_log_linear_attn(q, k, v, g, lam, output_final_state=True)
         uneven = lt.LogLinearState(st.states, torch.tensor([8, 7], device="cuda"))
         with self.assertRaisesRegex(ValueError, "^initial_state.tokens: expected one token count for every row"):
@@ -395,6 +442,35 @@ class TestCudaState(unittest.TestCase):
         self.assertEqual((oc.dtype, finc.states.dtype), (torch.bfloat16, torch.float32))
         self.assertLess(rel_norm(oc.cpu(), o), 2e-2)
         self.assertLess(rel_norm(finc.states.cpu(), fin.states), 2e-2)
+
+    def test_packed_equals_cpu(self):
+        lens = [7, 1, 20, 9]
+        cu = torch.tensor(np.cumsum([0] + lens))
+        T0 = torch.tensor([0, 3, 64, 5])
+        H, K, V, L = 2, 4, 3, loglinear.num_levels(64 + 20) + 1
+        states = torch.zeros(4, H, loglinear.num_levels(64), K, V, dtype=F64)
+        for i, n in enumerate(T0.tolist()):
+            if n:
+                _, st = lt.chunk_log_linear_attn(*inputs(1, n, 1, H, K, V, L, 50 + i), output_final_state=True)
+                states[i, :, :st.states.shape[2]] = st.states[0]
+        x = inputs(1, sum(lens), 1, H, K, V, L, seed=51, grad=True)
+        s0 = states.clone().requires_grad_()
+        o, fin = lt.chunk_log_linear_attn(*x, initial_state=lt.LogLinearState(s0, T0), cu_seqlens=cu, chunk_size=8,
+                                          output_final_state=True)
+        xc = [t.detach().to("cuda", torch.float32).requires_grad_() for t in x]
+        s0c = states.to("cuda", torch.float32).requires_grad_()
+        oc, finc = lt.chunk_log_linear_attn(*xc, initial_state=lt.LogLinearState(s0c, T0.cuda()),
+                                            cu_seqlens=cu.cuda(), chunk_size=8, output_final_state=True)
+        self.assertEqual(finc.tokens.tolist(), (T0 + torch.tensor(lens)).tolist())
+        self.assertLess(rel_norm(oc.cpu(), o), 1e-4)
+        self.assertEqual(tuple(finc.states.shape), tuple(fin.states.shape))
+        self.assertLess(rel_norm(finc.states.cpu(), fin.states), 1e-4)
+        gen = torch.Generator().manual_seed(52)
+        w, wf = torch.randn(o.shape, generator=gen, dtype=F64), torch.randn(fin.states.shape, generator=gen, dtype=F64)
+        ((o * w).sum() + (fin.states * wf).sum()).backward()
+        ((oc * w.cuda().float()).sum() + (finc.states * wf.cuda().float()).sum()).backward()
+        for name, a, b in zip(("dq", "dk", "dv", "dg", "dlam", "d_initial"), (*xc, s0c), (*x, s0)):
+            self.assertLess(rel_norm(a.grad.cpu(), b.grad), 1e-4, name)
 
     def test_split_and_decode_equal_one_gpu_call(self):
         B, T, G, H, K, V = 2, 90, 1, 2, 16, 8
