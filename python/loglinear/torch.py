@@ -243,7 +243,8 @@ class _ChunkLogLinearAttnCuda(torch.autograd.Function):
                     or tuple(init_states.shape[3:]) != (K, V)):
                 raise ValueError(f"initial_state.states: expected [B,H,L,K,V] = [{B},{H},>= {L0},{K},{V}] (L >= "
                                  f"num_levels(tokens)), got {tuple(init_states.shape)}")
-            S0 = init_states[:, :, :L0].to(torch.float32).contiguous()
+            # A state of 0 tokens holds no level: the kernels get no pointer (nothing to read).
+            S0 = init_states[:, :, :L0].to(torch.float32).contiguous() if L0 > 0 else None
         if validate:
             _check_values_cuda(list(zip(_NAMES, x)) + ([("initial_state.states", S0)] if S0 is not None else []),
                                g=x[3])
@@ -289,10 +290,11 @@ class _ChunkLogLinearAttnCuda(torch.autograd.Function):
                 raise _renamed(e) from None
         out = [gr.to(t.dtype) for gr, t in zip(grads, (q, k, v, g, level_scales))]
         d_init = None
-        if dS0 is not None:  # back to the caller's (possibly level-padded) shape and dtype
+        if ctx.init_like is not None and ctx.needs_input_grad[5]:  # the caller's (level-padded) shape and dtype
             shape, dtype = ctx.init_like
             d_init = torch.zeros(shape, dtype=dtype, device=q.device)
-            d_init[:, :, :dS0.shape[2]] = dS0.to(dtype)
+            if dS0 is not None:
+                d_init[:, :, :dS0.shape[2]] = dS0.to(dtype)
         return (*out, d_init, None, None, None)
 
 

@@ -15,6 +15,8 @@
 #include <catch2/generators/catch_generators.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
+#include <cstdint>
+#include <cstring>
 #include <random>
 
 using namespace loglinear;
@@ -112,6 +114,73 @@ TEST_CASE("cuda: a chunked call that continues a carried state and returns the f
   }
 }
 
+namespace {
+// Round-to-nearest-even to bfloat16, from the format (as tests/cuda/test_cuda_chunked.cpp does),
+// so that the reference sees the values the bf16 path uploads.
+float round_to_bf16(float x) {
+  std::uint32_t u;
+  std::memcpy(&u, &x, 4);
+  u += 0x7FFFu + ((u >> 16) & 1u);
+  u &= 0xFFFF0000u;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+template <int Rank>
+void round_all(Tensor<float, Rank>& t) {
+  for (Index i = 0; i < t.size(); ++i) t.data()[i] = round_to_bf16(t.data()[i]);
+}
+}  // namespace
+
+TEST_CASE("cuda: bf16 storage with a carried state (tensor-core stages from chunk z0 > 0) matches double",
+          "[cuda][gpu][state][bf16]") {
+  REQUIRE_GPU();
+  // t0 = 128 and 192: chunk-aligned, so the tensor-core kernels run from z0 = 2 and 3 (K, V = 64);
+  // t0 = 40: C drops to 8 and the bf16 FFMA kernels run.
+  const Index t0 = GENERATE(Index(128), Index(192), Index(40));
+  const Sizes base{1, 200, 2, 1, 64, 64, 0};
+  const auto seed = fresh_seed();
+  CAPTURE(t0, seed);
+  Sizes s = base;
+  s.L = num_levels(t0 + s.T);
+  auto in32 = random_inputs<float>(s, seed);
+  round_all(in32.q); round_all(in32.k); round_all(in32.v); round_all(in32.dout);
+  const OwnedInputs<double> in64{cast<double>(in32.q), cast<double>(in32.k), cast<double>(in32.v),
+                                 cast<double>(in32.lam), cast<double>(in32.g), cast<double>(in32.dout)};
+  const FenwickState<double> S0 = prefix_state(s, t0, seed + 1);
+  const FenwickState<float> S0f = to_float(S0);
+  Tensor<double, 4> o_ref(in64.v.shape());
+  FenwickState<double> fin_ref;
+  chunked_forward<double>(in64.view(), {64}, o_ref, {&S0, &fin_ref});
+  Tensor<float, 4> o_gpu(in32.v.shape());
+  FenwickState<float> fin_gpu;
+  cuda::chunked_forward<float>(in32.view(), {64}, o_gpu, &S0f, &fin_gpu, cuda::Precision::bf16);
+  // bf16 operands inside the kernels (P and Hin products, bf16 outputs): 1e-2 as the stateless
+  // bf16 test; the state is float32.
+  for (const auto& cmp : {compare("o", o_gpu, o_ref), compare("final state", fin_gpu.S, fin_ref.S)}) {
+    INFO(cmp.report());
+    CHECK(cmp.max_rel <= 1e-2);
+  }
+  Tensor<double, 5> dF(fin_ref.S.shape());
+  std::mt19937_64 rng(seed + 2);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  for (auto& x : dF.values()) x = normal(rng);
+  const Tensor<float, 5> dFf = cast<float>(dF);
+  const AttentionDims d{s.B, s.T, s.H, s.G, s.K, s.V, s.L};
+  AttentionGradTensors<double> ref(d);
+  Tensor<double, 5> dS0_ref;
+  chunked_backward<double>(in64.view(), {64}, in64.dout, ref.views(), {&S0, nullptr}, &dF, &dS0_ref);
+  AttentionGradTensors<float> gpu(d);
+  Tensor<float, 5> dS0_gpu;
+  cuda::chunked_backward<float>(in32.view(), {64}, in32.dout, gpu.views(), &S0f, &dFf, &dS0_gpu,
+                                cuda::Precision::bf16);
+  for (const auto& cmp : {compare("dq", gpu.dq, ref.dq), compare("dk", gpu.dk, ref.dk),
+                          compare("dv", gpu.dv, ref.dv), compare("dg", gpu.dg, ref.dg),
+                          compare("dlam", gpu.dlam, ref.dlam), compare("d_initial", dS0_gpu, dS0_ref)}) {
+    INFO(cmp.report());
+    CHECK(cmp.max_rel <= 1e-2);
+  }
+}
+
 TEST_CASE("cuda: a sequence split at any token and continued from the GPU's own state equals one GPU call",
           "[cuda][gpu][state]") {
   REQUIRE_GPU();
@@ -181,6 +250,11 @@ TEST_CASE("cuda: the stateful device API refuses a missing or unexpected initial
   d.L = num_levels(16);  // short of num_levels(t0 + T) = num_levels(24)
   CHECK_THROWS_WITH(cuda::chunked_workspace_bytes(d, opts, cuda::Precision::fp32, false),
                     ContainsSubstring("dims.L: expected >= num_levels(t0 + T)"));
+  FenwickState<float> same{16, Tensor<float, 5>({1, 1, num_levels(16), 4, 4})};
+  Tensor<float, 4> q({1, 8, 1, 4}), k({1, 8, 1, 4}), v({1, 8, 1, 4}), lam({1, 8, 1, num_levels(24)}), o({1, 8, 1, 4});
+  Tensor<float, 3> g({1, 8, 1});
+  CHECK_THROWS_WITH(cuda::chunked_forward<float>({q, k, v, g, lam}, opts, o, &same, &same),
+                    ContainsSubstring("final: expected a FenwickState other than initial"));
   d.L = num_levels(24);
   d.t0 = -1;
   CHECK_THROWS_WITH(cuda::chunked_workspace_bytes(d, opts, cuda::Precision::fp32, false),

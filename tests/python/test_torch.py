@@ -472,6 +472,18 @@ class TestCudaState(unittest.TestCase):
         for name, a, b in zip(("dq", "dk", "dv", "dg", "dlam", "d_initial"), (*xc, s0c), (*x, s0)):
             self.assertLess(rel_norm(a.grad.cpu(), b.grad), 1e-4, name)
 
+    def test_zero_token_state_with_padding(self):
+        """A state of 0 tokens (levels all padding) equals no state, and its gradient is zero."""
+        x = [t.to("cuda", torch.float32) for t in inputs(1, 20, 1, 2, 4, 4, loglinear.num_levels(20), 71)]
+        o_ref, _ = lt.chunk_log_linear_attn(*x)
+        s0 = torch.zeros(1, 2, 3, 4, 4, device="cuda", requires_grad=True)
+        o, _ = lt.chunk_log_linear_attn(*x, initial_state=lt.LogLinearState(s0, torch.zeros(1, dtype=torch.int64,
+                                                                                              device="cuda")))
+        self.assertLess(rel_norm(o, o_ref), 1e-6)  # the same kernels in the same order
+        o.sum().backward()
+        self.assertEqual(tuple(s0.grad.shape), (1, 2, 3, 4, 4))
+        self.assertEqual(float(s0.grad.abs().max()), 0.0)
+
     def test_split_and_decode_equal_one_gpu_call(self):
         B, T, G, H, K, V = 2, 90, 1, 2, 16, 8
         x = [t.to("cuda", torch.float32) for t in inputs(B, T, G, H, K, V, loglinear.num_levels(T), 41)]

@@ -43,8 +43,11 @@ struct GradTensors {
 
 /// Runs the case on this rank of `comm`; returns the comparisons of this rank's results with the
 /// single-process reference (max relative error over each tensor).
+/// `engine` runs the segments' chunked calls (nullptr: the CPU form; the reference is always the
+/// CPU form in Scalar).
 template <class Scalar>
-std::vector<Comparison> check_context_parallel(const Communicator& comm, const CpCase& c) {
+std::vector<Comparison> check_context_parallel(const Communicator& comm, const CpCase& c,
+                                               const ChunkedEngine<Scalar>* engine = nullptr) {
   Sizes s = c.sizes;
   const Index T = s.T, n0 = c.prefix;
   s.L = num_levels(n0 + T) + 1;
@@ -78,10 +81,10 @@ std::vector<Comparison> check_context_parallel(const Communicator& comm, const C
   const Segment seg = cp_segment(T, effective_chunk_size(c.chunk, n0 + T), comm.size(), comm.rank());
   const OwnedInputs<Scalar> mine = slice_inputs(in, seg.begin, seg.end);
   Tensor<Scalar, 4> o(mine.v.shape());
-  const CpContext<Scalar> ctx = cp_forward<Scalar>(comm, mine.view(), T, opts, o, init);
+  const CpContext<Scalar> ctx = cp_forward<Scalar>(comm, mine.view(), T, opts, o, init, engine);
   GradTensors<Scalar> g(mine);
   Tensor<Scalar, 5> d_init;
-  cp_backward<Scalar>(comm, ctx, mine.view(), opts, mine.dout, g.view(), dfin, init ? &d_init : nullptr);
+  cp_backward<Scalar>(comm, ctx, mine.view(), opts, mine.dout, g.view(), dfin, init ? &d_init : nullptr, engine);
 
   const auto part = [&](const auto& x) { return slice_t(x, seg.begin, seg.end); };
   std::vector<Comparison> out{compare("o", o, part(o_ref)),          compare("dq", g.dq, part(g_ref.dq)),

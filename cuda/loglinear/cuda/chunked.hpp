@@ -58,8 +58,11 @@ void chunked_forward(const AttentionInputs<Scalar>& in, const ChunkedOptions& op
 /// The call's first token is at absolute position t0 = initial->tokens (0 without one), lam needs
 /// L >= num_levels(t0 + T), and continuing from a state equals one long call. The kernels start at
 /// a chunk boundary of the sequence, so the chunk size used is the largest power of two <= C that
-/// divides t0 (C for a prefill or chunk-aligned segments; down to 1 for odd t0, where the cost is
-/// the recurrent form's O(T log(t0+T) K V)). The state is float32 in both precisions.
+/// divides t0: C for a prefill or chunk-aligned segments, down to 1 for odd t0. A smaller chunk
+/// costs time and workspace: the level states grow as T / C' (at C' = 1, the recurrent form's
+/// O(T log(t0+T) K V) work and a workspace of up to log T K V floats per token and head), so a long
+/// call after an unaligned t0 is best split at the next multiple of C by the caller (not yet done
+/// here). The state is float32 in both precisions. `initial` and `final` must be different objects.
 /// @param initial the state after t0 earlier tokens, S [B,H,num_levels(t0),K,V], or nullptr
 /// @param final   if not nullptr, receives the state after the call (tokens t0 + T,
 ///        S [B,H,num_levels(t0+T),K,V])
@@ -119,7 +122,7 @@ struct DeviceGrads {
   In* dk = nullptr;       ///< [B,T,G,K]
   In* dv = nullptr;       ///< [B,T,H,V]
   float* dg = nullptr;    ///< [B,T,H]
-  float* dlam = nullptr;  ///< [B,T,H,L]; levels >= num_levels(T) get zero
+  float* dlam = nullptr;  ///< [B,T,H,L]; levels >= num_levels(t0 + T) get zero
 };
 
 /// The carried Fenwick state of a chunked call on device buffers (float32, SPEC.md §4 layout,
@@ -140,8 +143,9 @@ struct DeviceStateGrads {
 /// chunk-local cumulative decay, the chunk summaries and level states (float32), their gradient,
 /// and float32 accumulators of o / dq, dk, dv when the storage type is bf16.
 /// About 4 (E + 1) B H (T/C) K V bytes forward and 4 (E + 2) B H (T/C) K V backward, E =
-/// num_levels(t0 + T) - log2(C) - 1 chunk levels, plus the float32 accumulators for bf16, 8 B H T
-/// bytes of decay sums for a carried state and, backward, the final state (4 B H Lf K V bytes).
+/// num_levels(t0 + T) - log2(C) - 1 chunk levels (at most), plus the float32 accumulators for bf16,
+/// 8 B H T bytes of decay sums (every call: the size does not depend on whether a state is passed)
+/// and, backward, the final state (4 B H Lf K V bytes).
 /// @param d         sizes B, T, H, G, K, V, L and t0 (tokens before the call; C as the stateful
 ///                  chunked_forward picks it)
 /// @param opts      chunk size C
@@ -149,14 +153,15 @@ struct DeviceStateGrads {
 /// @param backward  true for chunked_backward_device (adds the summaries' gradient)
 /// @throws std::invalid_argument on the size checks of chunked_forward_device ("dims.T: expected
 ///         >= 1, got 0", "dims.G: expected a divisor of H = ...", "dims.L: expected >=
-///         num_levels(T) = ...", chunk size and GPU limits).
+///         num_levels(t0 + T) = ...", "dims.t0: ...", chunk size and GPU limits).
 std::size_t chunked_workspace_bytes(const AttentionDims& d, const ChunkedOptions& opts, Precision precision,
                                     bool backward);
 
 /// Chunked forward on device buffers, asynchronous on `stream` (no host synchronisation).
 /// Sizes, chunk size, pointers and the workspace size are checked before launch; the values on
 /// the device are not inspected (the host-buffer overload checks them).
-/// @param d sizes B, T, H, G, K, V, L (L >= num_levels(T)); the other fields are ignored
+/// @param d sizes B, T, H, G, K, V, L (L >= num_levels(t0 + T)) and t0, which must be 0 in this
+///        stateless overload (a call after t0 tokens needs the carried state: the overload below)
 /// @param o [B,T,H,V], overwritten
 /// @param in device pointers of q, k, v (storage In), g and lam (float32)
 /// @param opts chunk size C: a power of two <= 64 (see chunked_forward)

@@ -47,6 +47,15 @@ void check_gpu_limits(Index B, Index H, Index K, Index V, Index T, Index L) {
   }
 }
 
+// The kernels' chunk masks shift 64-bit chunk indices by up to the level count: tokens before and in
+// the call stay below 2^62 (the CPU's decoder bound), far beyond any sequence a machine holds.
+void check_gpu_tokens(Index t0, Index T, const char* name = "initial_state.tokens") {
+  if (t0 > (Index(1) << 62) - T) {
+    throw std::invalid_argument(std::string(name) + ": expected tokens before the call <= 2^62 - T on the GPU, got " +
+                                str(t0) + " with T = " + str(T));
+  }
+}
+
 // The sizes of a call whose dims and chunk size passed the checks above. The kernels start at a
 // chunk boundary of the sequence (chunk z0 = t0 / C), so a call that continues after t0 tokens
 // runs with the largest power of two <= C that divides t0: C itself when t0 is a multiple of it
@@ -63,7 +72,13 @@ ChunkedSizes sizes_of(const AttentionDims& d, Index C) {
   s.t0 = d.t0; s.z0 = d.t0 / C;
   s.L0 = d.t0 == 0 ? 0 : num_levels(d.t0);
   s.Lf = num_levels(d.t0 + d.T);
-  s.E = std::max(0, s.Lf - s.c - 1);
+  // Chunk levels that change inside the call: a reader and a writer of level e differ first at bit e
+  // of their absolute chunk index, and all of the call's chunks z0 .. z0 + N - 1 share the bits above
+  // the highest bit where z0 and z0 + N - 1 differ. Levels above hold only carried tokens (S0's
+  // terms), so the scans skip them: the old num_levels(T) - c - 1 when z0 = 0, and 0 for a call
+  // inside one chunk (a decode step), which then runs stage 1 and the state terms only.
+  const int changing = bit_width(std::uint64_t(s.z0) ^ std::uint64_t(s.z0 + s.N - 1));
+  s.E = std::max(0, std::min(s.Lf - s.c - 1, changing));
   return s;
 }
 
@@ -72,6 +87,7 @@ ChunkedSizes sizes_of(const AttentionDims& d, Index C) {
 ChunkedSizes check_host_inputs(const AttentionInputs<float>& in, const ChunkedOptions& opts, Index t0) {
   check_gpu_chunk_size(opts.chunk_size);
   const AttentionDims d = check_inputs(in, t0);
+  check_gpu_tokens(d.t0, d.T);
   check_gpu_limits(d.B, d.H, d.K, d.V, d.T, d.L);
   return sizes_of(d, opts.chunk_size);
 }
@@ -89,6 +105,10 @@ ChunkedSizes check_chunked_forward(const AttentionInputs<float>& in, const Chunk
                                    const Shape<4>& o_shape, const FenwickState<float>* initial,
                                    FenwickState<float>* final) {
   // The CPU forms' order: the state first (it sets t0), then the inputs against t0 + T.
+  if (initial != nullptr && initial == final) {
+    throw std::invalid_argument("final: expected a FenwickState other than initial (the GPU call shapes the final "
+                                "state before it reads the initial one); continue into a new state");
+  }
   const Index t0 = check_initial_state(initial, in.v.shape[0], in.v.shape[2], in.q.shape[3], in.v.shape[3]);
   const ChunkedSizes s = check_host_inputs(in, opts, t0);
   check_shape<4>("o", o_shape, {s.B, s.T, s.H, s.V}, " = [B,T,H,V]");
@@ -104,6 +124,7 @@ ChunkedSizes check_chunked_backward(const AttentionInputs<float>& in, const Chun
   check_gpu_chunk_size(opts.chunk_size);
   const AttentionDims d = check_backward_arguments<float>(in, dout, grads, StateIO<float>{initial, nullptr}, d_final);
   check_gpu_limits(d.B, d.H, d.K, d.V, d.T, d.L);
+  check_gpu_tokens(d.t0, d.T);
   return sizes_of(d, opts.chunk_size);
 }
 
@@ -118,9 +139,8 @@ ChunkedSizes check_chunked_dims(const AttentionDims& d, const ChunkedOptions& op
   if (d.H % d.G != 0) {
     throw std::invalid_argument("dims.G: expected a divisor of H = " + str(d.H) + ", got " + str(d.G));
   }
-  if (d.t0 < 0 || d.t0 > (Index(1) << 62) - d.T) {
-    throw std::invalid_argument("dims.t0: expected tokens before the call in [0, 2^62 - T], got " + str(d.t0));
-  }
+  if (d.t0 < 0) throw std::invalid_argument("dims.t0: expected tokens before the call >= 0, got " + str(d.t0));
+  check_gpu_tokens(d.t0, d.T, "dims.t0");
   if (d.L < num_levels(d.t0 + d.T)) {
     throw std::invalid_argument("dims.L: expected >= num_levels(t0 + T) = " + str(num_levels(d.t0 + d.T)) +
                                 ", got " + str(d.L));

@@ -207,8 +207,26 @@ void add_unpacked(const Scalar* in, Index Lmax, Tensor<Scalar, 5>& S) {
 }  // namespace
 
 template <class Scalar>
+void CpuChunkedEngine<Scalar>::forward(const AttentionInputs<Scalar>& in, const ChunkedOptions& opts,
+                                       TensorView<Scalar, 4> o, const FenwickState<Scalar>* initial,
+                                       FenwickState<Scalar>* final) const {
+  chunked_forward<Scalar>(in, opts, o, {initial, final});
+}
+
+template <class Scalar>
+void CpuChunkedEngine<Scalar>::backward(const AttentionInputs<Scalar>& in, const ChunkedOptions& opts,
+                                        ConstTensorView<Scalar, 4> dout, const AttentionGrads<Scalar>& grads,
+                                        const FenwickState<Scalar>* initial, const Tensor<Scalar, 5>* d_final,
+                                        Tensor<Scalar, 5>* d_initial) const {
+  chunked_backward<Scalar>(in, opts, dout, grads, {initial, nullptr}, d_final, d_initial);
+}
+
+template <class Scalar>
 CpContext<Scalar> cp_forward(const Communicator& comm, const AttentionInputs<Scalar>& seg, Index T,
-                             const ChunkedOptions& opts, TensorView<Scalar, 4> o, const FenwickState<Scalar>* initial) {
+                             const ChunkedOptions& opts, TensorView<Scalar, 4> o, const FenwickState<Scalar>* initial,
+                             const ChunkedEngine<Scalar>* engine) {
+  const CpuChunkedEngine<Scalar> cpu;
+  const ChunkedEngine<Scalar>& run = engine ? *engine : cpu;
   const int R = comm.size(), r = comm.rank();
   Header mine{};
   CpContext<Scalar> ctx;
@@ -240,7 +258,7 @@ CpContext<Scalar> cp_forward(const Communicator& comm, const AttentionInputs<Sca
   if (n > 0) {
     const FenwickState<Scalar> zero = zero_state<Scalar>(t0, B, H, K, V);
     FenwickState<Scalar> contribution;
-    chunked_forward<Scalar>(seg, opts, o, {&zero, &contribution});
+    run.forward(seg, opts, o, &zero, &contribution);
     pack(contribution.S, Lmax, send.data());
   }
   std::vector<Scalar> all(static_cast<size_t>(blk * R));
@@ -258,14 +276,16 @@ CpContext<Scalar> cp_forward(const Communicator& comm, const AttentionInputs<Sca
     S = std::move(next);
   }
   ctx.final_state = std::move(S);
-  if (n > 0) chunked_forward<Scalar>(seg, opts, o, {&ctx.incoming, nullptr});
+  if (n > 0) run.forward(seg, opts, o, &ctx.incoming, nullptr);
   return ctx;
 }
 
 template <class Scalar>
 void cp_backward(const Communicator& comm, const CpContext<Scalar>& ctx, const AttentionInputs<Scalar>& seg,
                  const ChunkedOptions& opts, ConstTensorView<Scalar, 4> dout, const AttentionGrads<Scalar>& grads,
-                 const Tensor<Scalar, 5>* d_final, Tensor<Scalar, 5>* d_initial) {
+                 const Tensor<Scalar, 5>* d_final, Tensor<Scalar, 5>* d_initial, const ChunkedEngine<Scalar>* engine) {
+  const CpuChunkedEngine<Scalar> cpu;
+  const ChunkedEngine<Scalar>& run = engine ? *engine : cpu;
   const int R = comm.size(), r = comm.rank();
   const Index B = ctx.B, H = ctx.H, K = ctx.K, V = ctx.V;
   const Index n = ctx.segment.end - ctx.segment.begin, n0 = ctx.starts.front(), t_end = ctx.starts.back();
@@ -293,7 +313,7 @@ void cp_backward(const Communicator& comm, const CpContext<Scalar>& ctx, const A
   std::vector<Scalar> send(static_cast<size_t>(state_size), Scalar(0));
   if (n > 0) {
     Tensor<Scalar, 5> own;
-    chunked_backward<Scalar>(seg, opts, dout, grads, {&ctx.incoming, nullptr}, nullptr, &own);
+    run.backward(seg, opts, dout, grads, &ctx.incoming, nullptr, &own);
     pack(own, Lmax, send.data());
   }
   std::vector<Scalar> all(static_cast<size_t>(state_size * R));
@@ -312,7 +332,7 @@ void cp_backward(const Communicator& comm, const CpContext<Scalar>& ctx, const A
     D = std::move(d_in);
   }
   if (d_initial) *d_initial = std::move(D);
-  if (n > 0) chunked_backward<Scalar>(seg, opts, dout, grads, {&ctx.incoming, nullptr}, &d_out_mine, nullptr);
+  if (n > 0) run.backward(seg, opts, dout, grads, &ctx.incoming, &d_out_mine, nullptr);
 }
 
 #define LOGLINEAR_INSTANTIATE(Scalar)                                                                              \
@@ -322,10 +342,12 @@ void cp_backward(const Communicator& comm, const CpContext<Scalar>& ctx, const A
                                                      ConstTensorView<Scalar, 2>, Tensor<Scalar, 5>&);              \
   template CpContext<Scalar> cp_forward<Scalar>(const Communicator&, const AttentionInputs<Scalar>&, Index,        \
                                                 const ChunkedOptions&, TensorView<Scalar, 4>,                      \
-                                                const FenwickState<Scalar>*);                                      \
+                                                const FenwickState<Scalar>*, const ChunkedEngine<Scalar>*);        \
   template void cp_backward<Scalar>(const Communicator&, const CpContext<Scalar>&, const AttentionInputs<Scalar>&, \
                                     const ChunkedOptions&, ConstTensorView<Scalar, 4>,                             \
-                                    const AttentionGrads<Scalar>&, const Tensor<Scalar, 5>*, Tensor<Scalar, 5>*);
+                                    const AttentionGrads<Scalar>&, const Tensor<Scalar, 5>*, Tensor<Scalar, 5>*, \
+                                    const ChunkedEngine<Scalar>*);                                                 \
+  template class CpuChunkedEngine<Scalar>;
 LOGLINEAR_INSTANTIATE(float)
 LOGLINEAR_INSTANTIATE(double)
 #undef LOGLINEAR_INSTANTIATE

@@ -57,6 +57,35 @@ template <class Scalar>
 void fenwick_transition_transpose(const Tensor<Scalar, 5>& d_out, Index n_in, Index n_out,
                                   ConstTensorView<Scalar, 2> log_decay, Tensor<Scalar, 5>& d_in);
 
+/// The chunked calls context parallelism makes on a rank's segment: the forward and the backward
+/// with a carried state (the StateIO of loglinear::chunked_forward / chunked_backward). One
+/// algorithm thus runs on the CPU forms (CpuChunkedEngine, the default) and on the CUDA kernels
+/// (loglinear::cuda::CudaChunkedEngine, cuda/loglinear/cuda/context_parallel.hpp).
+template <class Scalar>
+class ChunkedEngine {
+ public:
+  virtual ~ChunkedEngine() = default;
+  /// As loglinear::chunked_forward(in, opts, o, io).
+  virtual void forward(const AttentionInputs<Scalar>& in, const ChunkedOptions& opts, TensorView<Scalar, 4> o,
+                       const FenwickState<Scalar>* initial, FenwickState<Scalar>* final) const = 0;
+  /// As loglinear::chunked_backward(in, opts, dout, grads, {initial, nullptr}, d_final, d_initial).
+  virtual void backward(const AttentionInputs<Scalar>& in, const ChunkedOptions& opts,
+                        ConstTensorView<Scalar, 4> dout, const AttentionGrads<Scalar>& grads,
+                        const FenwickState<Scalar>* initial, const Tensor<Scalar, 5>* d_final,
+                        Tensor<Scalar, 5>* d_initial) const = 0;
+};
+
+/// The CPU chunked form (reference/loglinear/attention/chunked.hpp) as a ChunkedEngine.
+template <class Scalar>
+class CpuChunkedEngine final : public ChunkedEngine<Scalar> {
+ public:
+  void forward(const AttentionInputs<Scalar>& in, const ChunkedOptions& opts, TensorView<Scalar, 4> o,
+               const FenwickState<Scalar>* initial, FenwickState<Scalar>* final) const override;
+  void backward(const AttentionInputs<Scalar>& in, const ChunkedOptions& opts, ConstTensorView<Scalar, 4> dout,
+                const AttentionGrads<Scalar>& grads, const FenwickState<Scalar>* initial,
+                const Tensor<Scalar, 5>* d_final, Tensor<Scalar, 5>* d_initial) const override;
+};
+
 /// What cp_forward leaves for cp_backward on one rank.
 template <class Scalar>
 struct CpContext {
@@ -86,13 +115,15 @@ struct CpContext {
 /// @param opts     chunk size (as chunked_forward)
 /// @param o        this rank's output [B,n_r,H,V], overwritten
 /// @param initial  the state the whole call continues from (nullptr: empty), the same on every rank
+/// @param engine   the chunked calls on the segment (nullptr: the CPU chunked form)
 /// @return the context cp_backward needs, with the final state of the whole call
 /// @throws std::invalid_argument on every rank if any rank's inputs are bad or the ranks disagree
 ///         on the sizes, T, chunk size or initial state; the message names the rank and the argument.
 template <class Scalar>
 CpContext<Scalar> cp_forward(const Communicator& comm, const AttentionInputs<Scalar>& segment, Index T,
                              const ChunkedOptions& opts, TensorView<Scalar, 4> o,
-                             const FenwickState<Scalar>* initial = nullptr);
+                             const FenwickState<Scalar>* initial = nullptr,
+                             const ChunkedEngine<Scalar>* engine = nullptr);
 
 /// Backward of cp_forward (a collective). Each rank computes the gradient at its incoming state
 /// from its own outputs alone, all-gathers them, folds them from the last rank down through the
@@ -108,10 +139,12 @@ CpContext<Scalar> cp_forward(const Communicator& comm, const AttentionInputs<Sca
 ///                   same on every rank (nullptr: none)
 /// @param d_initial  if not nullptr, receives the gradient at the whole call's initial state
 ///                   (on every rank; [B,H,num_levels(t0),K,V])
+/// @param engine     the chunked calls on the segment, as cp_forward's (nullptr: the CPU form)
 /// @throws std::invalid_argument on every rank as cp_forward.
 template <class Scalar>
 void cp_backward(const Communicator& comm, const CpContext<Scalar>& ctx, const AttentionInputs<Scalar>& segment,
                  const ChunkedOptions& opts, ConstTensorView<Scalar, 4> dout, const AttentionGrads<Scalar>& grads,
-                 const Tensor<Scalar, 5>* d_final = nullptr, Tensor<Scalar, 5>* d_initial = nullptr);
+                 const Tensor<Scalar, 5>* d_final = nullptr, Tensor<Scalar, 5>* d_initial = nullptr,
+                 const ChunkedEngine<Scalar>* engine = nullptr);
 
 }  // namespace loglinear
