@@ -298,6 +298,26 @@ class _ChunkLogLinearAttnCuda(torch.autograd.Function):
         return (*out, d_init, None, None, None)
 
 
+def _stateful_cuda(q, k, v, g, level_scales, init_states, init_tokens, chunk_size, validate):
+    """A dense stateful call on CUDA tensors. The kernels start at a chunk boundary of the sequence
+    and run with the largest power of two <= C dividing t0, so after an unaligned t0 a long call
+    would run with a tiny chunk (time and workspace growing as T / C'): the call is then split at
+    the next multiple of the GPU chunk, a head of fewer than C tokens and an aligned rest that
+    continues from the head's state (autograd chains the two; the head and rest are copies of
+    their rows when B > 1)."""
+    C = min(chunk_size, 64)
+    t0 = 0 if init_states is None else _dense_tokens_cuda(init_tokens, q.shape[0])
+    head = (-t0) % C if C >= 1 and C & (C - 1) == 0 else 0  # a bad chunk_size: the C++ names it
+    T = q.shape[1]
+    if head == 0 or T <= head:
+        return _ChunkLogLinearAttnCuda.apply(q, k, v, g, level_scales, init_states, init_tokens, chunk_size, validate)
+    x = (q, k, v, g, level_scales)
+    o1, s1, t1 = _ChunkLogLinearAttnCuda.apply(*[t[:, :head] for t in x], init_states, init_tokens, chunk_size,
+                                               validate)
+    o2, s2, t2 = _ChunkLogLinearAttnCuda.apply(*[t[:, head:] for t in x], s1, t1, chunk_size, validate)
+    return torch.cat([o1, o2], 1), s2, t2
+
+
 def _packed_cuda(q, k, v, g, level_scales, cu_seqlens, init_states, init_tokens, chunk_size, validate):
     """Packed sequences on CUDA tensors (B = 1): each sequence is one stateful call on its rows (a
     view, contiguous: no copy), starting its own Fenwick tree from its initial state, so chunks are
@@ -333,7 +353,7 @@ def _packed_cuda(q, k, v, g, level_scales, cu_seqlens, init_states, init_tokens,
     for i in range(N):
         part = [t[:, cu[i]:cu[i + 1]] for t in (q, k, v, g, level_scales)]
         state = (None, None) if init_states is None else (init_states[i:i + 1], init_tokens[i:i + 1])
-        o, fin, tok = _ChunkLogLinearAttnCuda.apply(*part, *state, chunk_size, validate)
+        o, fin, tok = _stateful_cuda(*part, *state, chunk_size, validate)
         outs.append(o)
         finals.append(fin)
         tokens.append(tok)
@@ -539,8 +559,8 @@ def chunk_log_linear_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: 
                                                      init_states, init_tokens, chunk_size, validate)
             return o, (LogLinearState(fin_states, fin_tokens) if output_final_state else None)
         if stateful:
-            o, fin_states, fin_tokens = _ChunkLogLinearAttnCuda.apply(q, k, v, g, level_scales, init_states,
-                                                                      init_tokens, chunk_size, validate)
+            o, fin_states, fin_tokens = _stateful_cuda(q, k, v, g, level_scales, init_states, init_tokens,
+                                                       chunk_size, validate)
             return o, (LogLinearState(fin_states, fin_tokens) if output_final_state else None)
     if not stateful:
         o = _stateless(q, k, v, g, level_scales, form, chunk_size, validate)

@@ -61,8 +61,8 @@ void chunked_forward(const AttentionInputs<Scalar>& in, const ChunkedOptions& op
 /// divides t0: C for a prefill or chunk-aligned segments, down to 1 for odd t0. A smaller chunk
 /// costs time and workspace: the level states grow as T / C' (at C' = 1, the recurrent form's
 /// O(T log(t0+T) K V) work and a workspace of up to log T K V floats per token and head), so a long
-/// call after an unaligned t0 is best split at the next multiple of C by the caller (not yet done
-/// here). The state is float32 in both precisions. `initial` and `final` must be different objects.
+/// call after an unaligned t0 is best split at the next multiple of C by the caller, as
+/// loglinear.torch does (a head of < C tokens, then the aligned rest from the head's state). The state is float32 in both precisions. `initial` and `final` must be different objects.
 /// @param initial the state after t0 earlier tokens, S [B,H,num_levels(t0),K,V], or nullptr
 /// @param final   if not nullptr, receives the state after the call (tokens t0 + T,
 ///        S [B,H,num_levels(t0+T),K,V])
