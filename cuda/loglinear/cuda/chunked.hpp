@@ -63,9 +63,13 @@ void chunked_forward(const AttentionInputs<Scalar>& in, const ChunkedOptions& op
 /// O(T log(t0+T) K V) work and a workspace of up to log T K V floats per token and head), so a long
 /// call after an unaligned t0 is best split at the next multiple of C by the caller, as
 /// loglinear.torch does (a head of < C tokens, then the aligned rest from the head's state). The state is float32 in both precisions. `initial` and `final` must be different objects.
+/// @param in      q, k, v, g, lam on the host, as in chunked_forward (lam: L >= num_levels(t0 + T))
+/// @param opts    chunk size, as in chunked_forward
+/// @param o       [B,T,H,V] on the host, overwritten
 /// @param initial the state after t0 earlier tokens, S [B,H,num_levels(t0),K,V], or nullptr
 /// @param final   if not nullptr, receives the state after the call (tokens t0 + T,
 ///        S [B,H,num_levels(t0+T),K,V])
+/// @param precision storage type on the GPU, as in chunked_forward
 /// @throws std::invalid_argument as chunked_forward, plus "initial_state.<field>: ..." on a bad
 ///         state (the CPU's check_initial_state) and "lam: ... L >= num_levels(t0 + T)".
 template <class Scalar>
@@ -92,9 +96,14 @@ void chunked_backward(const AttentionInputs<Scalar>& in, const ChunkedOptions& o
 /// Chunked backward with a carried state on the GPU from host buffers: the CUDA twin of
 /// loglinear::chunked_backward(in, opts, dout, grads, io, d_final, d_initial). Chunk size as in the
 /// stateful chunked_forward.
+/// @param in        q, k, v, g, lam on the host, as in the stateful chunked_forward
+/// @param opts      chunk size
+/// @param dout      [B,T,H,V] gradient of the loss w.r.t. o, finite
+/// @param grads     dq, dk [B,T,G,K], dv [B,T,H,V], dg [B,T,H], dlam [B,T,H,L] on the host, overwritten
 /// @param initial   the state the forward continued from, or nullptr
 /// @param d_final   gradient arriving at the final state [B,H,num_levels(t0+T),K,V], or nullptr (zero)
 /// @param d_initial if not nullptr, receives the gradient w.r.t. initial->S, [B,H,num_levels(t0),K,V]
+/// @param precision storage type on the GPU, as in chunked_forward
 /// @throws std::invalid_argument as chunked_backward, plus the state checks of the CPU's
 ///         check_backward_arguments ("initial_state.<field>", "d_final: expected shape ...").
 template <class Scalar>
@@ -198,6 +207,13 @@ void chunked_backward_device(const DeviceInputs<In>& in, const AttentionDims& d,
 /// Chunked forward on device buffers that continues a carried state (dims.t0 tokens before the
 /// call) and/or writes the state after it; otherwise as chunked_forward_device. The workspace is
 /// chunked_workspace_bytes(d, ...) with the same d (its t0 included).
+/// @param in    device pointers of q, k, v (storage In), g and lam (float32)
+/// @param d     sizes B, T, H, G, K, V, L (L >= num_levels(t0 + T)) and t0, the tokens before the call
+/// @param opts  chunk size C (the kernels use the largest power of two <= C dividing t0)
+/// @param o     [B,T,H,V], overwritten
+/// @param workspace at least chunked_workspace_bytes(d, opts, In's precision, false), 256-byte aligned
+/// @param workspace_bytes size of `workspace` in bytes
+/// @param stream CUDA stream the kernels are queued on
 /// @param state initial state (required iff d.t0 > 0) and where to write the final one (or nullptr)
 /// @throws std::invalid_argument as chunked_forward_device, plus "dims.t0: ...", "state.initial:
 ///         expected a device pointer ... when dims.t0 = N > 0, got nullptr" (and the converse).
@@ -208,6 +224,14 @@ void chunked_forward_device(const DeviceInputs<In>& in, const AttentionDims& d, 
 
 /// Chunked backward on device buffers with a carried state: adds the state's terms to every input
 /// gradient and writes the initial state's gradient; otherwise as chunked_backward_device.
+/// @param in          device pointers of q, k, v (storage In), g and lam (float32)
+/// @param d           sizes and t0, as in the stateful chunked_forward_device
+/// @param opts        chunk size C
+/// @param dout        [B,T,H,V] gradient w.r.t. o, storage In
+/// @param grads       device pointers of dq, dk, dv (storage In), dg, dlam (float32), overwritten
+/// @param workspace   at least chunked_workspace_bytes(d, opts, In's precision, true), 256-byte aligned
+/// @param workspace_bytes size of `workspace` in bytes
+/// @param stream      CUDA stream the kernels are queued on
 /// @param state       the initial state of the forward (state.final is ignored)
 /// @param state_grads d_final (or nullptr: zero) and where to write d_initial (or nullptr)
 template <class In>
