@@ -19,6 +19,7 @@ LEASE_CHECK_QUICK=1 bash bench/gpu/lease_check.sh "$final" > "$final/lease_check
 bash bench/gpu/torch_check.sh "$final" > "$final/torch_check.out" 2>&1
 { echo "== torch_check"; cat "$final/summary.txt" 2>/dev/null; } >> "$final/all.txt"
 echo "== mpi + cuda context parallelism" >> "$final/all.txt"
+cmake --build build-gpu -j "$(nproc)" --target mpi_cuda_context_parallel > "$final/mpi_build.log" 2>&1 || true
 if command -v mpirun > /dev/null && [ -x build-gpu/tests/mpi/mpi_cuda_context_parallel ]; then
   for R in 1 2; do
     OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 timeout 240 \
