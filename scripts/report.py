@@ -138,9 +138,9 @@ def recall_tables(runs, task):
         data[f"T{T}_{short}{n}"] = s
         lines.append(f"\n### T = {T}, {n} {label} (evaluated also at {E or '-'}; common step S = {common})\n")
         lines.append("| lambda | n | solved | p (Fisher) vs fixed | vs mlp_softplus | best acc % | acc@S % | "
-                     "p (MW) vs fixed | len2x@S % | len2x@solve % | p (MW) vs fixed | steps to solve (median) | "
-                     "p (MW) vs fixed |")
-        lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+                     "p (MW) vs fixed | len2x@S % | p (MW) vs fixed | len2x@solve % | p (MW) vs fixed | "
+                     "steps to solve (median) | p (MW) vs fixed |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for mode, v in s.items():
             k = sum(v["solved"])
             counts = lambda m: [sum(s[m]["solved"]), len(s[m]["solved"]) - sum(s[m]["solved"])] if m in s else None
@@ -148,6 +148,8 @@ def recall_tables(runs, task):
             ps = (fisher([k, len(v["solved"]) - k], counts("mlp_softplus"))
                   if mode != "mlp_softplus" and "mlp_softplus" in s else None)
             pm = mann_whitney(v["acc_common"], s["fixed"]["acc_common"]) if mode != "fixed" and "fixed" in s else None
+            # Length generalisation at the common step S: every run, solved or not.
+            pc = mann_whitney(v["len_common"], s["fixed"]["len_common"]) if mode != "fixed" and "fixed" in s else None
             # Length generalisation at the solve step: solved runs only. Steps to solve: a run that
             # never solved ranks after every solved run (it is censored at the step cap), so the
             # test compares all seeds, not only the lucky ones.
@@ -158,7 +160,7 @@ def recall_tables(runs, task):
             steps = [x for x in v["solve_steps"] if x is not None]
             lines.append(f"| {mode} | {len(v['seeds'])} | {k}/{len(v['seeds'])} | {p_text(pf)} | {p_text(ps)} | "
                          f"{ms(v['best'])} | {ms(v['acc_common'])} | {p_text(pm)} | {ms(v['len_common'])} | "
-                         f"{ms(v['len_solve'])} | {p_text(pl)} | {int(np.median(steps)) if steps else '-'} | "
+                         f"{p_text(pc)} | {ms(v['len_solve'])} | {p_text(pl)} | {int(np.median(steps)) if steps else '-'} | "
                          f"{p_text(pt)} |")
         lines.append("\nPer seed (seed: acc@S / len2x@S / solved at):\n")
         for mode, v in s.items():
