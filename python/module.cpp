@@ -806,60 +806,46 @@ T* device_ptr(const std::string& name, py::object obj) {
   return reinterpret_cast<T*>(address);
 }
 
-template <class In>
-void device_forward(const DeviceCall& c, py::sequence ptrs, py::object workspace, py::object workspace_bytes,
-                    py::object stream) {
-  cuda::DeviceInputs<In> in;
-  in.q = device_ptr<const In>("q", ptrs[0]);
-  in.k = device_ptr<const In>("k", ptrs[1]);
-  in.v = device_ptr<const In>("v", ptrs[2]);
-  in.g = device_ptr<const float>("g", ptrs[3]);
-  in.lam = device_ptr<const float>("lam", ptrs[4]);
-  In* o = device_ptr<In>("o", ptrs[5]);
-  void* ws = device_ptr<void>("workspace", workspace);
-  const auto bytes = static_cast<std::size_t>(to_index("workspace_bytes", workspace_bytes));
-  auto* st = reinterpret_cast<cudaStream_t>(stream.cast<std::uintptr_t>());
-  py::gil_scoped_release release;  // the kernels are queued on `st`; nothing here waits for them
-  cuda::chunked_forward_device<In>(in, c.dims, c.opts, o, ws, bytes, st);
-}
-
 // A device pointer that may be absent (0 -> nullptr): the carried state's optional buffers.
 template <class T>
 T* optional_device_ptr(py::object obj) {
   return reinterpret_cast<T*>(obj.cast<std::uintptr_t>());
 }
 
-// The stateful forward: ptrs = (q, k, v, g, lam, o, initial or 0, final or 0); the state buffers
-// are float32 [B,H,num_levels(t0),K,V] and [B,H,num_levels(t0+T),K,V].
+// ptrs[0..4]: q, k, v (storage In), g and lam (float32), every device call's first five pointers.
 template <class In>
-void device_forward_state(const DeviceCall& c, py::sequence ptrs, py::object workspace, py::object workspace_bytes,
-                          py::object stream) {
+cuda::DeviceInputs<In> device_inputs(const py::sequence& ptrs) {
   cuda::DeviceInputs<In> in;
   in.q = device_ptr<const In>("q", ptrs[0]);
   in.k = device_ptr<const In>("k", ptrs[1]);
   in.v = device_ptr<const In>("v", ptrs[2]);
   in.g = device_ptr<const float>("g", ptrs[3]);
   in.lam = device_ptr<const float>("lam", ptrs[4]);
+  return in;
+}
+
+// The forward: ptrs = (q, k, v, g, lam, o), or with a carried state (..., o, initial or 0,
+// final or 0), the state buffers float32 [B,H,num_levels(t0),K,V] and [B,H,num_levels(t0+T),K,V].
+template <class In>
+void device_forward(const DeviceCall& c, py::sequence ptrs, py::object workspace, py::object workspace_bytes,
+                    py::object stream) {
+  const cuda::DeviceInputs<In> in = device_inputs<In>(ptrs);
   In* o = device_ptr<In>("o", ptrs[5]);
-  const cuda::DeviceState state{optional_device_ptr<const float>(ptrs[6]), optional_device_ptr<float>(ptrs[7])};
+  cuda::DeviceState state;
+  if (ptrs.size() == 8) state = {optional_device_ptr<const float>(ptrs[6]), optional_device_ptr<float>(ptrs[7])};
   void* ws = device_ptr<void>("workspace", workspace);
   const auto bytes = static_cast<std::size_t>(to_index("workspace_bytes", workspace_bytes));
   auto* st = reinterpret_cast<cudaStream_t>(stream.cast<std::uintptr_t>());
-  py::gil_scoped_release release;
+  py::gil_scoped_release release;  // the kernels are queued on `st`; nothing here waits for them
   cuda::chunked_forward_device<In>(in, c.dims, c.opts, o, ws, bytes, st, state);
 }
 
-// The stateful backward: ptrs = (q, k, v, g, lam, do, dq, dk, dv, dg, dlam, initial or 0,
-// d_final or 0, d_initial or 0).
+// The backward: ptrs = (q, k, v, g, lam, do, dq, dk, dv, dg, dlam), or with a carried state
+// (..., dlam, initial or 0, d_final or 0, d_initial or 0).
 template <class In>
-void device_backward_state(const DeviceCall& c, py::sequence ptrs, py::object workspace,
-                           py::object workspace_bytes, py::object stream) {
-  cuda::DeviceInputs<In> in;
-  in.q = device_ptr<const In>("q", ptrs[0]);
-  in.k = device_ptr<const In>("k", ptrs[1]);
-  in.v = device_ptr<const In>("v", ptrs[2]);
-  in.g = device_ptr<const float>("g", ptrs[3]);
-  in.lam = device_ptr<const float>("lam", ptrs[4]);
+void device_backward(const DeviceCall& c, py::sequence ptrs, py::object workspace, py::object workspace_bytes,
+                     py::object stream) {
+  const cuda::DeviceInputs<In> in = device_inputs<In>(ptrs);
   const In* dout = device_ptr<const In>("do", ptrs[5]);
   cuda::DeviceGrads<In> gr;
   gr.dq = device_ptr<In>("dq", ptrs[6]);
@@ -867,36 +853,17 @@ void device_backward_state(const DeviceCall& c, py::sequence ptrs, py::object wo
   gr.dv = device_ptr<In>("dv", ptrs[8]);
   gr.dg = device_ptr<float>("dg", ptrs[9]);
   gr.dlam = device_ptr<float>("dlam", ptrs[10]);
-  const cuda::DeviceState state{optional_device_ptr<const float>(ptrs[11]), nullptr};
-  const cuda::DeviceStateGrads sg{optional_device_ptr<const float>(ptrs[12]), optional_device_ptr<float>(ptrs[13])};
+  cuda::DeviceState state;
+  cuda::DeviceStateGrads sg;
+  if (ptrs.size() == 14) {
+    state.initial = optional_device_ptr<const float>(ptrs[11]);
+    sg = {optional_device_ptr<const float>(ptrs[12]), optional_device_ptr<float>(ptrs[13])};
+  }
   void* ws = device_ptr<void>("workspace", workspace);
   const auto bytes = static_cast<std::size_t>(to_index("workspace_bytes", workspace_bytes));
   auto* st = reinterpret_cast<cudaStream_t>(stream.cast<std::uintptr_t>());
   py::gil_scoped_release release;
   cuda::chunked_backward_device<In>(in, c.dims, c.opts, dout, gr, ws, bytes, st, state, sg);
-}
-
-template <class In>
-void device_backward(const DeviceCall& c, py::sequence ptrs, py::object workspace, py::object workspace_bytes,
-                     py::object stream) {
-  cuda::DeviceInputs<In> in;
-  in.q = device_ptr<const In>("q", ptrs[0]);
-  in.k = device_ptr<const In>("k", ptrs[1]);
-  in.v = device_ptr<const In>("v", ptrs[2]);
-  in.g = device_ptr<const float>("g", ptrs[3]);
-  in.lam = device_ptr<const float>("lam", ptrs[4]);
-  const In* dout = device_ptr<const In>("do", ptrs[5]);
-  cuda::DeviceGrads<In> gr;
-  gr.dq = device_ptr<In>("dq", ptrs[6]);
-  gr.dk = device_ptr<In>("dk", ptrs[7]);
-  gr.dv = device_ptr<In>("dv", ptrs[8]);
-  gr.dg = device_ptr<float>("dg", ptrs[9]);
-  gr.dlam = device_ptr<float>("dlam", ptrs[10]);
-  void* ws = device_ptr<void>("workspace", workspace);
-  const auto bytes = static_cast<std::size_t>(to_index("workspace_bytes", workspace_bytes));
-  auto* st = reinterpret_cast<cudaStream_t>(stream.cast<std::uintptr_t>());
-  py::gil_scoped_release release;
-  cuda::chunked_backward_device<In>(in, c.dims, c.opts, dout, gr, ws, bytes, st);
 }
 #endif
 
@@ -1115,8 +1082,8 @@ PYBIND11_MODULE(_loglinear, m) {
           if (ptrs.size() != 8) {
             throw std::invalid_argument("ptrs: expected 8 device pointers (q, k, v, g, lam, o, initial, final)");
           }
-          if (c.bf16) device_forward_state<__nv_bfloat16>(c, ptrs, workspace, workspace_bytes, stream);
-          else device_forward_state<float>(c, ptrs, workspace, workspace_bytes, stream);
+          if (c.bf16) device_forward<__nv_bfloat16>(c, ptrs, workspace, workspace_bytes, stream);
+          else device_forward<float>(c, ptrs, workspace, workspace_bytes, stream);
         },
         py::arg("q_shape"), py::arg("k_shape"), py::arg("v_shape"), py::arg("g_shape"), py::arg("lam_shape"),
         py::arg("chunk_size"), py::arg("precision"), py::arg("tokens"), py::arg("ptrs"), py::arg("workspace"),
@@ -1132,8 +1099,8 @@ PYBIND11_MODULE(_loglinear, m) {
             throw std::invalid_argument("ptrs: expected 14 device pointers (q, k, v, g, lam, do, dq, dk, dv, dg, "
                                         "dlam, initial, d_final, d_initial)");
           }
-          if (c.bf16) device_backward_state<__nv_bfloat16>(c, ptrs, workspace, workspace_bytes, stream);
-          else device_backward_state<float>(c, ptrs, workspace, workspace_bytes, stream);
+          if (c.bf16) device_backward<__nv_bfloat16>(c, ptrs, workspace, workspace_bytes, stream);
+          else device_backward<float>(c, ptrs, workspace, workspace_bytes, stream);
         },
         py::arg("q_shape"), py::arg("k_shape"), py::arg("v_shape"), py::arg("g_shape"), py::arg("lam_shape"),
         py::arg("chunk_size"), py::arg("precision"), py::arg("tokens"), py::arg("ptrs"), py::arg("workspace"),

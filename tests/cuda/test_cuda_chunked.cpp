@@ -8,7 +8,9 @@
 #include <loglinear/cuda/decoder.hpp>
 
 #include "../support/compare.hpp"
+#include "../support/bf16.hpp"
 #include "../support/random_inputs.hpp"
+#include "../support/require_gpu.hpp"
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
@@ -20,11 +22,6 @@
 using namespace loglinear;
 using namespace loglinear::test;
 
-#define REQUIRE_GPU()                                                                  \
-  do {                                                                                 \
-    if (!loglinear::cuda::device_available())                                          \
-      SKIP("no CUDA device: the GPU backend is compiled but cannot run here");         \
-  } while (0)
 
 namespace {
 struct Case {
@@ -121,22 +118,6 @@ TEST_CASE("cuda: bad arguments are rejected before any launch", "[cuda][errors]"
   }
 }
 
-namespace {
-// Round-to-nearest-even to bfloat16 (the top 16 bits of a float), written here from the format
-// rather than taken from cuda_bf16.h, so the test does not share code with what it checks.
-float round_to_bf16(float x) {
-  std::uint32_t u;
-  std::memcpy(&u, &x, 4);
-  u += 0x7FFFu + ((u >> 16) & 1u);
-  u &= 0xFFFF0000u;
-  std::memcpy(&x, &u, 4);
-  return x;
-}
-template <int Rank>
-void round_all(Tensor<float, Rank>& t) {
-  for (Index i = 0; i < t.size(); ++i) t.data()[i] = round_to_bf16(t.data()[i]);
-}
-}  // namespace
 
 TEST_CASE("cuda: bf16 storage (tensor-core forward) matches the double reference on the rounded inputs",
           "[cuda][gpu][bf16]") {

@@ -11,6 +11,7 @@
 #endif
 
 #include "../support/context_parallel_check.hpp"
+#include "../support/require_gpu.hpp"
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
@@ -38,7 +39,7 @@ void check_all(const std::vector<Comparison>& results) {
 
 TEST_CASE("cuda: context parallelism with the CUDA engine on one rank equals the CPU chunked call",
           "[cuda][gpu][context_parallel]") {
-  if (!cuda::device_available()) SKIP("no CUDA device: the GPU backend is compiled but cannot run here");
+  REQUIRE_GPU();
   const CpCase c = GPU_CP_CASE();
   CAPTURE(describe(c), cuda::device_name());
   const SelfCommunicator self;
@@ -51,7 +52,7 @@ TEST_CASE("cuda: context parallelism over an NCCL group of one GPU equals the CP
 #ifndef LOGLINEAR_WITH_NCCL
   SKIP("this build has no NCCL (nccl/ is built when CMake finds NCCL beside the CUDA toolkit)");
 #else
-  if (!cuda::device_available()) SKIP("no CUDA device: the GPU backend is compiled but cannot run here");
+  REQUIRE_GPU();
   const CpCase c = GPU_CP_CASE();
   CAPTURE(describe(c), cuda::device_name());
   const auto comm = nccl::NcclCommunicator::single(0);

@@ -9,24 +9,19 @@
 #include <loglinear/cuda/chunked.hpp>
 
 #include "../support/compare.hpp"
+#include "../support/bf16.hpp"
 #include "../support/random_inputs.hpp"
+#include "../support/require_gpu.hpp"
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
-#include <cstdint>
-#include <cstring>
 #include <random>
 
 using namespace loglinear;
 using namespace loglinear::test;
 
-#define REQUIRE_GPU()                                                                  \
-  do {                                                                                 \
-    if (!loglinear::cuda::device_available())                                          \
-      SKIP("no CUDA device: the GPU backend is compiled but cannot run here");         \
-  } while (0)
 
 namespace {
 
@@ -114,22 +109,6 @@ TEST_CASE("cuda: a chunked call that continues a carried state and returns the f
   }
 }
 
-namespace {
-// Round-to-nearest-even to bfloat16, from the format (as tests/cuda/test_cuda_chunked.cpp does),
-// so that the reference sees the values the bf16 path uploads.
-float round_to_bf16(float x) {
-  std::uint32_t u;
-  std::memcpy(&u, &x, 4);
-  u += 0x7FFFu + ((u >> 16) & 1u);
-  u &= 0xFFFF0000u;
-  std::memcpy(&x, &u, 4);
-  return x;
-}
-template <int Rank>
-void round_all(Tensor<float, Rank>& t) {
-  for (Index i = 0; i < t.size(); ++i) t.data()[i] = round_to_bf16(t.data()[i]);
-}
-}  // namespace
 
 TEST_CASE("cuda: bf16 storage with a carried state (tensor-core stages from chunk z0 > 0) matches double",
           "[cuda][gpu][state][bf16]") {

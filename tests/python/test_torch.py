@@ -59,6 +59,26 @@ def rel(a, b):
     return float((a - b).abs().max() / max(b.abs().max(), 1e-300))
 
 
+def packed_case(seed):
+    """Four packed sequences of 7, 1, 20 and 9 tokens continuing states of 0, 3, 64 and 5 tokens
+    (drawn by the CPU op from random prefixes), H = 2, K = 4, V = 3, float64: the reference call
+    (with its gradient-carrying copies of the inputs and states) for the packed-state tests.
+    Returns (x, s0, tokens, cu, o, fin, states): s0 and x require grad, states is s0's value."""
+    lens, tokens = [7, 1, 20, 9], torch.tensor([0, 3, 64, 5])
+    cu = torch.tensor(np.cumsum([0] + lens))
+    H, K, V, L = 2, 4, 3, loglinear.num_levels(64 + 20) + 1
+    states = torch.zeros(4, H, loglinear.num_levels(64), K, V, dtype=F64)
+    for i, n in enumerate(tokens.tolist()):
+        if n:
+            _, st = lt.chunk_log_linear_attn(*inputs(1, n, 1, H, K, V, L, seed + i), output_final_state=True)
+            states[i, :, :st.states.shape[2]] = st.states[0]
+    x = inputs(1, sum(lens), 1, H, K, V, L, seed=seed + 1, grad=True)
+    s0 = states.clone().requires_grad_()
+    o, fin = lt.chunk_log_linear_attn(*x, initial_state=lt.LogLinearState(s0, tokens), cu_seqlens=cu, chunk_size=8,
+                                      output_final_state=True)
+    return x, s0, tokens, cu, o, fin, states
+
+
 class TestDefinition(unittest.TestCase):
     def test_equals_dense_definition(self):
         for (B, T, G, H, K, V, C, seed) in [(2, 37, 1, 2, 5, 3, 8, 1), (1, 1, 1, 1, 2, 2, 64, 2),
@@ -162,18 +182,7 @@ class TestStateAndPacking(unittest.TestCase):
                 o, fin = lt.chunk_log_linear_attn(q, k, v, g, lam, initial_state=init, chunk_size=chunk_size,
                                                   output_final_state=True, validate=validate)
                 return o, fin.states, fin.tokens
-        lens, T0 = [7, 1, 20, 9], torch.tensor([0, 3, 64, 5])
-        cu = torch.tensor(np.cumsum([0] + lens))
-        H, K, V, L = 2, 4, 3, loglinear.num_levels(64 + 20) + 1
-        states = torch.zeros(4, H, loglinear.num_levels(64), K, V, dtype=F64)
-        for i, n in enumerate(T0.tolist()):
-            if n:
-                _, st = lt.chunk_log_linear_attn(*inputs(1, n, 1, H, K, V, L, 60 + i), output_final_state=True)
-                states[i, :, :st.states.shape[2]] = st.states[0]
-        x = inputs(1, sum(lens), 1, H, K, V, L, seed=61, grad=True)
-        s0 = states.clone().requires_grad_()
-        o, fin = lt.chunk_log_linear_attn(*x, initial_state=lt.LogLinearState(s0, T0), cu_seqlens=cu, chunk_size=8,
-                                          output_final_state=True)
+        x, s0, T0, cu, o, fin, states = packed_case(60)
         x2 = [t.detach().clone().requires_grad_() for t in x]
         s02 = states.clone().requires_grad_()
         saved = lt._ChunkLogLinearAttnCuda
@@ -444,24 +453,12 @@ class TestCudaState(unittest.TestCase):
         self.assertLess(rel_norm(finc.states.cpu(), fin.states), 2e-2)
 
     def test_packed_equals_cpu(self):
-        lens = [7, 1, 20, 9]
-        cu = torch.tensor(np.cumsum([0] + lens))
-        T0 = torch.tensor([0, 3, 64, 5])
-        H, K, V, L = 2, 4, 3, loglinear.num_levels(64 + 20) + 1
-        states = torch.zeros(4, H, loglinear.num_levels(64), K, V, dtype=F64)
-        for i, n in enumerate(T0.tolist()):
-            if n:
-                _, st = lt.chunk_log_linear_attn(*inputs(1, n, 1, H, K, V, L, 50 + i), output_final_state=True)
-                states[i, :, :st.states.shape[2]] = st.states[0]
-        x = inputs(1, sum(lens), 1, H, K, V, L, seed=51, grad=True)
-        s0 = states.clone().requires_grad_()
-        o, fin = lt.chunk_log_linear_attn(*x, initial_state=lt.LogLinearState(s0, T0), cu_seqlens=cu, chunk_size=8,
-                                          output_final_state=True)
+        x, s0, T0, cu, o, fin, states = packed_case(50)
         xc = [t.detach().to("cuda", torch.float32).requires_grad_() for t in x]
         s0c = states.to("cuda", torch.float32).requires_grad_()
         oc, finc = lt.chunk_log_linear_attn(*xc, initial_state=lt.LogLinearState(s0c, T0.cuda()),
                                             cu_seqlens=cu.cuda(), chunk_size=8, output_final_state=True)
-        self.assertEqual(finc.tokens.tolist(), (T0 + torch.tensor(lens)).tolist())
+        self.assertEqual(finc.tokens.tolist(), fin.tokens.tolist())  # [7, 4, 84, 14]
         self.assertLess(rel_norm(oc.cpu(), o), 1e-4)
         self.assertEqual(tuple(finc.states.shape), tuple(fin.states.shape))
         self.assertLess(rel_norm(finc.states.cpu(), fin.states), 1e-4)

@@ -19,6 +19,7 @@
 #include <loglinear/cuda/device.hpp>
 
 #include "compare.hpp"
+#include "require_gpu.hpp"
 
 #include <catch2/catch_test_macros.hpp>
 
@@ -26,12 +27,6 @@
 #include <string>
 #include <vector>
 
-/// Skips the test case with a visible message when no GPU can run here (CI).
-#define REQUIRE_GPU()                                                                  \
-  do {                                                                                 \
-    if (!loglinear::cuda::device_available())                                          \
-      SKIP("no CUDA device: the GPU backend is compiled but cannot run here");         \
-  } while (0)
 
 namespace loglinear::test {
 
