@@ -399,9 +399,15 @@ class TestCuda(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "^cu_seqlens: expected strictly increasing offsets"):
             lt.chunk_log_linear_attn(q, k, v, g, lam, cu_seqlens=torch.tensor([0, 3, 3, 8], device="cuda"))
         _, st = lt.chunk_log_linear_attn(q, k, v, g, lam, output_final_state=True)
+        with self.assertRaisesRegex(ValueError, r"^initial_state.tokens: expected shape \(1,\)"):
+            lt.chunk_log_linear_attn(q, k, v, g, lam, initial_state=lt.LogLinearState(st.states, st.tokens.repeat(2)))
+        # A dense batch of two rows whose states hold different token counts: the kernels take one
+        # count per call (the chunk grid of every row starts at the same absolute position).
+        q2, k2, v2, g2, lam2 = [t.cuda().float() for t in inputs(2, 8, 1, 2, 4, 4, 4, seed=9)]
+        _, st = lt.chunk_log_linear_attn(q2, k2, v2, g2, lam2, output_final_state=True)
         uneven = lt.LogLinearState(st.states, torch.tensor([8, 7], device="cuda"))
         with self.assertRaisesRegex(ValueError, "^initial_state.tokens: expected one token count for every row"):
-            lt.chunk_log_linear_attn(q, k, v, g, lam, initial_state=uneven)
+            lt.chunk_log_linear_attn(q2, k2, v2, g2, lam2, initial_state=uneven)
         with self.assertRaisesRegex(ValueError, "^form: the CUDA kernels implement"):
             lt.chunk_log_linear_attn(q, k, v, g, lam, form="recurrent")
 
