@@ -31,6 +31,7 @@
 
 #ifdef LOGLINEAR_WITH_CUDA
 #include <loglinear/cuda/chunked.hpp>
+#include <loglinear/cuda/decoder.hpp>
 #endif
 
 namespace py = pybind11;
@@ -1107,6 +1108,25 @@ PYBIND11_MODULE(_loglinear, m) {
         py::arg("workspace_bytes"), py::arg("stream"),
         "Private (loglinear.torch): the stateful chunked backward on device pointers; initial, d_final and "
         "d_initial float32 or 0 (none).");
+  m.def("_cuda_decode_device",
+        [](py::object B, py::object H, py::object G, py::object K, py::object V, py::object L, py::object Lmax,
+           py::object tokens, py::sequence ptrs, py::object stream) {
+          const cuda::DecodeDims d{to_index("B", B), to_index("H", H), to_index("G", G), to_index("K", K),
+                                   to_index("V", V), to_index("L", L), to_index("Lmax", Lmax)};
+          if (ptrs.size() != 7) {
+            throw std::invalid_argument("ptrs: expected 7 device pointers (state, q_t, k_t, v_t, g_t, lam_t, o_t)");
+          }
+          cuda::decode_step_device(d, device_ptr<float>("state", ptrs[0]), to_index("tokens", tokens),
+                                   device_ptr<const float>("q_t", ptrs[1]), device_ptr<const float>("k_t", ptrs[2]),
+                                   device_ptr<const float>("v_t", ptrs[3]), device_ptr<const float>("g_t", ptrs[4]),
+                                   device_ptr<const float>("lam_t", ptrs[5]), device_ptr<float>("o_t", ptrs[6]),
+                                   reinterpret_cast<cudaStream_t>(stream.cast<std::uintptr_t>()));
+        },
+        py::arg("B"), py::arg("H"), py::arg("G"), py::arg("K"), py::arg("V"), py::arg("L"), py::arg("Lmax"),
+        py::arg("tokens"), py::arg("ptrs"), py::arg("stream"),
+        "Private (loglinear.torch): one recurrent decoding step on device pointers (state [B,H,Lmax,K,V] "
+        "updated in place, q_t, k_t [B,G,K], v_t [B,H,V], g_t [B,H], lam_t [B,H,L], o_t [B,H,V]; all "
+        "float32, contiguous), queued on `stream`; the sizes are checked as cuda::decode_step_device does.");
 #else
   m.attr("has_cuda") = false;
   m.def("cuda_available", [] { return false; }, "True if the CUDA backend can run here.");

@@ -23,7 +23,8 @@ Where it runs (this version):
   torch's current stream, with their workspace from torch's caching allocator; contiguous inputs
   of the working dtype are not copied. A carried state (``initial_state``, ``output_final_state``)
   and ``decode_step`` run on the GPU too, with float32 states whatever the inputs' dtype; every row
-  of a dense batch must then have the same token count. ``cu_seqlens`` runs on the GPU as one
+  of a dense batch must then have the same token count. ``decode_step`` with no gradient wanted
+  runs the device decoding kernels (two launches a token, the state never leaving the GPU). ``cu_seqlens`` runs on the GPU as one
   stateful call per sequence (no fused varlen kernel yet: the launches grow with the number of
   sequences). ``validate=True`` (the default) checks that every value is
   finite and g <= 0 as the C++ API does, which costs one device synchronisation per call and per
@@ -572,21 +573,75 @@ def chunk_log_linear_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: 
     return o, (LogLinearState(fin_states, fin_tokens) if output_final_state else None)
 
 
+def _decode_cuda(q_t, k_t, v_t, g_t, level_scales_t, state: LogLinearState, validate: bool):
+    """decode_step on CUDA tensors without autograd: the device decoding kernels (the level cascade
+    and decay, then the read: two launches, against about 15 for a chunked call of one token) on a
+    float32 copy of the state grown to num_levels(tokens + 1) levels; nothing leaves the GPU but
+    the token count (one small copy, as every stateful CUDA call)."""
+    _require_cuda_backend()
+    # The decoding kernels compute in float32 (bfloat16 inputs convert exactly); o_t returns in q_t's dtype.
+    x = [t.to(torch.float32).contiguous() for t in (q_t, k_t, v_t, g_t, level_scales_t)]
+    B, _, H, V = x[2].shape
+    G, K = x[0].shape[2], x[0].shape[3]
+    states, tokens = state
+    t0 = _dense_tokens_cuda(tokens, B)
+    try:  # the shape checks of a chunked call of one token after t0 (names as the C++ API's)
+        _core._cuda_workspace_bytes(*[tuple(t.shape) for t in x], 64, "fp32", False, t0)
+    except (ValueError, TypeError) as e:
+        raise _renamed(e) from None
+    L0, Lf, L = (_core.num_levels(t0) if t0 > 0 else 0), _core.num_levels(t0 + 1), x[4].shape[3]
+    if states.dim() != 5 or tuple(states.shape[:2]) != (B, H) or states.shape[2] < L0 or tuple(states.shape[3:]) != (K, V):
+        raise ValueError(f"initial_state.states: expected [B,H,L,K,V] = [{B},{H},>= {L0},{K},{V}] (L >= "
+                         f"num_levels(tokens)), got {tuple(states.shape)}")
+    if validate:
+        _check_values_cuda(list(zip(_NAMES, x)) + ([("initial_state.states", states[:, :, :L0])] if L0 else []),
+                           g=x[3])
+    with torch.cuda.device(q_t.device):
+        nxt = torch.zeros((B, H, Lf, K, V), dtype=torch.float32, device=q_t.device)
+        if L0:
+            nxt[:, :, :L0] = states[:, :, :L0]
+        o = torch.empty((B, 1, H, V), dtype=torch.float32, device=q_t.device)
+        try:
+            _core._cuda_decode_device(B, H, G, K, V, L, Lf, t0, [t.data_ptr() for t in (nxt, *x, o)],
+                                      torch.cuda.current_stream(q_t.device).cuda_stream)
+        except (ValueError, TypeError) as e:
+            raise _renamed(e) from None
+    o = o if q_t.dtype == torch.float32 else o.to(q_t.dtype)
+    return o, LogLinearState(nxt, torch.full((B,), t0 + 1, dtype=torch.int64, device=q_t.device))
+
+
 def decode_step(q_t: torch.Tensor, k_t: torch.Tensor, v_t: torch.Tensor, g_t: torch.Tensor,
-                level_scales_t: torch.Tensor, state: LogLinearState) -> Tuple[torch.Tensor, LogLinearState]:
+                level_scales_t: torch.Tensor, state: LogLinearState, *, validate: bool = True
+                ) -> Tuple[torch.Tensor, LogLinearState]:
     """One generated token of every sequence of a batch: ``(o_t, next_state)``.
 
     q_t, k_t ``[B,1,G,K]``; v_t ``[B,1,H,V]``; g_t ``[B,1,H]``; level_scales_t ``[B,1,H,L]`` with
     L >= num_levels(state.tokens + 1). ``state`` is what ``chunk_log_linear_attn(...,
-    output_final_state=True)`` (the prefill) or the previous ``decode_step`` returned. The step
-    reads and updates O(log T) level states (the recurrent form on one token), so its cost does
-    not grow with the number of tokens decoded; it is differentiable like the op itself.
+    output_final_state=True)`` (the prefill) or the previous ``decode_step`` returned; it is not
+    modified. The step reads and updates O(log T) level states (the recurrent form on one token),
+    so its cost does not grow with the number of tokens decoded.
+
+    Where it runs: CPU tensors, the recurrent form. CUDA tensors with no gradient wanted
+    (``torch.no_grad()``, or no input requiring grad): the device decoding kernels, two launches a
+    token, the state staying on the GPU (float32, one token count for the batch). CUDA tensors
+    with a gradient wanted: the chunked kernels on one token with the carried state, so that the
+    step is differentiable like the op itself. ``validate`` as in ``chunk_log_linear_attn``.
     """
     if q_t.dim() != 4 or q_t.shape[1] != 1:
         raise ValueError(f"q_t: expected [B,1,G,K] (one token), got shape {tuple(q_t.shape)}")
     if state is None:
         raise ValueError("state: expected the LogLinearState of a prefill or of the previous decode_step, got None")
-    # CPU: the recurrent form on one token. CUDA: the chunked kernels with the carried state, whose
-    # chunk becomes 1 at odd token counts: the same O(log T) level reads and writes.
+    if not (isinstance(state, tuple) and len(state) == 2):
+        raise TypeError(f"state: expected a loglinear.torch.LogLinearState (states, tokens), got {type(state).__name__}")
+    if not isinstance(validate, bool):
+        raise TypeError(f"validate: expected a bool, got {type(validate).__name__}")
+    inputs = (q_t, k_t, v_t, g_t, level_scales_t, state[0])
+    if q_t.is_cuda and all(isinstance(t, torch.Tensor) and t.is_cuda for t in inputs) and \
+            not (torch.is_grad_enabled() and any(t.requires_grad for t in inputs)):
+        if state[1].dtype not in (torch.int64, torch.int32):
+            raise TypeError(f"initial_state.tokens: expected an int64 tensor, got {state[1].dtype}")
+        return _decode_cuda(q_t, k_t, v_t, g_t, level_scales_t, state, validate)
+    # CPU: the recurrent form on one token. CUDA with autograd: the chunked kernels with the carried
+    # state, whose chunk becomes 1 at odd token counts: the same O(log T) level reads and writes.
     return chunk_log_linear_attn(q_t, k_t, v_t, g_t, level_scales_t, initial_state=state, output_final_state=True,
-                                 form="chunked" if q_t.is_cuda else "recurrent")
+                                 form="chunked" if q_t.is_cuda else "recurrent", validate=validate)

@@ -38,7 +38,14 @@ TEST_CASE("cuda: chunked forward and all five gradients match the double CPU ref
                           Case{{3, 77, 3, 3, 32, 128}, 16}, Case{{1, 4096, 1, 1, 64, 64}, 64},
                           // K and V not multiples of the kernels' 64-column operand tiles (a full
                           // and a partial tile each) and a short last chunk.
-                          Case{{2, 150, 2, 1, 100, 72}, 64}, Case{{1, 70, 1, 1, 200, 130}, 32});
+                          Case{{2, 150, 2, 1, 100, 72}, 64}, Case{{1, 70, 1, 1, 200, 130}, 32},
+                          // Edge shapes (issue 14): T = C (one full chunk, no level state at all)
+                          // and T = C + 1 (a second chunk of one token), at both chunk sizes the
+                          // kernels tile for; float32 at K = V = 128, the head size at which fla's
+                          // float32 path runs out of shared memory.
+                          Case{{2, 64, 2, 1, 32, 32}, 64}, Case{{1, 65, 2, 2, 64, 48}, 64},
+                          Case{{2, 32, 3, 1, 16, 40}, 32}, Case{{1, 33, 1, 1, 24, 16}, 32},
+                          Case{{1, 300, 2, 1, 128, 128}, 64}, Case{{2, 129, 2, 2, 128, 128}, 32});
   const auto seed = fresh_seed();
   CAPTURE(describe(c.s), c.C, seed, cuda::device_name());
   const auto in64 = random_inputs<double>(c.s, seed);
@@ -126,7 +133,9 @@ TEST_CASE("cuda: bf16 storage (tensor-core forward) matches the double reference
   const Case c = GENERATE(Case{{2, 1, 2, 1, 32, 64}, 64}, Case{{2, 100, 4, 2, 64, 32}, 64},
                           Case{{1, 257, 2, 2, 128, 64}, 32}, Case{{1, 1000, 2, 1, 64, 128}, 64},
                           Case{{3, 77, 3, 3, 32, 128}, 16}, Case{{1, 3000, 1, 1, 128, 128}, 64},
-                          Case{{2, 130, 2, 1, 20, 24}, 32});
+                          Case{{2, 130, 2, 1, 20, 24}, 32},
+                          // T = C and T = C + 1 on the tensor-core path (issue 14's edge shapes).
+                          Case{{2, 64, 2, 1, 64, 64}, 64}, Case{{1, 65, 2, 1, 64, 128}, 64});
   const auto seed = fresh_seed();
   CAPTURE(describe(c.s), c.C, seed);
   auto in32 = random_inputs<float>(c.s, seed);

@@ -7,6 +7,7 @@
 #include <loglinear/attention/recurrent.hpp>
 #include <loglinear/core/fenwick.hpp>
 #include <loglinear/cuda/chunked.hpp>
+#include <loglinear/cuda/decoder.hpp>
 
 #include "../support/compare.hpp"
 #include "../support/bf16.hpp"
@@ -42,6 +43,31 @@ FenwickState<double> prefix_state(const Sizes& s, Index t0, std::uint64_t seed) 
 }
 
 FenwickState<float> to_float(const FenwickState<double>& st) { return {st.tokens, cast<float>(st.S)}; }
+
+// Tokens [a, a + n) of every sequence of `in`, as inputs of their own (copies: the [B,T,...] rows
+// of one token range are not contiguous for B > 1).
+OwnedInputs<float> token_rows(const OwnedInputs<float>& in, Index a, Index n) {
+  const Index B = in.v.dim(0), T = in.v.dim(1);
+  auto part = random_inputs<float>({B, n, in.v.dim(2), in.q.dim(2), in.q.dim(3), in.v.dim(3), in.lam.dim(3)}, 0);
+  auto copy = [&](const auto& src, auto& dst) {
+    const Index inner = src.size() / (B * T);
+    for (Index b = 0; b < B; ++b)
+      for (Index t = 0; t < n; ++t)
+        for (Index i = 0; i < inner; ++i) dst.values()[(b * n + t) * inner + i] = src.values()[(b * T + a + t) * inner + i];
+  };
+  copy(in.q, part.q); copy(in.k, part.k); copy(in.v, part.v); copy(in.g, part.g); copy(in.lam, part.lam);
+  copy(in.dout, part.dout);
+  return part;
+}
+
+// A float buffer on the device holding `n` values, freed at scope exit.
+struct DeviceFloats {
+  float* p = nullptr;
+  explicit DeviceFloats(Index n) { REQUIRE(cudaMalloc(reinterpret_cast<void**>(&p), size_t(n) * sizeof(float)) == cudaSuccess); }
+  ~DeviceFloats() { cudaFree(p); }
+  DeviceFloats(const DeviceFloats&) = delete;
+  DeviceFloats& operator=(const DeviceFloats&) = delete;
+};
 
 }  // namespace
 
@@ -171,24 +197,7 @@ TEST_CASE("cuda: a sequence split at any token and continued from the GPU's own 
   Tensor<float, 4> o_whole(in.v.shape());
   FenwickState<float> fin_whole;
   cuda::chunked_forward<float>(in.view(), {64}, o_whole, nullptr, &fin_whole);
-  // The two parts as copies of rows [0, split) and [split, T) ([B,T,...] rows are not contiguous
-  // for B > 1).
-  auto rows = [&](Index a, Index n) {
-    Sizes p = s;
-    p.T = n;
-    p.L = in.lam.dim(3);
-    auto part = random_inputs<float>(p, seed);
-    auto copy = [&](const auto& src, auto& dst) {
-      const Index inner = src.size() / (src.dim(0) * src.dim(1));
-      for (Index b = 0; b < s.B; ++b)
-        for (Index t = 0; t < n; ++t)
-          for (Index i = 0; i < inner; ++i)
-            dst.values()[(b * n + t) * inner + i] = src.values()[(b * s.T + a + t) * inner + i];
-    };
-    copy(in.q, part.q); copy(in.k, part.k); copy(in.v, part.v); copy(in.g, part.g); copy(in.lam, part.lam);
-    return part;
-  };
-  const auto first = rows(0, split), second = rows(split, s.T - split);
+  const auto first = token_rows(in, 0, split), second = token_rows(in, split, s.T - split);
   Tensor<float, 4> o1(first.v.shape()), o2(second.v.shape());
   FenwickState<float> mid, fin;
   cuda::chunked_forward<float>(first.view(), {64}, o1, nullptr, &mid);
@@ -207,6 +216,84 @@ TEST_CASE("cuda: a sequence split at any token and continued from the GPU's own 
   const auto cmp = compare("final state", fin.S, fin_whole.S);
   INFO(cmp.report());
   CHECK(cmp.max_rel <= 1e-5);
+}
+
+TEST_CASE("cuda: the device decode step continues a GPU prefill's state on the device and equals one CPU "
+          "call in double, token by token",
+          "[cuda][gpu][state][decoder]") {
+  REQUIRE_GPU();
+  // Prefills of one token, of an unaligned 37 and of one full chunk (64), then 40 decoded tokens:
+  // the decoded positions cross the level boundaries of 64 and of 32 + 64.
+  const Index P = GENERATE(1, 37, 64), D = 40;
+  Sizes s{2, P + D, 4, 2, 32, 24, 0};
+  s.L = num_levels(s.T) + 1;  // one level more than needed, which must stay unread
+  const auto seed = fresh_seed();
+  CAPTURE(describe(s), P, seed, cuda::device_name());
+  const auto in64 = random_inputs<double>(s, seed);
+  const auto in32 = random_inputs<float>(s, seed);
+  Tensor<double, 4> o_ref(in64.v.shape());
+  FenwickState<double> fin_ref;
+  chunked_forward<double>(in64.view(), {16}, o_ref, {nullptr, &fin_ref});
+
+  // The prefill on the GPU (host API: its state comes back to the host once).
+  const auto pre = token_rows(in32, 0, P);
+  Tensor<float, 4> o_pre(pre.v.shape());
+  FenwickState<float> st;
+  cuda::chunked_forward<float>(pre.view(), {64}, o_pre, nullptr, &st);
+  REQUIRE(st.tokens == P);
+
+  // The decode loop's state: [B,H,Lmax,K,V] with Lmax = num_levels(T), the prefill's
+  // num_levels(P) levels first and zeros above (levels not yet reached hold nothing).
+  const Index B = s.B, H = s.H, G = s.G, K = s.K, V = s.V, L = s.L, Lmax = num_levels(s.T);
+  Tensor<float, 5> state({B, H, Lmax, K, V});
+  for (Index b = 0; b < B; ++b)
+    for (Index h = 0; h < H; ++h)
+      for (Index l = 0; l < st.S.dim(2); ++l)
+        for (Index i = 0; i < K; ++i)
+          for (Index j = 0; j < V; ++j) state(b, h, l, i, j) = st.S(b, h, l, i, j);
+  DeviceFloats d_state(state.size()), d_q(B * G * K), d_k(B * G * K), d_v(B * H * V), d_g(B * H), d_lam(B * H * L),
+      d_o(B * H * V);
+  cudaStream_t stream;
+  REQUIRE(cudaStreamCreate(&stream) == cudaSuccess);
+  REQUIRE(cudaMemcpy(d_state.p, state.data(), size_t(state.size()) * sizeof(float), cudaMemcpyHostToDevice) == cudaSuccess);
+  const cuda::DecodeDims dd{B, H, G, K, V, L, Lmax};
+  Tensor<float, 3> q({B, G, K}), k({B, G, K}), v({B, H, V}), lam({B, H, L}), o({B, H, V});
+  Tensor<float, 2> g({B, H});
+  double worst = 0;
+  for (Index t = P; t < s.T; ++t) {
+    Tensor<double, 3> o_want({B, H, V});
+    for (Index b = 0; b < B; ++b) {
+      for (Index gr = 0; gr < G; ++gr)
+        for (Index i = 0; i < K; ++i) { q(b, gr, i) = in32.q(b, t, gr, i); k(b, gr, i) = in32.k(b, t, gr, i); }
+      for (Index h = 0; h < H; ++h) {
+        g(b, h) = in32.g(b, t, h);
+        for (Index j = 0; j < V; ++j) { v(b, h, j) = in32.v(b, t, h, j); o_want(b, h, j) = o_ref(b, t, h, j); }
+        for (Index l = 0; l < L; ++l) lam(b, h, l) = in32.lam(b, t, h, l);
+      }
+    }
+    auto up = [&](float* dst, const auto& src) {
+      REQUIRE(cudaMemcpyAsync(dst, src.data(), size_t(src.size()) * sizeof(float), cudaMemcpyHostToDevice, stream) ==
+              cudaSuccess);
+    };
+    up(d_q.p, q); up(d_k.p, k); up(d_v.p, v); up(d_g.p, g); up(d_lam.p, lam);
+    cuda::decode_step_device(dd, d_state.p, t, d_q.p, d_k.p, d_v.p, d_g.p, d_lam.p, d_o.p, stream);
+    REQUIRE(cudaMemcpyAsync(o.data(), d_o.p, size_t(o.size()) * sizeof(float), cudaMemcpyDeviceToHost, stream) ==
+            cudaSuccess);
+    REQUIRE(cudaStreamSynchronize(stream) == cudaSuccess);
+    // float32 state and products against double: the bound of the host decode test (1e-4).
+    const auto c = compare("decoded o_t", o, o_want);
+    worst = std::max(worst, c.max_rel);
+    INFO("t = " << t << ": " << c.report());
+    REQUIRE(c.max_rel <= 1e-4);
+  }
+  CHECK(worst <= 1e-4);
+  // The state the device kept equals the CPU's final state of one call over all T tokens.
+  REQUIRE(cudaMemcpy(state.data(), d_state.p, size_t(state.size()) * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess);
+  REQUIRE(state.shape() == fin_ref.S.shape());
+  const auto cmp = compare("state after decoding", state, fin_ref.S);
+  INFO(cmp.report());
+  CHECK(cmp.max_rel <= 1e-4);
+  cudaStreamDestroy(stream);
 }
 
 TEST_CASE("cuda: the stateful device API refuses a missing or unexpected initial state before any launch",

@@ -289,6 +289,13 @@ class TestErrors(unittest.TestCase):
                    initial_state=lt.LogLinearState(two[:1], torch.tensor([-1])))
         with self.assertRaisesRegex(ValueError, "^q_t: expected \\[B,1,G,K\\]"):
             lt.decode_step(q, k, v, g, lam, st)
+        one = [t[:, :1] for t in (q, k, v, g, lam)]
+        with self.assertRaisesRegex(ValueError, "^state: expected the LogLinearState"):
+            lt.decode_step(*one, None)
+        with self.assertRaisesRegex(TypeError, "^state: expected a loglinear.torch.LogLinearState"):
+            lt.decode_step(*one, st.states)
+        with self.assertRaisesRegex(TypeError, "^validate: expected a bool"):
+            lt.decode_step(*one, st, validate="yes")
 
 
 class TestBindingErrors(unittest.TestCase):
@@ -336,7 +343,8 @@ NO_CUDA = ("no CUDA device or a build without the CUDA backend: the CUDA tensor 
 
 def rel_norm(a, b):
     """Normwise relative error ||a - b|| / ||b|| (the CUDA tests' measure, as in tests/cuda)."""
-    return float((a.double() - b.double()).norm() / max(b.double().norm(), 1e-300))
+    a, b = a.detach().cpu().double(), b.detach().cpu().double()
+    return float((a - b).norm() / max(b.norm(), 1e-300))
 
 
 @unittest.skipUnless(CUDA, NO_CUDA)
@@ -503,6 +511,57 @@ class TestCudaState(unittest.TestCase):
             outs.append(o_t)
         self.assertEqual(state.tokens.tolist(), [T] * B)
         self.assertLess(rel_norm(torch.cat(outs, 1), o_all), 1e-5)
+
+    def test_device_decode_equals_cpu_and_the_differentiable_step(self):
+        """decode_step with no gradient wanted runs the device decoding kernels (counted through a
+        wrapper of the binding); with one, the chunked kernels. Both against the float64 CPU op
+        (float32 <= 1e-4 normwise, as TestCuda) and each other (<= 1e-5); bf16 inputs too (the
+        decoding kernels compute in float32 on the exactly converted values: <= 1e-2, bf16 o)."""
+        B, T, G, H, K, V, P = 2, 75, 2, 4, 16, 24, 33
+        x64 = inputs(B, T, G, H, K, V, loglinear.num_levels(T) + 1, 43)
+        o_ref, fin_ref = lt.chunk_log_linear_attn(*x64, output_final_state=True)
+        calls = []
+        real = lt._core._cuda_decode_device
+
+        def counted(*a, **kw):
+            calls.append(a[7])  # the token count
+            return real(*a, **kw)
+
+        lt._core._cuda_decode_device = counted
+        try:
+            for dtype, bound in ((torch.float32, 1e-4), (torch.bfloat16, 1e-2)):
+                x = [t.to("cuda", dtype if i < 3 else torch.float32) for i, t in enumerate(x64)]
+                _, st = lt.chunk_log_linear_attn(*[t[:, :P] for t in x], output_final_state=True)
+                calls.clear()
+                fast, grad = [], []
+                st_fast = st_grad = st
+                for t in range(P, T):
+                    xt = [u[:, t:t + 1] for u in x]
+                    with torch.no_grad():
+                        o_t, st_fast = lt.decode_step(*xt, st_fast)
+                    fast.append(o_t)
+                    o_t, st_grad = lt.decode_step(*[u.detach().requires_grad_() for u in xt], st_grad)
+                    grad.append(o_t)
+                self.assertEqual(calls, list(range(P, T)), "the no-grad steps ran the device decoding kernels")
+                o_fast, o_grad = torch.cat(fast, 1), torch.cat(grad, 1)
+                self.assertEqual(o_fast.dtype, dtype)
+                self.assertLess(rel_norm(o_fast, o_ref[:, P:]), bound, dtype)
+                self.assertLess(rel_norm(o_grad, o_ref[:, P:]), bound, dtype)
+                self.assertEqual(st_fast.tokens.tolist(), [T] * B)
+                self.assertLess(rel_norm(st_fast.states, fin_ref.states), bound, dtype)
+                if dtype == torch.float32:
+                    self.assertLess(rel_norm(o_fast, o_grad), 1e-5)
+                    self.assertLess(rel_norm(st_fast.states, st_grad.states), 1e-5)
+                self.assertTrue(o_grad.requires_grad)
+                self.assertFalse(o_fast.requires_grad)
+            with self.assertRaisesRegex(ValueError, "^level_scales"):
+                with torch.no_grad():
+                    lt.decode_step(*[u[:, P:P + 1] for u in x[:4]], x[4][:, P:P + 1, :, :2], st)
+            with self.assertRaisesRegex(ValueError, "^g: expected log-decay values <= 0"):
+                with torch.no_grad():
+                    lt.decode_step(*[u[:, P:P + 1] for u in x[:3]], -x[3][:, P:P + 1], x[4][:, P:P + 1], st)
+        finally:
+            lt._core._cuda_decode_device = real
 
 
 @unittest.skipUnless(lt.HAS_CUSTOM_OP, f"torch {torch.__version__} has no torch.library.custom_op (torch >= 2.4): "
