@@ -171,6 +171,18 @@ int main(int argc, char** argv) {
                  "whose order varies, so GPU runs of one seed agree to float rounding, not bit for bit "
                  "(docs/reading-the-code.md, \"GPU training\")")
       ->capture_default_str();
+  app.add_option("--matmul", m.matmul,
+                 "GEMM arithmetic: fp32 (float32, the reference; every device) | tf32 (--device cuda only: the "
+                 "linear layers' GEMMs round their inputs to TF32 on the tensor cores, about 1e-3 relative error "
+                 "per GEMM, for speed; the attention operator follows --attention). Recorded in the JSON; a checkpoint "
+                 "resumes under either")
+      ->capture_default_str();
+  app.add_option("--attention", m.attention,
+                 "storage of the attention operator's q, k, v: fp32 (the reference; every device) | bf16 "
+                 "(--device cuda only: rounded to bfloat16 copies around the tensor-core kernels, float32 "
+                 "accumulation, <= 1e-2 normwise error in the operator, for speed). Recorded in the JSON; a "
+                 "checkpoint resumes under either")
+      ->capture_default_str();
   app.add_option("--json", c.json_path, "write the result as JSON here");
   app.add_option("--checkpoint", c.checkpoint, "save model + optimiser here at every evaluation");
   app.add_option("--resume", c.resume, "resume from a --checkpoint file");

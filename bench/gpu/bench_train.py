@@ -39,13 +39,15 @@ CONFIGS = [
 ]
 
 
-def run(binary, flags, device, steps, out, cpu_cores=None, corpus=None):
+def run(binary, flags, device, steps, out, cpu_cores=None, corpus=None, gpu_flags=()):
     cmd = [binary] + flags + (["--corpus", corpus] if corpus and "lm" in flags else []) + [
         "--device", device, "--steps", str(steps), "--eval-every", str(steps),
         # A small validation set: its evaluation is outside train_time_s, but it costs wall time
         # (on 2 CPU cores, 64 LM windows of 2048 bytes take minutes).
         "--early-stop", "100", "--train-size", "2000", "--val-size", "8",
                               "--no-progress", "--json", out]
+    if device == "cuda":
+        cmd += list(gpu_flags)
     if device == "cpu":
         cmd += ["--threads", "2"]
         if cpu_cores:
@@ -71,6 +73,8 @@ def main():
     ap.add_argument("--corpus", default=None, help="--corpus of the LM runs (default: loglinear-train's)")
     ap.add_argument("--only", default=None, help="run only the configurations whose name contains this")
     ap.add_argument("--devices", default="cuda,cpu", help="which side(s) of each pair to run (cuda,cpu)")
+    ap.add_argument("--gpu-flags", default="", help="more loglinear-train flags for the GPU runs, e.g. "
+                    "\"--matmul tf32\" (recorded in each row's command)")
     ap.add_argument("--concurrency", default="time_sliced,mps",
                     help="which concurrency tests to run: time_sliced, mps (empty: none)")
     args = ap.parse_args()
@@ -82,7 +86,8 @@ def main():
         if args.only and args.only not in name:
             continue
         devices = args.devices.split(",")
-        g = run(args.binary, flags, "cuda", gpu_steps, os.path.join(args.out, "gpu.json"), corpus=args.corpus) \
+        g = run(args.binary, flags, "cuda", gpu_steps, os.path.join(args.out, "gpu.json"), corpus=args.corpus,
+                gpu_flags=args.gpu_flags.split()) \
             if "cuda" in devices else None
         c = run(args.binary, flags, "cpu", cpu_steps, os.path.join(args.out, "cpu.json"), args.cpu_cores, args.corpus) \
             if "cpu" in devices else None

@@ -52,6 +52,9 @@ ap.add_argument("--op-precision", choices=["auto", "fp32", "bf16"], default="aut
 ap.add_argument("--triton-f32", choices=["default", "ieee"], default="default",
                 help="ieee: TRITON_F32_DEFAULT=ieee, float32 dots without TF32 in fla's kernels")
 ap.add_argument("--fused-adamw", action="store_true", help="AdamW(fused=True) instead of torch's default")
+ap.add_argument("--tf32", action="store_true",
+                help="let the PyTorch GEMMs use TF32 (torch.backends.cuda.matmul.allow_tf32 = True): the peer of "
+                     "loglinear-train --matmul tf32")
 ap.add_argument("--json", help="write the result here")
 args = ap.parse_args()
 if args.triton_f32 == "ieee":
@@ -83,9 +86,10 @@ except ModuleNotFoundError:
     print("# einops missing: using a stand-in reduce (sum over the heads of a group)")
 from fla.ops.log_linear_attn import chunk_log_linear_attn  # noqa: E402
 
-# The PyTorch side is float32 like loglinear's (cuBLAS pedantic math: no TF32 anywhere).
-torch.backends.cuda.matmul.allow_tf32 = False
-torch.backends.cudnn.allow_tf32 = False
+# The PyTorch side is float32 like loglinear's (cuBLAS pedantic math: no TF32 anywhere), or with
+# --tf32 its GEMMs in TF32 like loglinear-train --matmul tf32.
+torch.backends.cuda.matmul.allow_tf32 = args.tf32
+torch.backends.cudnn.allow_tf32 = args.tf32
 OP_PRECISION = {"now": "fp32"}  # what attention() casts to; the eager run settles it
 
 
@@ -298,10 +302,10 @@ def main():
     ours = (f"loglinear-train --model mamba2 --task lm --length {args.length} --d-model {args.d_model} "
             f"--layers {args.layers} --heads {args.heads} --d-state {args.d_state} --expand {args.expand} "
             f"--mlp-hidden {args.mlp_hidden} --batch {args.batch} --device cuda --steps {args.steps} "
-            f"--eval-every {args.steps} --val-size 8 --no-progress --json ours.json")
+            f"--eval-every {args.steps} --val-size 8 --no-progress{' --matmul tf32' if args.tf32 else ''} --json ours.json")
     print(f"# peer: PyTorch {torch.__version__}, Triton {triton.__version__}, fla {fla_version} on "
           f"{torch.cuda.get_device_name()}; V = {V}, L = {L}; TRITON_F32_DEFAULT = "
-          f"{os.environ.get('TRITON_F32_DEFAULT', 'unset (tf32)')}")
+          f"{os.environ.get('TRITON_F32_DEFAULT', 'unset (tf32)')}; PyTorch GEMMs {'TF32' if args.tf32 else 'float32'}")
     print(f"# ours, same sitting: {ours}")
     print("\n| model | mode | d | layers | T | B | H | K | op precision | tokens/s | step ms | peak GiB |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")

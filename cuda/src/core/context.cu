@@ -38,7 +38,7 @@ Context::~Context() {
 
 Context::Context(Context&& o) noexcept
     : stream_(std::exchange(o.stream_, nullptr)), cublas_(std::exchange(o.cublas_, nullptr)),
-      scratch_(std::move(o.scratch_)) {}
+      matmul_(o.matmul_), scratch_(std::move(o.scratch_)) {}
 
 Context& Context::operator=(Context&& o) noexcept {
   if (this != &o) {
@@ -46,9 +46,25 @@ Context& Context::operator=(Context&& o) noexcept {
     if (stream_) cudaStreamDestroy(stream_);
     stream_ = std::exchange(o.stream_, nullptr);
     cublas_ = std::exchange(o.cublas_, nullptr);
+    matmul_ = o.matmul_;
     scratch_ = std::move(o.scratch_);
   }
   return *this;
+}
+
+const char* matmul_name(Matmul m) { return m == Matmul::tf32 ? "tf32" : "fp32"; }
+
+Matmul matmul_from_name(const std::string& name) {
+  if (name == "fp32") return Matmul::fp32;
+  if (name == "tf32") return Matmul::tf32;
+  throw std::invalid_argument("matmul: expected fp32 or tf32, got \"" + name + "\"");
+}
+
+void Context::set_matmul(Matmul m) {
+  // TF32_TENSOR_OP_MATH lets cublasSgemm round its inputs to TF32 on the tensor cores; PEDANTIC
+  // forbids every reduced-precision shortcut (the CPU twin's arithmetic).
+  LOGLINEAR_CUBLAS_CHECK(cublasSetMathMode(cublas_, m == Matmul::tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
+  matmul_ = m;
 }
 
 void Context::synchronize() const { LOGLINEAR_CUDA_CHECK(cudaStreamSynchronize(stream_)); }

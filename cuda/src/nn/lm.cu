@@ -155,4 +155,8 @@ const DeviceMatrix& MambaLm::last_lambda(Index layer) const {
   return impl_->blocks[size_t(layer)].mixer.last_lambda();
 }
 
+void MambaLm::set_attention_precision(Precision p) {
+  for (auto& b : impl_->blocks) b.mixer.set_attention_precision(p);
+}
+
 }  // namespace loglinear::cuda::nn

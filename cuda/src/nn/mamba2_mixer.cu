@@ -18,6 +18,7 @@
 #include <loglinear/cuda/nn/rmsnorm.hpp>
 
 #include "../core/activations.cuh"
+#include "attention.cuh"
 #include "../core/launch.cuh"
 
 #include <stdexcept>
@@ -141,6 +142,7 @@ struct Mamba2Mixer::Impl {
     DeviceMatrix dyn, dy, dz, dq, dk, dv, dg, dlam, dxbc, dxbc_raw, ddl, dzx, dD_rows, dA_rows, ddt_rows;
   };
   Index H = 0, L = 0, G = 0, K = 0, V = 0, d_inner = 0, conv_dim = 0, P = 0;
+  Precision attention = Precision::fp32;  // the operator's storage (set_attention_precision)
   std::vector<DeviceParam> p;  // P order
   std::unique_ptr<lambda::LevelWeights> lam;
   // Cache of the last forward, [N, features] with N = B*T (u is a copy, as the CPU's u_).
@@ -249,10 +251,8 @@ void Mamba2Mixer::forward(Context& ctx, const DeviceMatrix& u, Index B, DeviceMa
   m.o.resize(N, d_inner);
   const AttentionDims dims = m.dims();
   const ChunkedOptions opts = m.opts(cfg_.chunk);
-  const std::size_t ws_bytes = chunked_workspace_bytes(dims, opts, Precision::fp32, false);
-  void* ws = ctx.scratch(ws_bytes / sizeof(float) + 1);
-  chunked_forward_device<float>({m.q.data(), m.k.data(), m.v.data(), m.g.data(), m.lamv.data()}, dims, opts,
-                                m.o.data(), ws, ws_bytes, s);
+  attention_forward(ctx, m.attention, {m.q.data(), m.k.data(), m.v.data(), m.g.data(), m.lamv.data()}, dims, opts,
+                    m.o.data());
   // y = o + D x; gated norm per group with z; out_proj.
   t.y.resize(N, d_inner);
   if (N * d_inner > 0) {
@@ -290,11 +290,8 @@ void Mamba2Mixer::backward(Context& ctx, const DeviceMatrix& dout, DeviceMatrix&
   t.dlam.resize(N, H * m.L);
   const AttentionDims dims = m.dims();
   const ChunkedOptions opts = m.opts(cfg_.chunk);
-  const std::size_t ws_bytes = chunked_workspace_bytes(dims, opts, Precision::fp32, true);
-  void* ws = ctx.scratch(ws_bytes / sizeof(float) + 1);
-  chunked_backward_device<float>({m.q.data(), m.k.data(), m.v.data(), m.g.data(), m.lamv.data()}, dims, opts,
-                                 t.dy.data(), {t.dq.data(), t.dk.data(), t.dv.data(), t.dg.data(), t.dlam.data()}, ws,
-                                 ws_bytes, s);
+  attention_backward(ctx, m.attention, {m.q.data(), m.k.data(), m.v.data(), m.g.data(), m.lamv.data()}, dims, opts,
+                     t.dy.data(), {t.dq.data(), t.dk.data(), t.dv.data(), t.dg.data(), t.dlam.data()});
   // forward: y = o + D x, v = x dt, g = -exp(A_log) dt, dt = softplus(dt_raw + dt_bias): the
   // x columns of dxBC, ddt_raw and the per-row partials of dD, dA_log, ddt_bias in one kernel;
   // then k = Bm and q = Cm send dk, dq to their columns of dxBC.
@@ -328,6 +325,10 @@ void Mamba2Mixer::backward(Context& ctx, const DeviceMatrix& dout, DeviceMatrix&
 }
 
 void Mamba2Mixer::share_temporaries(Mamba2Mixer& other) { impl_->t = other.impl_->t; }
+
+void Mamba2Mixer::set_attention_precision(Precision p) { impl_->attention = p; }
+
+Precision Mamba2Mixer::attention_precision() const { return impl_->attention; }
 
 const DeviceMatrix& Mamba2Mixer::last_decay() const { return impl_->g; }
 

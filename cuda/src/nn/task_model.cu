@@ -14,6 +14,8 @@
 #include <loglinear/decay/decay_stack.hpp>
 #include <loglinear/lambda/lambda.hpp>
 
+#include "attention.cuh"
+
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -36,6 +38,7 @@ struct TaskModel::Impl {
     LayerNormCache ln;
   };
   std::vector<DeviceParam> top;                    // TopParam order
+  Precision attention = Precision::fp32;           // the operator's storage (set_attention_precision)
   std::unique_ptr<decay::DecayStack> decays;
   std::vector<Layer> layers;
   // Cache of the last forward.
@@ -117,7 +120,6 @@ double TaskModel::forward(const tasks::Batch& batch, Index* correct) {
   embedding_forward(ctx_, m.tokens, m.top[embedding].value, m.x0);
   const AttentionDims dims{B, T, H, H, Dh, Dh, L};
   const ChunkedOptions opts{effective_chunk_size(cfg_.chunk, T)};
-  const std::size_t ws_bytes = chunked_workspace_bytes(dims, opts, Precision::fp32, false);
   m.decays->forward(ctx_);  // shared decay parameters set up each layer's part (hgrn2)
   const DeviceMatrix* x = &m.x0;
   for (auto& l : m.layers) {
@@ -136,9 +138,8 @@ double TaskModel::forward(const tasks::Batch& batch, Index* correct) {
     l.decay->forward(ctx_, l.u, B, l.g);
     l.lam->forward(ctx_, l.dl, l.lamv);
     l.o.resize(N, d);
-    void* ws = ctx_.scratch(ws_bytes / sizeof(float) + 1);
-    chunked_forward_device<float>({l.q.data(), l.k.data(), l.v.data(), l.g.data(), l.lamv.data()}, dims, opts,
-                                  l.o.data(), ws, ws_bytes, ctx_.stream());
+    attention_forward(ctx_, m.attention, {l.q.data(), l.k.data(), l.v.data(), l.g.data(), l.lamv.data()}, dims, opts,
+                      l.o.data());
     // Post-norm residual: x = LayerNorm(out_proj(o) + x).
     linear_forward(ctx_, l.o, p[Wo].value, l.z);
     add_into(ctx_, *x, l.z);
@@ -159,7 +160,6 @@ void TaskModel::backward() {
   const Index d = cfg_.d_model, H = cfg_.heads, Dh = d / H, L = cfg_.levels;
   const AttentionDims dims{B, T, H, H, Dh, Dh, L};
   const ChunkedOptions opts{effective_chunk_size(cfg_.chunk, T)};
-  const std::size_t ws_bytes = chunked_workspace_bytes(dims, opts, Precision::fp32, true);
   // forward: logits = x_final Wh^T, x_final = LayerNorm(x).
   linear_backward(ctx_, m.x_final, m.top[head].value, m.dlogits, m.top[head].grad, m.dx_final);
   layernorm_backward(ctx_, m.dx_final, m.top[lnf_g].value, m.ln_final, m.top[lnf_g].grad, m.top[lnf_b].grad, m.dx);
@@ -176,10 +176,8 @@ void TaskModel::backward() {
     m.dv.resize(N, d);
     m.dg.resize(N, H);
     m.dlam.resize(N, H * L);
-    void* ws = ctx_.scratch(ws_bytes / sizeof(float) + 1);
-    chunked_backward_device<float>({l.q.data(), l.k.data(), l.v.data(), l.g.data(), l.lamv.data()}, dims, opts,
-                                   m.dout.data(), {m.dq.data(), m.dk.data(), m.dv.data(), m.dg.data(), m.dlam.data()},
-                                   ws, ws_bytes, ctx_.stream());
+    attention_backward(ctx_, m.attention, {l.q.data(), l.k.data(), l.v.data(), l.g.data(), l.lamv.data()}, dims,
+                       opts, m.dout.data(), {m.dq.data(), m.dk.data(), m.dv.data(), m.dg.data(), m.dlam.data()});
     // forward: g = phi(u; theta), u = x Wdt^T: the decay adds dtheta and returns du.
     l.decay->backward(ctx_, m.dg, m.du);
     // forward: lam = LevelWeights(dl).
@@ -209,5 +207,7 @@ const DeviceMatrix& TaskModel::last_lambda(Index layer) const {
   last_decay(layer);  // the range check
   return impl_->layers[size_t(layer)].lamv;
 }
+
+void TaskModel::set_attention_precision(Precision p) { impl_->attention = p; }
 
 }  // namespace loglinear::cuda::nn

@@ -9,6 +9,8 @@
 #include <loglinear/cuda/train/clip.hpp>
 #include <loglinear/cuda/train/device.hpp>
 
+#include "../nn/attention.cuh"
+
 #include <stdexcept>
 #include <string>
 
@@ -34,7 +36,11 @@ template <class Host, class Gpu>
 class CudaModelBase : public CudaModel {
  public:
   template <class Config>
-  CudaModelBase(const Config& cfg, std::uint64_t seed) : host_(cfg, seed), gpu_(host_) {}
+  CudaModelBase(const Config& cfg, std::uint64_t seed, const lt::ModelConfig& arithmetic) : host_(cfg, seed), gpu_(host_) {
+    // --matmul and --attention: the GEMMs' and the operator's arithmetic (both float32 by default).
+    gpu_.context().set_matmul(matmul_from_name(arithmetic.matmul));
+    gpu_.set_attention_precision(cuda::nn::precision_from_name(arithmetic.attention));
+  }
   void backward() override { gpu_.backward(); }
   std::vector<Param<float>*> params() override { return host_.params(); }
   std::string architecture() const override { return host_.architecture(); }
@@ -72,7 +78,7 @@ class CudaModelBase : public CudaModel {
 class CudaTaskModel final : public CudaModelBase<loglinear::nn::TaskModel<float>, cuda::nn::TaskModel> {
  public:
   CudaTaskModel(const lt::ModelConfig& cfg, Index vocab, Index levels, std::uint64_t seed)
-      : CudaModelBase(lt::task_model_config(cfg, vocab, levels), seed) {}
+      : CudaModelBase(lt::task_model_config(cfg, vocab, levels), seed, cfg) {}
   double forward(const tasks::Batch& b, Index* correct) override { return gpu_.forward(b, correct); }
   Index num_layers() const override { return host_.config().layers; }
   Index levels() const override { return host_.config().levels; }
@@ -83,7 +89,7 @@ class CudaTaskModel final : public CudaModelBase<loglinear::nn::TaskModel<float>
 class CudaMambaLm final : public CudaModelBase<loglinear::nn::MambaLm<float>, cuda::nn::MambaLm> {
  public:
   CudaMambaLm(const lt::ModelConfig& cfg, Index vocab, Index levels, std::uint64_t seed)
-      : CudaModelBase(lt::lm_config(cfg, vocab, levels), seed) {}
+      : CudaModelBase(lt::lm_config(cfg, vocab, levels), seed, cfg) {}
   double forward(const tasks::Batch& b, Index* correct) override {
     return gpu_.forward(b.tokens.values(), b.targets.values(), b.tokens.dim(0), correct);
   }

@@ -22,7 +22,14 @@ Device cpu_device() {
            std::to_string(std::thread::hardware_concurrency()) + " hardware threads)";
   };
   d.peak_memory_bytes = [] { return 0.0; };
-  d.validate = [](const ModelConfig&) {};
+  d.validate = [](const ModelConfig& m) {
+    if (m.matmul != "fp32")
+      throw std::invalid_argument("--matmul " + m.matmul + ": the CPU computes in float32 only (TF32 is the GPU's "
+                                  "tensor-core format); use --matmul fp32, or --device cuda");
+    if (m.attention != "fp32")
+      throw std::invalid_argument("--attention " + m.attention + ": the CPU's operator computes in the model's "
+                                  "float type only; use --attention fp32, or --device cuda");
+  };
   return d;
 }
 

@@ -37,6 +37,12 @@ struct ModelConfig {
   Index d_state = 16;                   ///< mamba2 model: K, the state width of q = C and k = B
   Index expand = 2;                     ///< mamba2 model: d_inner = expand * d_model
   Index ffn_hidden = 0;                 ///< mamba2 model: SwiGLU hidden width (0: 4 * d_model)
+  /// GEMM arithmetic: fp32 (float32, every device) | tf32 (--device cuda only: cuBLAS rounds the
+  /// GEMM inputs to TF32 on the tensor cores; cuda/loglinear/cuda/core/context.hpp, Matmul).
+  std::string matmul = "fp32";
+  /// Storage of the attention operator's q, k, v: fp32 (every device) | bf16 (--device cuda only:
+  /// bfloat16 copies around the tensor-core kernels; cuda/src/nn/attention.cuh).
+  std::string attention = "fp32";
 };
 
 /// A trainable model in float: forward keeps its cache, backward consumes it.

@@ -61,12 +61,14 @@ void check_resume_config(const json& then, const json& now, const std::string& p
   }
   for (const auto& item : then.items()) {
     const std::string& key = item.key();
+    // --device, --matmul and --attention change the arithmetic, not the model: checkpoints move
+    // between them.
     if (key == "threads" || key == "eval_len" || key == "early_stop" || key == "steps" || key == "min_steps" ||
-        key == "device")
+        key == "device" || key == "matmul" || key == "attention")
       continue;
     if (differs(key))
-      refuse(key, "resume with the same settings (only --steps, --min-steps, --threads, --eval-len, --early-stop and "
-                  "--device may change)");
+      refuse(key, "resume with the same settings (only --steps, --min-steps, --threads, --eval-len, --early-stop, "
+                  "--device, --matmul and --attention may change)");
   }
 }
 }  // namespace

@@ -69,7 +69,7 @@ Index levels_of(const TrainConfig& c) { return num_levels(std::max(c.data.length
 json config_json(const TrainConfig& c) {
   const ModelConfig& m = c.model;
   const DataConfig& d = c.data;
-  json j = {{"model", m.model}, {"mixer", m.mixer}, {"task", d.task}, {"lambda", m.lambda}, {"decay", m.decay}, {"decay_p", m.decay_p}, {"form", m.form},
+  json j = {{"model", m.model}, {"mixer", m.mixer}, {"task", d.task}, {"lambda", m.lambda}, {"decay", m.decay}, {"decay_p", m.decay_p}, {"form", m.form}, {"matmul", m.matmul}, {"attention", m.attention},
             {"length", d.length}, {"pairs", d.pairs}, {"copy_tokens", d.copy_tokens}, {"eval_len", d.eval_len},
             {"d_model", m.d_model}, {"layers", m.layers}, {"heads", m.heads}, {"levels", levels_of(c)},
             {"mlp_hidden", m.mlp_hidden}, {"chunk", m.chunk}, {"batch", d.batch}, {"train_size", d.train_size},
@@ -153,6 +153,8 @@ void validate(const TrainConfig& c) {
   require(m.decay == "simple_decay" || m.decay_p == ModelConfig{}.decay_p, "--decay-p",
           "--decay simple_decay (the only decay with an initial rate)", "--decay " + m.decay);
   require_key("--form", m.form, {"naive", "recurrent", "chunked"});
+  require_key("--matmul", m.matmul, {"fp32", "tf32"});
+  require_key("--attention", m.attention, {"fp32", "bf16"});
   for (const auto& [flag, v] : std::vector<std::pair<std::string, double>>{
            {"--d-model", double(m.d_model)}, {"--layers", double(m.layers)}, {"--heads", double(m.heads)},
            {"--mlp-hidden", double(m.mlp_hidden)}, {"--chunk", double(m.chunk)}, {"--d-state", double(m.d_state)},

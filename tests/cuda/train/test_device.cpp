@@ -139,6 +139,49 @@ TEST_CASE("cuda device: a Mamba-2 LM run through run_training runs on the GPU an
   CHECK(w <= 1e-3);
 }
 
+TEST_CASE("cuda device: --matmul tf32 and --attention bf16 record themselves, track the float32 GPU run, and a "
+          "checkpoint of theirs resumes in float32",
+          "[cuda][gpu][train][device]") {
+  REQUIRE_GPU();
+  cuda::train::register_cuda_device();
+  TrainConfig t = small_run("cuda");
+  t.model.matmul = "tf32";
+  const json a = json::parse(run_training(t));
+  CHECK(a.at("config").at("matmul") == "tf32");
+  const json f = json::parse(run_training(small_run("cuda")));
+  CHECK(f.at("config").at("matmul") == "fp32");
+  // TF32 GEMMs (~1e-3 relative each) perturb every step a little more than float rounding; over 20
+  // steps of this small run the losses stay within 2 % of the float32 run (a wrong GEMM would not).
+  const double w = worst_rel(train_losses(a), train_losses(f));
+  WARN("MQAR, --matmul tf32 vs fp32 on the GPU, one seed: worst relative train-loss difference " << w);
+  CHECK(w <= 2e-2);
+  // The operator on bf16 copies of q, k, v as well (the task model's set_attention_precision):
+  // each operator call is ~1e-2 off instead of ~1e-3, so the bound is 5 %.
+  TrainConfig mixed = t;
+  mixed.model.attention = "bf16";
+  const json b = json::parse(run_training(mixed));
+  CHECK(b.at("config").at("attention") == "bf16");
+  CHECK(b.at("config").at("matmul") == "tf32");
+  const double wb = worst_rel(train_losses(b), train_losses(f));
+  WARN("MQAR, --matmul tf32 --attention bf16 vs fp32 on the GPU: worst relative train-loss difference " << wb);
+  CHECK(wb <= 5e-2);
+  // A TF32 checkpoint continues on the CPU (float32): --matmul may change on resume, as --device.
+  test::TempDir dir;
+  TrainConfig first = small_run("cuda");
+  first.model.matmul = "tf32";
+  first.model.attention = "bf16";
+  first.steps = 10;
+  first.checkpoint = dir.file("tf32.ckpt");
+  run_training(first);
+  TrainConfig cont = small_run("cpu");
+  cont.resume = first.checkpoint;
+  const json r = json::parse(run_training(cont));
+  CHECK(r.at("config").at("matmul") == "fp32");
+  CHECK(r.at("config").at("attention") == "fp32");
+  CHECK(r.at("resumed_at_step") == 10);
+  CHECK(worst_rel(train_losses(r), train_losses(f)) <= 5e-2);
+}
+
 TEST_CASE("cuda device: settings the GPU cannot run are refused before anything is built",
           "[cuda][gpu][train][device]") {
   cuda::train::register_cuda_device();

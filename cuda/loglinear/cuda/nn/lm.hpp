@@ -10,6 +10,7 @@
 /// \ingroup floor_cuda
 #pragma once
 
+#include <loglinear/cuda/chunked.hpp>
 #include <loglinear/cuda/core/context.hpp>
 #include <loglinear/cuda/core/device_matrix.hpp>
 #include <loglinear/cuda/core/param.hpp>
@@ -57,6 +58,8 @@ class MambaLm {
   Context& context() { return ctx_; }
   /// Number of blocks.
   Index num_layers() const { return cfg_.layers; }
+  /// Every mixer's attention storage precision (Mamba2Mixer::set_attention_precision).
+  void set_attention_precision(Precision p);
   /// g [B*T, H] of block `layer`'s mixer in the last forward.
   /// @throws std::invalid_argument "layer: ..." if out of range.
   const DeviceMatrix& last_decay(Index layer) const;

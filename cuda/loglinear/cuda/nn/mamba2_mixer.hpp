@@ -11,6 +11,7 @@
 /// \ingroup floor_cuda
 #pragma once
 
+#include <loglinear/cuda/chunked.hpp>
 #include <loglinear/cuda/core/context.hpp>
 #include <loglinear/cuda/core/device_matrix.hpp>
 #include <loglinear/cuda/core/param.hpp>
@@ -56,6 +57,12 @@ class Mamba2Mixer {
   /// (the LM's blocks) hold one set between them. Stream order makes the sharing safe: one
   /// mixer's kernels have finished with a buffer before the next mixer's kernels touch it.
   void share_temporaries(Mamba2Mixer& other);
+  /// The storage precision of the attention operator's calls: Precision::fp32 (the default: the
+  /// FFMA kernels, the CPU twin's arithmetic) or Precision::bf16 (q, k, v rounded to bfloat16
+  /// copies around the tensor-core kernels, <= 1e-2 normwise; for speed). Applies from the next forward.
+  void set_attention_precision(Precision p);
+  /// See set_attention_precision.
+  Precision attention_precision() const;
   /// g [B*T, H] of the last forward (log-decay <= 0).
   const DeviceMatrix& last_decay() const;
   /// lam [B*T, H*L] of the last forward (column h*L + l).

@@ -11,6 +11,7 @@
 /// \ingroup floor_cuda
 #pragma once
 
+#include <loglinear/cuda/chunked.hpp>
 #include <loglinear/cuda/core/context.hpp>
 #include <loglinear/cuda/core/device_matrix.hpp>
 #include <loglinear/cuda/core/param.hpp>
@@ -49,6 +50,10 @@ class TaskModel {
   const loglinear::nn::TaskModelConfig& config() const { return cfg_; }
   /// The context (stream, cuBLAS handle) everything of this model runs on.
   Context& context() { return ctx_; }
+  /// The storage precision of the attention operator's calls: Precision::fp32 (the default, the
+  /// CPU twin's arithmetic) or Precision::bf16 (bfloat16 copies of q, k, v around the tensor-core
+  /// kernels, <= 1e-2 normwise; for speed). Applies from the next forward.
+  void set_attention_precision(Precision p);
   /// g [B*T, H] of layer `layer` in the last forward. @throws std::invalid_argument "layer: ...".
   const DeviceMatrix& last_decay(Index layer) const;
   /// lam [B*T, H*L] of layer `layer` in the last forward. Throws as last_decay.

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Issue 12's LM target at matching precisions on both sides, in one sitting on one GPU: the
+# Mamba-2 LM (d = 512, 6 layers, T = 2048, B = 8) trained by loglinear-train in float32, with TF32
+# GEMMs (--matmul tf32), and with TF32 GEMMs and the operator on bf16 copies (--attention bf16);
+# the PyTorch + fla peer (bench/gpu/peer_lm.py, eager and compiled) in float32, with TF32 GEMMs,
+# and with TF32 GEMMs and fla's op in bf16. About 8 minutes. OUTDIR receives summary.txt and
+# lm_tf32.tgz (the runs' JSON and logs).
+# Usage (carry .devdeps, .peer with fla's exported package and build-cpu/data/kjv.txt):
+#   CMAKE_PREFIX_PATH=$PWD/.devdeps/usr FLA_PATH=.peer bash bench/gpu/lm_tf32.sh OUTDIR [CORPUS]
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+final=$1 corpus=${2:-build-cpu/data/kjv.txt}
+out=$(mktemp -d)
+sum="$out/summary.txt"
+trap 'cp "$sum" "$final/" 2>/dev/null; tar -czf "$final/lm_tf32.tgz" -C "$out" .' EXIT
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOGLINEAR_CUDA=ON -DLOGLINEAR_PYTHON=OFF \
+  -DLOGLINEAR_BUILD_EXAMPLES=OFF -DCMAKE_CUDA_ARCHITECTURES=90 > "$out/cmake.log" 2>&1 || { tail -20 "$out/cmake.log"; exit 1; }
+cmake --build build-gpu -j "$(nproc)" --target loglinear-train > "$out/build.log" 2>&1 ||
+  { grep -B2 -A6 error "$out/build.log" | head -40; exit 1; }
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$sum"
+echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo -dirty)" | tee -a "$sum"
+# Ours: float32 (the reference), TF32 GEMMs, TF32 GEMMs with the operator on bf16 copies.
+i=0
+for flags in "--matmul fp32" "--matmul tf32" "--matmul tf32 --attention bf16"; do
+  i=$((i + 1))
+  echo "== loglinear-train $flags" | tee -a "$sum"
+  timeout 150 python3 bench/gpu/bench_train.py --binary build-gpu/apps/loglinear-train --corpus "$corpus" \
+    --devices cuda --only "LM d=512 T=2048" --concurrency "" --gpu-flags "$flags" --out "$out/ours_$i" \
+    > "$out/ours_$i.txt" 2>&1
+  tail -2 "$out/ours_$i.txt" | tee -a "$sum"
+done
+# The peer in the same sitting, with the matching settings.
+fla=${FLA_PATH:-.peer}
+if [ -d "$fla/fla" ]; then
+  i=0
+  for p in "" "--tf32" "--tf32 --op-precision bf16"; do
+    i=$((i + 1))
+    echo "== peer_lm.py --compile $p" | tee -a "$sum"
+    FLA_PATH="$fla" timeout 150 python3 -W ignore bench/gpu/peer_lm.py --compile $p --json "$out/peer_$i.json" \
+      > "$out/peer_$i.txt" 2>&1
+    grep -E "^\| PyTorch|^# (peer|error)" "$out/peer_$i.txt" | tee -a "$sum"
+  done
+else
+  echo "no fla package under $fla: the peer was not run (git --git-dir=<mirror> archive HEAD fla | tar -x -C .peer)" | tee -a "$sum"
+fi
