@@ -24,9 +24,11 @@ Where it runs (this version):
   of the working dtype are not copied. A carried state (``initial_state``, ``output_final_state``)
   and ``decode_step`` run on the GPU too, with float32 states whatever the inputs' dtype; every row
   of a dense batch must then have the same token count. ``decode_step`` with no gradient wanted
-  runs the device decoding kernels (two launches a token, the state never leaving the GPU). ``cu_seqlens`` runs on the GPU as one
-  stateful call per sequence (no fused varlen kernel yet: the launches grow with the number of
-  sequences). ``validate=True`` (the default) checks that every value is
+  runs the device decoding kernels (two launches a token, the state never leaving the GPU).
+  ``cu_seqlens`` runs on the GPU as one stateful call per sequence (the launches grow with the
+  number of sequences; no varlen kernel yet), except without any state where padding pays
+  (padded tokens <= 2x the real ones): then as one dense call on a right-padded [S, max T_i]
+  copy, exact because attention is causal. ``validate=True`` (the default) checks that every value is
   finite and g <= 0 as the C++ API does, which costs one device synchronisation per call and per
   backward; ``validate=False`` skips it (bad values then give undefined results, never a crash).
 - ``torch.library``: with torch >= 2.4 the stateless call (no ``initial_state``, no
@@ -319,13 +321,8 @@ def _stateful_cuda(q, k, v, g, level_scales, init_states, init_tokens, chunk_siz
     return torch.cat([o1, o2], 1), s2, t2
 
 
-def _packed_cuda(q, k, v, g, level_scales, cu_seqlens, init_states, init_tokens, chunk_size, validate):
-    """Packed sequences on CUDA tensors (B = 1): each sequence is one stateful call on its rows (a
-    view, contiguous: no copy), starting its own Fenwick tree from its initial state, so chunks are
-    aligned to every sequence start as on the CPU. Outputs are concatenated, final states stacked
-    and padded with zero levels to the most levels. One kernel pipeline per sequence: the launches
-    grow with the number of sequences (a fused varlen kernel is not written yet). Offsets are checked
-    with the CPU's messages (loglinear.forward_state)."""
+def _packed_offsets(q, cu_seqlens) -> List[int]:
+    """The offsets of packed sequences as a list, checked with the CPU's messages (loglinear.forward_state)."""
     if q.shape[0] != 1:
         raise ValueError(f"q: expected B = 1 with cu_seqlens (the sequences packed along T), got B = {q.shape[0]}")
     if cu_seqlens.dim() != 1:
@@ -342,6 +339,48 @@ def _packed_cuda(q, k, v, g, level_scales, cu_seqlens, init_states, init_tokens,
     if cu[-1] != T:
         raise ValueError(f"cu_seqlens: expected the last offset cu_seqlens[{len(cu) - 1}] to equal q's T = {T}, "
                          f"got {cu[-1]}")
+    return cu
+
+
+def _padding_pays(cu: Sequence[int]) -> bool:
+    """Whether packed sequences run faster as one padded dense call than as one call each: when the
+    padded batch S x max(T_i) is at most twice the real tokens (the kernels' time grows with the
+    padded tokens; a call per sequence costs a pipeline of about 15 launches each way)."""
+    lens = [b - a for a, b in zip(cu[:-1], cu[1:])]
+    return len(lens) > 1 and len(lens) * max(lens) <= 2 * sum(lens)
+
+
+def _packed_padded(q, k, v, g, level_scales, cu: Sequence[int], chunk_size, validate):
+    """Packed sequences without carried or returned state as ONE dense stateless call on a padded
+    copy: sequence i becomes row i of [S, max T_i], right-padded with q = k = v = 0, g = 0 and
+    level_scales = 0. Exact, not approximate: attention is causal, so the padding after a sequence's
+    last token never reaches its outputs; in the backward the padded rows' d_o is zero and their
+    q, k, v are zero, so they add nothing to the real tokens' gradients (whose gradients are then
+    gathered back; the padding's are dropped). Each row starts its own Fenwick tree at t = 0, as
+    every sequence must. Device-agnostic (index_copy / index_select, differentiable); used on CUDA
+    tensors where ``_padding_pays``."""
+    S = len(cu) - 1
+    lens = [cu[i + 1] - cu[i] for i in range(S)]
+    Tm = max(lens)
+    # Row-major position in [S, Tm] of every packed token.
+    idx = torch.cat([torch.arange(n, dtype=torch.int64) + i * Tm for i, n in enumerate(lens)]).to(q.device)
+
+    def pad(x):
+        flat = x.new_zeros((S * Tm,) + tuple(x.shape[2:])).index_copy(0, idx, x[0])
+        return flat.view((S, Tm) + tuple(x.shape[2:]))
+
+    o = _stateless(*[pad(t) for t in (q, k, v, g, level_scales)], "chunked", chunk_size, validate)
+    return o.reshape((S * Tm,) + tuple(o.shape[2:])).index_select(0, idx).unsqueeze(0)
+
+
+def _packed_cuda(q, k, v, g, level_scales, cu_seqlens, init_states, init_tokens, chunk_size, validate):
+    """Packed sequences on CUDA tensors (B = 1) that carry or return a state: each sequence is one
+    stateful call on its rows (a view, contiguous: no copy), starting its own Fenwick tree from its
+    initial state, so chunks are aligned to every sequence start as on the CPU. Outputs are
+    concatenated, final states stacked and padded with zero levels to the most levels. One kernel
+    pipeline per sequence: the launches grow with the number of sequences (without any state,
+    chunk_log_linear_attn takes ``_packed_padded`` where padding pays)."""
+    cu = _packed_offsets(q, cu_seqlens)
     N = len(cu) - 1
     if init_states is not None:
         if init_tokens.dim() != 1 or init_tokens.shape[0] != N:
@@ -514,7 +553,8 @@ def chunk_log_linear_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: 
         output_final_state: also return the state after the last token of every sequence (on CUDA
             tensors its states are float32).
         cu_seqlens: int64 ``[S+1]`` offsets of packed sequences (B = 1), or None. On CUDA tensors
-            each sequence runs as its own stateful call (launches grow with S).
+            each sequence runs as its own stateful call (launches grow with S), or, without any
+            state and where padding pays, all of them as one call on a right-padded copy.
         chunk_size: the chunked form's chunk (a power of two; results do not depend on it beyond
             float rounding; the GPU clamps it to 64). form: ``"chunked"`` (default) or
             ``"recurrent"`` (CPU).
@@ -556,6 +596,10 @@ def chunk_log_linear_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: 
         if form != "chunked":
             raise ValueError(f"form: the CUDA kernels implement \"chunked\" only, got \"{form}\"")
         if cu_seqlens is not None:
+            if initial_state is None and not output_final_state:
+                cu = _packed_offsets(q, cu_seqlens)
+                if _padding_pays(cu):
+                    return _packed_padded(q, k, v, g, level_scales, cu, chunk_size, validate), None
             o, fin_states, fin_tokens = _packed_cuda(q, k, v, g, level_scales, cu_seqlens.to(torch.int64),
                                                      init_states, init_tokens, chunk_size, validate)
             return o, (LogLinearState(fin_states, fin_tokens) if output_final_state else None)
