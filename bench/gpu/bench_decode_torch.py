@@ -1,0 +1,113 @@
+"""Decoding from PyTorch, ours beside fla's, in one sitting (issue 14's decode comparison):
+loglinear.torch.decode_step under torch.no_grad (the device decoding kernels, the state staying
+on the GPU; validate=False) against fla.ops.log_linear_attn.chunk_log_linear_attn called on one
+token with its initial_state (fla has no decode step: it re-runs its chunk kernel per token).
+Each stream first gets a prefill of t tokens (each side its own op), then `--steps` tokens are
+decoded one at a time; the figure is the wall time per token (all B streams), CUDA-synchronised.
+H = 16, q and k shared by the heads (G = 1: fla's layout), K = V = D; ours in float32, fla in
+bfloat16 (its float32 path is not what its users run). fla is not a dependency:
+    git --git-dir=<mirror> archive HEAD fla | tar -x -C .peer
+    FLA_PATH=.peer python3 bench/gpu/bench_decode_torch.py --json decode_torch.json
+Without fla (or if its call fails) the fla column says why and ours is still measured."""
+import argparse
+import json
+import os
+import sys
+import time
+import types
+
+import torch
+
+ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+ap.add_argument("--positions", default="64,1024,16384", help="prefill lengths t (comma-separated)")
+ap.add_argument("--batches", default="1,16", help="streams B (comma-separated)")
+ap.add_argument("--dim", type=int, default=64, help="K = V")
+ap.add_argument("--steps", type=int, default=100, help="decoded tokens timed after each prefill")
+ap.add_argument("--json", help="write the rows here")
+args = ap.parse_args()
+
+import loglinear.torch as lt  # noqa: E402  (the build's python/ on PYTHONPATH)
+
+fla_op, fla_error = None, None
+try:
+    sys.path.insert(0, os.environ.get("FLA_PATH", ".peer"))
+    try:
+        import einops  # noqa: F401
+    except ModuleNotFoundError:
+        def _reduce(x, pattern, op, g, h):
+            assert pattern == "b t (g h) k -> b t g k" and op == "sum", pattern
+            return x.unflatten(2, (g, h)).sum(3)
+        sys.modules["einops"] = types.SimpleNamespace(reduce=_reduce)
+    import fla  # noqa: E402
+    ops = types.ModuleType("fla.ops"); ops.__path__ = [os.path.join(fla.__path__[0], "ops")]
+    sys.modules["fla.ops"] = ops
+    from fla.ops.log_linear_attn import chunk_log_linear_attn as fla_op  # noqa: E402
+except Exception as e:  # noqa: BLE001 (reported in the table)
+    fla_error = f"fla not importable: {type(e).__name__}: {e}"
+
+
+def num_levels(T):
+    return (T - 1).bit_length() + 1
+
+
+def per_token_ms(step, n):
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for i in range(n):
+        step(i)
+    torch.cuda.synchronize()
+    return (time.perf_counter() - t0) * 1e3 / n
+
+
+H, D, dev = 16, args.dim, "cuda"
+rows = []
+print(f"# {torch.cuda.get_device_name()}, torch {torch.__version__}; H = {H}, G = 1, K = V = {D}, "
+      f"{args.steps} decoded tokens per figure")
+print("\n| B | t | ours: decode_step ms/token | fla: chunk op on 1 token ms/token | fla / ours |\n|---|---|---|---|---|")
+for B in [int(b) for b in args.batches.split(",")]:
+    for t in [int(p) for p in args.positions.split(",")]:
+        T = t + args.steps
+        L = num_levels(T + 1)
+        gen = torch.Generator(device=dev).manual_seed(t + B)
+        q = torch.randn(B, T, 1, D, device=dev, generator=gen) * 0.1
+        k = torch.randn(B, T, 1, D, device=dev, generator=gen) * 0.1
+        v = torch.randn(B, T, H, D, device=dev, generator=gen)
+        g = -torch.rand(B, T, H, device=dev, generator=gen) * 0.05
+        lam = torch.rand(B, T, H, L, device=dev, generator=gen)
+        row = {"B": B, "t": t, "D": D, "H": H, "steps": args.steps}
+        with torch.no_grad():
+            _, st = lt.chunk_log_linear_attn(q[:, :t], k[:, :t], v[:, :t], g[:, :t], lam[:, :t],
+                                             output_final_state=True, validate=False)
+            state = [st]
+
+            def ours(i):
+                s = t + i
+                o, state[0] = lt.decode_step(q[:, s:s + 1], k[:, s:s + 1], v[:, s:s + 1], g[:, s:s + 1],
+                                             lam[:, s:s + 1], state[0], validate=False)
+            ours(0)  # warm-up (state advances: the timed loop starts one token later)
+            state[0] = st
+            row["ours_ms"] = per_token_ms(ours, args.steps)
+            row["fla_ms"], row["fla_error"] = None, fla_error
+            if fla_op is not None:
+                try:
+                    bf = torch.bfloat16
+                    qb, kb, vb, lb = q.to(bf), k.to(bf), v.to(bf), lam.to(bf)
+                    _, fst = fla_op(qb[:, :t], kb[:, :t], vb[:, :t], g[:, :t], lb[:, :t], output_final_state=True)
+                    fstate = [fst]
+
+                    def theirs(i):
+                        s = t + i
+                        _, fstate[0] = fla_op(qb[:, s:s + 1], kb[:, s:s + 1], vb[:, s:s + 1], g[:, s:s + 1],
+                                              lb[:, s:s + 1], initial_state=fstate[0], output_final_state=True)
+                    theirs(0)
+                    fstate[0] = fst
+                    row["fla_ms"] = per_token_ms(theirs, args.steps)
+                except Exception as e:  # noqa: BLE001
+                    row["fla_error"] = f"{type(e).__name__}: {str(e)[:200]}"
+        rows.append(row)
+        fla_cell = f"{row['fla_ms']:.3f}" if row["fla_ms"] else f"failed ({row['fla_error'][:80]})"
+        ratio = f"{row['fla_ms'] / row['ours_ms']:.1f}x" if row["fla_ms"] else "-"
+        print(f"| {B} | {t} | {row['ours_ms']:.3f} | {fla_cell} | {ratio} |", flush=True)
+if args.json:
+    with open(args.json, "w") as f:
+        json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "rows": rows}, f, indent=2)
