@@ -623,6 +623,12 @@ def _decode_cuda(q_t, k_t, v_t, g_t, level_scales_t, state: LogLinearState, vali
     float32 copy of the state grown to num_levels(tokens + 1) levels; nothing leaves the GPU but
     the token count (one small copy, as every stateful CUDA call)."""
     _require_cuda_backend()
+    # The op's own checks: one device, a working dtype the GPU takes (never a silent float64 cast).
+    _check_tensor("q", q_t)
+    for name, t in (("k", k_t), ("v", v_t), ("g", g_t), ("level_scales", level_scales_t),
+                    ("initial_state.states", state[0]), ("initial_state.tokens", state[1])):
+        _check_tensor(name, t, q_t.device)
+    _working_dtype(q_t)
     # The decoding kernels compute in float32 (bfloat16 inputs convert exactly); o_t returns in q_t's dtype.
     x = [t.to(torch.float32).contiguous() for t in (q_t, k_t, v_t, g_t, level_scales_t)]
     B, _, H, V = x[2].shape

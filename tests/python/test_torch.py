@@ -615,6 +615,9 @@ class TestCudaState(unittest.TestCase):
             with self.assertRaisesRegex(ValueError, "^g: expected log-decay values <= 0"):
                 with torch.no_grad():
                     lt.decode_step(*[u[:, P:P + 1] for u in x[:3]], -x[3][:, P:P + 1], x[4][:, P:P + 1], st)
+            with self.assertRaisesRegex(TypeError, "^q: expected dtype torch.float32 or torch.bfloat16 on the GPU"):
+                with torch.no_grad():
+                    lt.decode_step(*[u[:, P:P + 1].double() for u in x], st)
         finally:
             lt._core._cuda_decode_device = real
 
