@@ -23,5 +23,7 @@ export PYTHONPATH=$PWD/build-torch/python
 (cd tests/python && timeout 300 "$py" -m unittest -v test_torch > "$out/test_torch.txt" 2>&1)
 echo "test_torch (rc $?): $(tail -1 "$out/test_torch.txt")" | tee -a "$sum"
 grep -E "^(FAIL|ERROR)|skipped|Error" "$out/test_torch.txt" | head -30 | tee -a "$sum"
+# fla beside ours (error against float64 for fla's op and its naive reference) when .peer has it.
+[ -d "${FLA_PATH:-.peer}/fla" ] && export FLA_PATH=${FLA_PATH:-.peer}
 timeout 240 "$py" bench/gpu/torch_op_bench.py --json "$out/torch_op.json" > "$out/torch_op.txt" 2>&1
 echo "torch_op_bench (rc $?):" | tee -a "$sum"; cat "$out/torch_op.txt" | tee -a "$sum"

@@ -86,7 +86,8 @@ def fla_op():
     ops.__path__ = [os.path.join(fla.__path__[0], "ops")]
     sys.modules["fla.ops"] = ops
     from fla.ops.log_linear_attn import chunk_log_linear_attn
-    return chunk_log_linear_attn
+    from fla.ops.log_linear_attn.naive import naive_log_linear_attn
+    return chunk_log_linear_attn, naive_log_linear_attn
 
 
 def accuracy(rows, fla):
@@ -102,12 +103,19 @@ def accuracy(rows, fla):
     cands = [("loglinear fp32", lambda x: lt.chunk_log_linear_attn(*x)[0], torch.float32),
              ("loglinear bf16", lambda x: lt.chunk_log_linear_attn(*x)[0], torch.bfloat16)]
     if fla is not None:
-        cands += [("fla fp32 inputs", lambda x: fla(*x)[0], torch.float32),
-                  ("fla bf16", lambda x: fla(*x)[0], torch.bfloat16)]
+        chunk, naive = fla
+
+        def naive_heads(q, k, v, g, lam):  # the O(T^2) reference indexes q, k per head: expand the group
+            H = v.shape[2]
+            return naive(q.expand(-1, -1, H, -1), k.expand(-1, -1, H, -1), v, g, lam)
+        cands += [("fla fp32 inputs", lambda x: chunk(*x)[0], torch.float32),
+                  ("fla bf16", lambda x: chunk(*x)[0], torch.bfloat16),
+                  ("fla naive reference fp32", lambda x: naive_heads(*x), torch.float32),
+                  ("fla naive reference float64", lambda x: naive_heads(*x), torch.float64)]
     for name, f, dtype in cands:
         # q, k, v in the tested dtype; g float32; level_scales float32 for ours, the dtype for fla (its benchmark's)
-        x = [t.detach().to("cuda", dtype if i < 3 or (i == 4 and name.startswith("fla")) else torch.float32)
-             .requires_grad_() for i, t in enumerate(x64)]
+        x = [t.detach().to("cuda", dtype if i < 3 or (i == 4 and name.startswith("fla")) or dtype == torch.float64
+                           else torch.float32).requires_grad_() for i, t in enumerate(x64)]
         try:
             o = f(x)
             (o * w.to("cuda", o.dtype)).sum().backward()
