@@ -4,13 +4,17 @@
 //  - batched throughput for B = 1 .. 256 streams of H = 16 heads, K = V = 64 and 128.
 // Each figure is 200 consecutive steps from token t (CUDA events around the loop, one warm-up
 // step first), the state zero-initialised with Lmax = num_levels(2^20 + 256) levels allocated.
-// Bound: memory. A step touches every live level of every stream about three times (the decay
-// reads and writes levels 1.., the read kernel reads them all): bytes = 3 * B * H * levels * K * V
-// * 4, printed as GB/s beside the latency.
+// Two kernel versions in one sitting (cuda/src/attention/decoder_step.cu): v1, update then read
+// (two launches, three passes over the live levels), and v2, the fused kernel decode_step_device
+// runs (one launch, two passes: each live level read once and written once).
+// Bound: memory for large B, launches for small B. Printed beside each latency: the state bytes
+// the version moves per step (v1: 3, v2: 2 x B H levels K V x 4) over the time, in GB/s.
 //   ./build/bench/gpu/bench_decode [--json FILE]
 #include <loglinear/core/fenwick.hpp>
 #include <loglinear/cuda/decoder.hpp>
 
+#include "attention/launch.cuh"
+#include "attention/params.cuh"
 #include "cuda_check.cuh"
 
 #include <cstdio>
@@ -35,7 +39,7 @@ float* device_random(size_t n, float scale, bool negative, std::mt19937& rng) {
 }
 
 struct Row {
-  int D;
+  int version, D;
   long B, t;
   int levels;
   double ms_per_token, tokens_per_s, gb_per_s;
@@ -68,8 +72,8 @@ int main(int argc, char** argv) {
   std::vector<Row> rows;
   std::printf("# %s; decode_step_device, H = %d, G = %d, %d steps per figure, Lmax = %ld\n\n", device_name().c_str(), H,
               G, steps, long(Lmax));
-  std::printf("| D | B | t | live levels | us per token (all B streams) | tokens/s | state GB/s (3 passes) |\n");
-  std::printf("|---|---|---|---|---|---|---|\n");
+  std::printf("| D | B | t | live levels | v1 us/token | v2 us/token | v2 tokens/s | v1 GB/s | v2 GB/s | v1 / v2 |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   for (int D : {64, 128}) {
     for (long B : batches) {
       const size_t nS = size_t(B) * H * Lmax * D * D;
@@ -88,21 +92,38 @@ int main(int argc, char** argv) {
       cudaEventCreate(&a);
       cudaEventCreate(&b);
       for (long t : positions) {
-        decode_step_device(d, S, t - 1, q, k, v, g, lam, o);  // warm-up (token t - 1)
-        LOGLINEAR_CUDA_CHECK(cudaDeviceSynchronize());
-        cudaEventRecord(a);
-        for (int s = 0; s < steps; ++s) decode_step_device(d, S, t + s, q, k, v, g, lam, o);
-        cudaEventRecord(b);
-        LOGLINEAR_CUDA_CHECK(cudaEventSynchronize(b));
-        float ms = 0;
-        cudaEventElapsedTime(&ms, a, b);
-        const double per = ms / steps;
         const int levels = int(num_levels(t + 1));
-        const double bytes = 3.0 * double(B) * H * levels * D * D * sizeof(float);
-        rows.push_back({D, B, t, levels, per, double(B) / (per * 1e-3), bytes / (per * 1e-3) / 1e9});
-        const Row& r = rows.back();
-        std::printf("| %d | %ld | %ld | %d | %.1f | %.3g | %.0f |\n", D, B, t, levels, r.ms_per_token * 1e3,
-                    r.tokens_per_s, r.gb_per_s);
+        double per[2] = {0, 0};
+        for (int version : {1, 2}) {
+          // v2 through the public API (its checks included); v1 through its launcher, the same
+          // sizes and pointers.
+          auto step = [&](long tok) {
+            if (version == 2) {
+              decode_step_device(d, S, tok, q, k, v, g, lam, o);
+            } else {
+              DecodeParams p{int(B), H, G, D, D, int(Lmax), int(Lmax), tok, int(num_levels(tok + 1)), S, q, k, v, g,
+                             lam, o};
+              launch_decode_step_v1(p, nullptr);
+            }
+          };
+          step(t - 1);  // warm-up (token t - 1)
+          LOGLINEAR_CUDA_CHECK(cudaDeviceSynchronize());
+          cudaEventRecord(a);
+          for (int s = 0; s < steps; ++s) step(t + s);
+          cudaEventRecord(b);
+          LOGLINEAR_CUDA_CHECK(cudaEventSynchronize(b));
+          float ms = 0;
+          cudaEventElapsedTime(&ms, a, b);
+          per[version - 1] = ms / steps;
+          const double passes = version == 1 ? 3.0 : 2.0;
+          const double bytes = passes * double(B) * H * levels * D * D * sizeof(float);
+          rows.push_back({version, D, B, t, levels, per[version - 1], double(B) / (per[version - 1] * 1e-3),
+                          bytes / (per[version - 1] * 1e-3) / 1e9});
+        }
+        const Row &r1 = rows[rows.size() - 2], &r2 = rows.back();
+        std::printf("| %d | %ld | %ld | %d | %.1f | %.1f | %.3g | %.0f | %.0f | %.2fx |\n", D, B, t, levels,
+                    r1.ms_per_token * 1e3, r2.ms_per_token * 1e3, r2.tokens_per_s, r1.gb_per_s, r2.gb_per_s,
+                    per[0] / per[1]);
         std::fflush(stdout);
       }
       cudaEventDestroy(a);
@@ -120,9 +141,9 @@ int main(int argc, char** argv) {
                  steps);
     for (size_t i = 0; i < rows.size(); ++i) {
       const Row& r = rows[i];
-      std::fprintf(f, "%s{\"D\": %d, \"B\": %ld, \"t\": %ld, \"levels\": %d, \"ms_per_token\": %.6g, "
-                      "\"tokens_per_s\": %.6g, \"state_gb_per_s\": %.6g}",
-                   i ? ", " : "", r.D, r.B, r.t, r.levels, r.ms_per_token, r.tokens_per_s, r.gb_per_s);
+      std::fprintf(f, "%s{\"version\": %d, \"D\": %d, \"B\": %ld, \"t\": %ld, \"levels\": %d, "
+                      "\"ms_per_token\": %.6g, \"tokens_per_s\": %.6g, \"state_gb_per_s\": %.6g}",
+                   i ? ", " : "", r.version, r.D, r.B, r.t, r.levels, r.ms_per_token, r.tokens_per_s, r.gb_per_s);
     }
     std::fprintf(f, "]}\n");
     std::fclose(f);

@@ -49,7 +49,9 @@ template <class In> void launch_state_forward(const ChunkedParams<In>& p, cudaSt
 template <class In> void launch_state_backward(const ChunkedParams<In>& p, cudaStream_t stream);
 
 // ---- decoding (decoder_step.cu) -----------------------------------------------------------------
-/// Cascade + decay + insert, then read (two kernels in stream order).
+/// One decoding step: cascade + decay + insert and the read, fused in one kernel (v2).
 void launch_decode_step(const DecodeParams& p, cudaStream_t stream);
+/// The same as two kernels, update then read (v1), kept for bench/gpu/bench_decode.cu.
+void launch_decode_step_v1(const DecodeParams& p, cudaStream_t stream);
 
 }  // namespace loglinear::cuda
