@@ -781,15 +781,31 @@ struct DeviceCall {
   AttentionDims dims;
   ChunkedOptions opts;
   bool bf16 = false;
+  std::vector<Index> cu;  // packed sequences' offsets (cu_seqlens); empty for a dense batch
+  ConstTensorView<Index, 1> cu_view() const { return {cu.data(), {Index(cu.size())}}; }
 };
 
 DeviceCall device_call(py::object q, py::object k, py::object v, py::object g, py::object lam,
-                       py::object chunk_size, py::object precision, Index t0 = 0) {
+                       py::object chunk_size, py::object precision, Index t0 = 0,
+                       py::object cu_seqlens = py::none()) {
   DeviceCall c;
+  const Shape<4> lam_shape = to_shape4("lam", lam);
+  Shape<4> lam_checked = lam_shape;
+  Index extent = 0;  // the tokens one Fenwick tree spans: t0 + T, or the longest packed sequence
+  if (!cu_seqlens.is_none()) {
+    for (py::handle x : cu_seqlens.cast<py::sequence>()) c.cu.push_back(to_index("cu_seqlens", py::reinterpret_borrow<py::object>(x)));
+    for (size_t i = 0; i + 1 < c.cu.size(); ++i) extent = std::max(extent, c.cu[i + 1] - c.cu[i]);
+    // Packed: L is checked against the longest sequence by the CUDA call (check_varlen), not
+    // against the packed T; the shape checks below get an L that passes theirs.
+    lam_checked[3] = std::max<Index>(lam_shape[3], num_levels(std::max<Index>(to_shape4("q", q)[1], 1)));
+  }
   c.dims = check_input_shapes(to_shape4("q", q), to_shape4("k", k), to_shape4("v", v), to_shape3("g", g),
-                              to_shape4("lam", lam), t0);
-  // Clamped as forward's device="cuda" path does (the GPU takes C <= 64; C above t0 + T changes nothing).
-  c.opts.chunk_size = effective_chunk_size(to_chunk_size(chunk_size), c.dims.t0 + c.dims.T);
+                              lam_checked, t0);
+  c.dims.L = lam_shape[3];
+  if (c.cu.empty()) extent = c.dims.t0 + c.dims.T;
+  // Clamped as forward's device="cuda" path does (the GPU takes C <= 64; C above the tokens of one
+  // tree changes nothing).
+  c.opts.chunk_size = effective_chunk_size(to_chunk_size(chunk_size), std::max<Index>(extent, 1));
   const std::string p = to_str("precision", precision);
   if (p != "fp32" && p != "bf16") {
     throw std::invalid_argument("precision: expected \"fp32\" or \"bf16\", got \"" + p + "\"");
@@ -838,7 +854,8 @@ void device_forward(const DeviceCall& c, py::sequence ptrs, py::object workspace
   const auto bytes = static_cast<std::size_t>(to_index("workspace_bytes", workspace_bytes));
   auto* st = reinterpret_cast<cudaStream_t>(stream.cast<std::uintptr_t>());
   py::gil_scoped_release release;  // the kernels are queued on `st`; nothing here waits for them
-  cuda::chunked_forward_device<In>(in, c.dims, c.opts, o, ws, bytes, st, state);
+  if (!c.cu.empty()) cuda::chunked_forward_varlen_device<In>(in, c.dims, c.cu_view(), c.opts, o, ws, bytes, st);
+  else cuda::chunked_forward_device<In>(in, c.dims, c.opts, o, ws, bytes, st, state);
 }
 
 // The backward: ptrs = (q, k, v, g, lam, do, dq, dk, dv, dg, dlam), or with a carried state
@@ -864,7 +881,8 @@ void device_backward(const DeviceCall& c, py::sequence ptrs, py::object workspac
   const auto bytes = static_cast<std::size_t>(to_index("workspace_bytes", workspace_bytes));
   auto* st = reinterpret_cast<cudaStream_t>(stream.cast<std::uintptr_t>());
   py::gil_scoped_release release;
-  cuda::chunked_backward_device<In>(in, c.dims, c.opts, dout, gr, ws, bytes, st, state, sg);
+  if (!c.cu.empty()) cuda::chunked_backward_varlen_device<In>(in, c.dims, c.cu_view(), c.opts, dout, gr, ws, bytes, st);
+  else cuda::chunked_backward_device<In>(in, c.dims, c.opts, dout, gr, ws, bytes, st, state, sg);
 }
 #endif
 
@@ -1036,34 +1054,41 @@ PYBIND11_MODULE(_loglinear, m) {
   m.def("cuda_available", &loglinear::cuda::device_available, "True if the CUDA backend can run here.");
   m.def("_cuda_workspace_bytes",
         [](py::object q, py::object k, py::object v, py::object g, py::object lam, py::object chunk_size,
-           py::object precision, bool backward, py::object tokens) {
-          const DeviceCall c = device_call(q, k, v, g, lam, chunk_size, precision, to_index("tokens", tokens));
+           py::object precision, bool backward, py::object tokens, py::object cu_seqlens) {
+          const DeviceCall c =
+              device_call(q, k, v, g, lam, chunk_size, precision, to_index("tokens", tokens), cu_seqlens);
+          if (!c.cu.empty()) {
+            return cuda::chunked_varlen_workspace_bytes(c.dims, c.opts, c.cu_view(), precision_of(c), backward);
+          }
           return cuda::chunked_workspace_bytes(c.dims, c.opts, precision_of(c), backward);
         },
         py::arg("q_shape"), py::arg("k_shape"), py::arg("v_shape"), py::arg("g_shape"), py::arg("lam_shape"),
         py::arg("chunk_size"), py::arg("precision"), py::arg("backward"), py::arg("tokens") = 0,
-        "Private (loglinear.torch): device workspace bytes of one chunked call of these shapes; checks the "
-        "shapes as forward does (ValueError naming the argument) and the GPU limits.");
+        py::arg("cu_seqlens") = py::none(),
+        "Private (loglinear.torch): device workspace bytes of one chunked call of these shapes (packed "
+        "sequences with cu_seqlens, a list of S+1 offsets); checks the shapes and offsets as forward does "
+        "(ValueError naming the argument) and the GPU limits.");
   m.def("_cuda_forward_device",
         [](py::object q, py::object k, py::object v, py::object g, py::object lam, py::object chunk_size,
            py::object precision, py::sequence ptrs, py::object workspace, py::object workspace_bytes,
-           py::object stream) {
-          const DeviceCall c = device_call(q, k, v, g, lam, chunk_size, precision);
+           py::object stream, py::object cu_seqlens) {
+          const DeviceCall c = device_call(q, k, v, g, lam, chunk_size, precision, 0, cu_seqlens);
           if (ptrs.size() != 6) throw std::invalid_argument("ptrs: expected 6 device pointers (q, k, v, g, lam, o)");
           if (c.bf16) device_forward<__nv_bfloat16>(c, ptrs, workspace, workspace_bytes, stream);
           else device_forward<float>(c, ptrs, workspace, workspace_bytes, stream);
         },
         py::arg("q_shape"), py::arg("k_shape"), py::arg("v_shape"), py::arg("g_shape"), py::arg("lam_shape"),
         py::arg("chunk_size"), py::arg("precision"), py::arg("ptrs"), py::arg("workspace"),
-        py::arg("workspace_bytes"), py::arg("stream"),
+        py::arg("workspace_bytes"), py::arg("stream"), py::arg("cu_seqlens") = py::none(),
         "Private (loglinear.torch): chunked forward on device pointers (q, k, v, g, lam, o), queued on "
-        "`stream`. q, k, v, o in the precision's storage type, g and lam float32. The caller guarantees "
-        "that the pointers hold contiguous tensors of these shapes on the current device.");
+        "`stream`; with cu_seqlens (S+1 offsets) the packed sequences in one call. q, k, v, o in the "
+        "precision's storage type, g and lam float32. The caller guarantees that the pointers hold "
+        "contiguous tensors of these shapes on the current device.");
   m.def("_cuda_backward_device",
         [](py::object q, py::object k, py::object v, py::object g, py::object lam, py::object chunk_size,
            py::object precision, py::sequence ptrs, py::object workspace, py::object workspace_bytes,
-           py::object stream) {
-          const DeviceCall c = device_call(q, k, v, g, lam, chunk_size, precision);
+           py::object stream, py::object cu_seqlens) {
+          const DeviceCall c = device_call(q, k, v, g, lam, chunk_size, precision, 0, cu_seqlens);
           if (ptrs.size() != 11) {
             throw std::invalid_argument("ptrs: expected 11 device pointers (q, k, v, g, lam, do, dq, dk, dv, dg, dlam)");
           }
@@ -1072,9 +1097,10 @@ PYBIND11_MODULE(_loglinear, m) {
         },
         py::arg("q_shape"), py::arg("k_shape"), py::arg("v_shape"), py::arg("g_shape"), py::arg("lam_shape"),
         py::arg("chunk_size"), py::arg("precision"), py::arg("ptrs"), py::arg("workspace"),
-        py::arg("workspace_bytes"), py::arg("stream"),
+        py::arg("workspace_bytes"), py::arg("stream"), py::arg("cu_seqlens") = py::none(),
         "Private (loglinear.torch): chunked backward on device pointers (q, k, v, g, lam, do, dq, dk, dv, "
-        "dg, dlam), queued on `stream`; dg, dlam float32, the others in the precision's storage type.");
+        "dg, dlam), queued on `stream` (packed sequences with cu_seqlens); dg, dlam float32, the others in "
+        "the precision's storage type.");
   m.def("_cuda_forward_state_device",
         [](py::object q, py::object k, py::object v, py::object g, py::object lam, py::object chunk_size,
            py::object precision, py::object tokens, py::sequence ptrs, py::object workspace,

@@ -25,10 +25,10 @@ Where it runs (this version):
   and ``decode_step`` run on the GPU too, with float32 states whatever the inputs' dtype; every row
   of a dense batch must then have the same token count. ``decode_step`` with no gradient wanted
   runs the device decoding kernels (two launches a token, the state never leaving the GPU).
-  ``cu_seqlens`` runs on the GPU as one stateful call per sequence (the launches grow with the
-  number of sequences; no varlen kernel yet), except without any state where padding pays
-  (padded tokens <= 2x the real ones): then as one dense call on a right-padded [S, max T_i]
-  copy, exact because attention is causal. ``validate=True`` (the default) checks that every value is
+  ``cu_seqlens`` without a state runs on the GPU as one call of the varlen kernels for all
+  sequences (chunked_forward_varlen_device: chunks aligned to every sequence start); with a
+  carried or returned state, or lengths so uneven that the varlen grid would hold over 4x the
+  chunks, as one stateful call per sequence. ``validate=True`` (the default) checks that every value is
   finite and g <= 0 as the C++ API does, which costs one device synchronisation per call and per
   backward; ``validate=False`` skips it (bad values then give undefined results, never a crash).
 - ``torch.library``: with torch >= 2.4 the stateless call (no ``initial_state``, no
@@ -169,9 +169,9 @@ def _cuda_args(q, k, v, g, lam):
     return x, ("bf16" if dtype == torch.bfloat16 else "fp32"), [tuple(t.shape) for t in x]
 
 
-def _workspace(shapes, chunk_size, precision, backward, device, tokens=0):
+def _workspace(shapes, chunk_size, precision, backward, device, tokens=0, cu=None):
     try:
-        nbytes = _core._cuda_workspace_bytes(*shapes, chunk_size, precision, backward, tokens)
+        nbytes = _core._cuda_workspace_bytes(*shapes, chunk_size, precision, backward, tokens, cu)
     except (ValueError, TypeError) as e:
         raise _renamed(e) from None
     # torch's caching allocator: blocks are 512-byte aligned (the kernels need 256) and are reused
@@ -179,23 +179,24 @@ def _workspace(shapes, chunk_size, precision, backward, device, tokens=0):
     return torch.empty(max(int(nbytes), 1), dtype=torch.uint8, device=device)
 
 
-def _forward_cuda(q, k, v, g, lam, chunk_size: int, validate: bool) -> torch.Tensor:
+def _forward_cuda(q, k, v, g, lam, chunk_size: int, validate: bool, cu: Optional[List[int]] = None) -> torch.Tensor:
+    """The stateless CUDA forward; with ``cu`` (offsets as a list) the packed sequences in one call."""
     _require_cuda_backend()
     x, precision, shapes = _cuda_args(q, k, v, g, lam)
     if validate:
         _check_values_cuda(list(zip(_NAMES, x)), g=x[3])
     with torch.cuda.device(q.device):
-        ws = _workspace(shapes, chunk_size, precision, False, q.device)
+        ws = _workspace(shapes, chunk_size, precision, False, q.device, cu=cu)
         o = torch.empty(x[2].shape, dtype=q.dtype, device=q.device)
         try:
             _core._cuda_forward_device(*shapes, chunk_size, precision, [t.data_ptr() for t in (*x, o)],
-                                       ws.data_ptr(), ws.numel(), torch.cuda.current_stream(q.device).cuda_stream)
+                                       ws.data_ptr(), ws.numel(), torch.cuda.current_stream(q.device).cuda_stream, cu)
         except (ValueError, TypeError) as e:
             raise _renamed(e) from None
     return o
 
 
-def _backward_cuda(q, k, v, g, lam, d_o, chunk_size: int, validate: bool):
+def _backward_cuda(q, k, v, g, lam, d_o, chunk_size: int, validate: bool, cu: Optional[List[int]] = None):
     _require_cuda_backend()
     x, precision, shapes = _cuda_args(q, k, v, g, lam)
     dout = d_o.to(q.dtype).contiguous()
@@ -203,11 +204,11 @@ def _backward_cuda(q, k, v, g, lam, d_o, chunk_size: int, validate: bool):
         _check_values_cuda([("the gradient of o", dout)])
     grads = [torch.empty_like(t) for t in x]  # dq, dk, dv in q's dtype; dg, dlam float32
     with torch.cuda.device(q.device):
-        ws = _workspace(shapes, chunk_size, precision, True, q.device)
+        ws = _workspace(shapes, chunk_size, precision, True, q.device, cu=cu)
         try:
             _core._cuda_backward_device(*shapes, chunk_size, precision,
                                         [t.data_ptr() for t in (*x, dout, *grads)], ws.data_ptr(), ws.numel(),
-                                        torch.cuda.current_stream(q.device).cuda_stream)
+                                        torch.cuda.current_stream(q.device).cuda_stream, cu)
         except (ValueError, TypeError) as e:
             raise _renamed(e) from None
     return [gr.to(t.dtype) for gr, t in zip(grads, (q, k, v, g, lam))]
@@ -342,35 +343,32 @@ def _packed_offsets(q, cu_seqlens) -> List[int]:
     return cu
 
 
-def _padding_pays(cu: Sequence[int]) -> bool:
-    """Whether packed sequences run faster as one padded dense call than as one call each: when the
-    padded batch S x max(T_i) is at most twice the real tokens (the kernels' time grows with the
-    padded tokens; a call per sequence costs a pipeline of about 15 launches each way)."""
-    lens = [b - a for a, b in zip(cu[:-1], cu[1:])]
-    return len(lens) > 1 and len(lens) * max(lens) <= 2 * sum(lens)
+def _varlen_kernel_pays(cu: Sequence[int], chunk_size: int) -> bool:
+    """Whether packed sequences without state run as one varlen kernel call: its grid and workspace
+    hold the longest sequence's chunk count for every sequence (the slots past a shorter one's end
+    return at once, but their chunk states are allocated), so it is taken when those slots are at
+    most 4x the sequences' own chunks; otherwise one stateful call per sequence."""
+    C = max(1, min(int(chunk_size), 64))
+    chunks = [(b - a + C - 1) // C for a, b in zip(cu[:-1], cu[1:])]
+    return len(chunks) * max(chunks) <= 4 * sum(chunks)
 
 
-def _packed_padded(q, k, v, g, level_scales, cu: Sequence[int], chunk_size, validate):
-    """Packed sequences without carried or returned state as ONE dense stateless call on a padded
-    copy: sequence i becomes row i of [S, max T_i], right-padded with q = k = v = 0, g = 0 and
-    level_scales = 0. Exact, not approximate: attention is causal, so the padding after a sequence's
-    last token never reaches its outputs; in the backward the padded rows' d_o is zero and their
-    q, k, v are zero, so they add nothing to the real tokens' gradients (whose gradients are then
-    gathered back; the padding's are dropped). Each row starts its own Fenwick tree at t = 0, as
-    every sequence must. Device-agnostic (index_copy / index_select, differentiable); used on CUDA
-    tensors where ``_padding_pays``."""
-    S = len(cu) - 1
-    lens = [cu[i + 1] - cu[i] for i in range(S)]
-    Tm = max(lens)
-    # Row-major position in [S, Tm] of every packed token.
-    idx = torch.cat([torch.arange(n, dtype=torch.int64) + i * Tm for i, n in enumerate(lens)]).to(q.device)
+class _VarlenCuda(torch.autograd.Function):
+    """Packed sequences without state on CUDA tensors: one forward and one backward kernel call for
+    all sequences (the C++ chunked_forward_varlen_device / chunked_backward_varlen_device), each
+    sequence its own Fenwick tree with chunks aligned to its start."""
 
-    def pad(x):
-        flat = x.new_zeros((S * Tm,) + tuple(x.shape[2:])).index_copy(0, idx, x[0])
-        return flat.view((S, Tm) + tuple(x.shape[2:]))
+    @staticmethod
+    def forward(ctx, q, k, v, g, level_scales, cu, chunk_size, validate):
+        ctx.save_for_backward(q, k, v, g, level_scales)
+        ctx.cu, ctx.chunk_size, ctx.validate = cu, chunk_size, validate
+        return _forward_cuda(q, k, v, g, level_scales, chunk_size, validate, cu=cu)
 
-    o = _stateless(*[pad(t) for t in (q, k, v, g, level_scales)], "chunked", chunk_size, validate)
-    return o.reshape((S * Tm,) + tuple(o.shape[2:])).index_select(0, idx).unsqueeze(0)
+    @staticmethod
+    def backward(ctx, d_o):
+        q, k, v, g, level_scales = ctx.saved_tensors
+        grads = _backward_cuda(q, k, v, g, level_scales, d_o, ctx.chunk_size, ctx.validate, cu=ctx.cu)
+        return (*grads, None, None, None)
 
 
 def _packed_cuda(q, k, v, g, level_scales, cu_seqlens, init_states, init_tokens, chunk_size, validate):
@@ -379,7 +377,7 @@ def _packed_cuda(q, k, v, g, level_scales, cu_seqlens, init_states, init_tokens,
     initial state, so chunks are aligned to every sequence start as on the CPU. Outputs are
     concatenated, final states stacked and padded with zero levels to the most levels. One kernel
     pipeline per sequence: the launches grow with the number of sequences (without any state,
-    chunk_log_linear_attn takes ``_packed_padded`` where padding pays)."""
+    chunk_log_linear_attn takes the varlen kernels, _VarlenCuda, unless the lengths are very uneven)."""
     cu = _packed_offsets(q, cu_seqlens)
     N = len(cu) - 1
     if init_states is not None:
@@ -553,8 +551,8 @@ def chunk_log_linear_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: 
         output_final_state: also return the state after the last token of every sequence (on CUDA
             tensors its states are float32).
         cu_seqlens: int64 ``[S+1]`` offsets of packed sequences (B = 1), or None. On CUDA tensors
-            each sequence runs as its own stateful call (launches grow with S), or, without any
-            state and where padding pays, all of them as one call on a right-padded copy.
+            without a state, one varlen kernel call for all sequences; with a state (or very
+            uneven lengths), one stateful call per sequence.
         chunk_size: the chunked form's chunk (a power of two; results do not depend on it beyond
             float rounding; the GPU clamps it to 64). form: ``"chunked"`` (default) or
             ``"recurrent"`` (CPU).
@@ -598,8 +596,8 @@ def chunk_log_linear_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: 
         if cu_seqlens is not None:
             if initial_state is None and not output_final_state:
                 cu = _packed_offsets(q, cu_seqlens)
-                if _padding_pays(cu):
-                    return _packed_padded(q, k, v, g, level_scales, cu, chunk_size, validate), None
+                if _varlen_kernel_pays(cu, chunk_size):
+                    return _VarlenCuda.apply(q, k, v, g, level_scales, cu, chunk_size, validate), None
             o, fin_states, fin_tokens = _packed_cuda(q, k, v, g, level_scales, cu_seqlens.to(torch.int64),
                                                      init_states, init_tokens, chunk_size, validate)
             return o, (LogLinearState(fin_states, fin_tokens) if output_final_state else None)

@@ -206,28 +206,13 @@ class TestStateAndPacking(unittest.TestCase):
         for name, a, b in zip(("dq", "dk", "dv", "dg", "dlam", "d_initial"), (*x2, s02), (*x, s0)):
             self.assertLess(rel(a.grad, b.grad), 1e-12, name)
 
-    def test_padded_packing_equals_the_packed_op(self):
-        """The GPU's stateless packed path (one dense call on a right-padded copy, _packed_padded) is
-        device-agnostic: here it runs the CPU op on the padded rows, against the CPU's packed op, in
-        float64 to 1e-12, forward and every gradient; lengths 1, odd, a full chunk and more. When
-        padding pays: at most twice the real tokens, and never for one sequence."""
-        lens = [7, 1, 16, 9, 13]
-        cu = torch.tensor(np.cumsum([0] + lens))
-        T, H, K, V = sum(lens), 2, 4, 3
-        x = inputs(1, T, 1, H, K, V, loglinear.num_levels(16) + 1, seed=63, grad=True)
-        o, _ = lt.chunk_log_linear_attn(*x, cu_seqlens=cu, chunk_size=8)
-        x2 = [t.detach().clone().requires_grad_() for t in x]
-        o2 = lt._packed_padded(*x2, cu.tolist(), 8, True)
-        self.assertEqual(tuple(o2.shape), tuple(o.shape))
-        self.assertLess(rel(o2, o), 1e-12)
-        w = torch.randn(o.shape, generator=torch.Generator().manual_seed(64), dtype=F64)
-        (o * w).sum().backward()
-        (o2 * w).sum().backward()
-        for name, a, b in zip(("dq", "dk", "dv", "dg", "dlam"), x2, x):
-            self.assertLess(rel(a.grad, b.grad), 1e-12, name)
-        self.assertTrue(lt._padding_pays([0, 7, 8, 24, 33, 46]))   # 5 x 16 = 80 <= 2 x 46
-        self.assertFalse(lt._padding_pays([0, 1, 2, 3, 100]))      # 4 x 97 > 2 x 100
-        self.assertFalse(lt._padding_pays([0, 50]))                # one sequence: nothing to fuse
+    def test_when_the_varlen_kernel_is_taken(self):
+        """Packed sequences without state take the GPU's varlen kernels (one call) unless the grid's
+        chunk slots, the longest sequence's chunks for every sequence, exceed 4x their own chunks."""
+        self.assertTrue(lt._varlen_kernel_pays([0, 7, 8, 24, 33, 46], 8))   # 5 x 2 slots, 7 chunks
+        self.assertTrue(lt._varlen_kernel_pays([0, 50], 64))                # one sequence
+        self.assertFalse(lt._varlen_kernel_pays([0, 1, 2, 3, 4, 1000], 8))  # 5 x 125 > 4 x 129
+        self.assertTrue(lt._varlen_kernel_pays([0, 1, 2, 3, 4, 1000], 2000))  # C clamps to 64: 5 x 16 <= 4 x 20
 
     def test_state_continuation_equals_one_call(self):
         for T0, C in [(13, 4), (16, 8), (1, 64)]:
@@ -507,36 +492,47 @@ class TestCudaState(unittest.TestCase):
             self.assertLess(rel_norm(a.grad.cpu(), b.grad), 1e-4, name)
 
     def test_packed_without_state_both_gpu_paths_equal_cpu(self):
-        """Packed sequences with no state: lengths that make padding pay run one padded dense call
-        (no per-sequence stateful call); lengths that do not run one call per sequence. Both
-        against the float64 CPU op (float32 <= 1e-4 normwise), forward and every gradient."""
-        calls = []
-        real = lt._stateful_cuda
+        """Packed sequences with no state: lengths of similar size run one varlen kernel call
+        (forward and backward, no per-sequence stateful call); lengths too uneven for its grid run
+        one call per sequence. Both against the float64 CPU op (float32 <= 1e-4 normwise, bf16 on
+        the tensor cores <= 1e-2), forward and every gradient."""
+        stateful, varlen = [], []
+        real_stateful, real_fwd = lt._stateful_cuda, lt._core._cuda_forward_device
 
-        def counted(*a, **kw):
-            calls.append(1)
-            return real(*a, **kw)
+        def counted_stateful(*a, **kw):
+            stateful.append(1)
+            return real_stateful(*a, **kw)
 
-        lt._stateful_cuda = counted
+        def counted_fwd(*a, **kw):
+            if (a[-1] if len(a) > 11 else kw.get("cu_seqlens")) is not None:
+                varlen.append(1)
+            return real_fwd(*a, **kw)
+
+        lt._stateful_cuda, lt._core._cuda_forward_device = counted_stateful, counted_fwd
         try:
-            for lens, per_sequence in (([9, 16, 12, 5], 0), ([1, 2, 70], 3)):
-                calls.clear()
+            for lens, dtype, K, per_sequence in (([9, 16, 12, 5], torch.float32, 8, 0),
+                                                 ([64, 65, 3, 130], torch.bfloat16, 16, 0),
+                                                 ([1, 1, 1, 1, 1, 700], torch.float32, 8, 6)):
+                stateful.clear(); varlen.clear()
                 cu = torch.tensor(np.cumsum([0] + lens))
                 T = sum(lens)
-                x = inputs(1, T, 1, 2, 8, 4, loglinear.num_levels(max(lens)) + 1, seed=65, grad=True)
-                o, _ = lt.chunk_log_linear_attn(*x, cu_seqlens=cu, chunk_size=8)
-                xc = [t.detach().to("cuda", torch.float32).requires_grad_() for t in x]
-                oc, fin = lt.chunk_log_linear_attn(*xc, cu_seqlens=cu.cuda(), chunk_size=8)
+                x = inputs(1, T, 1, 2, K, 16, loglinear.num_levels(max(lens)) + 1, seed=65, grad=True)
+                o, _ = lt.chunk_log_linear_attn(*x, cu_seqlens=cu, chunk_size=16)
+                xc = [t.detach().to("cuda", dtype if i < 3 else torch.float32).requires_grad_()
+                      for i, t in enumerate(x)]
+                oc, fin = lt.chunk_log_linear_attn(*xc, cu_seqlens=cu.cuda(), chunk_size=16)
                 self.assertIsNone(fin)
-                self.assertEqual(len(calls), per_sequence, lens)
-                self.assertLess(rel_norm(oc, o), 1e-4, lens)
+                self.assertEqual(len(stateful), per_sequence, lens)
+                self.assertEqual(len(varlen), 0 if per_sequence else 1, lens)
+                bound = 1e-4 if dtype == torch.float32 else 1e-2
+                self.assertLess(rel_norm(oc, o), bound, lens)
                 w = torch.randn(o.shape, generator=torch.Generator().manual_seed(66), dtype=F64)
                 (o * w).sum().backward()
-                (oc * w.cuda().float()).sum().backward()
+                (oc * w.cuda().to(oc.dtype)).sum().backward()
                 for name, a, b in zip(("dq", "dk", "dv", "dg", "dlam"), xc, x):
-                    self.assertLess(rel_norm(a.grad, b.grad), 1e-4, (name, lens))
+                    self.assertLess(rel_norm(a.grad, b.grad), bound, (name, lens))
         finally:
-            lt._stateful_cuda = real
+            lt._stateful_cuda, lt._core._cuda_forward_device = real_stateful, real_fwd
 
     def test_zero_token_state_with_padding(self):
         """A state of 0 tokens (levels all padding) equals no state, and its gradient is zero."""

@@ -240,4 +240,90 @@ void chunked_backward_device(const DeviceInputs<In>& in, const AttentionDims& d,
                              std::size_t workspace_bytes, cudaStream_t stream, const DeviceState& state,
                              const DeviceStateGrads& state_grads);
 
+/// \name Packed sequences (cu_seqlens)
+/// The twins of loglinear::forward_varlen / backward_varlen with Form::chunked, without a carried
+/// state: S sequences packed along T (B = 1, FlashAttention's convention, cu_seqlens [S+1] with
+/// 0 = cu[0] < ... < cu[S] = T), each its own Fenwick tree, chunks aligned to every sequence start
+/// (a chunk never crosses a sequence boundary: the CPU form says why). One launch sequence for all
+/// sequences: the kernels' grid has the longest sequence's ceil(max n_i / C) chunk slots per
+/// sequence and head, and the slots past a shorter sequence's end return at once; the workspace
+/// holds S x that many chunk states (chunked_varlen_workspace_bytes), so a batch of very uneven
+/// lengths is cheaper as one stateful call per sequence (loglinear.torch picks). The offsets are
+/// host memory; the call copies them into the workspace on `stream`.
+/// @{
+
+/// Workspace bytes of a packed forward (backward = false) or backward call.
+/// @param d          sizes of the packed arrays: B = 1, T = cu_seqlens[S], H, G, K, V, L (>=
+///                   num_levels(longest sequence)); t0 = 0
+/// @param opts       chunk size C (a power of two <= 64)
+/// @param cu_seqlens [S+1] int64 offsets on the host
+/// @param precision  storage type of q, k, v
+/// @param backward   true for chunked_backward_varlen_device
+/// @throws std::invalid_argument as loglinear::check_varlen ("cu_seqlens: ...", "q: expected B =
+///         1 ...", "lam: expected L >= num_levels(...)"), "dims.<X>: ..." as chunked_workspace_bytes,
+///         "dims.t0: expected 0 with cu_seqlens ..." and the GPU limits for S sequences.
+std::size_t chunked_varlen_workspace_bytes(const AttentionDims& d, const ChunkedOptions& opts,
+                                           ConstTensorView<Index, 1> cu_seqlens, Precision precision, bool backward);
+
+/// Packed forward on device buffers, queued on `stream`: o of every sequence equals a separate
+/// chunked_forward_device call on its rows.
+/// @param in          device pointers of q, k [1,T,G,K], v [1,T,H,V] (storage In), g [1,T,H], lam [1,T,H,L]
+/// @param d           sizes of the packed arrays, as chunked_varlen_workspace_bytes
+/// @param cu_seqlens  [S+1] int64 offsets on the host
+/// @param opts        chunk size C
+/// @param o           [1,T,H,V] device pointer (storage In), overwritten
+/// @param workspace   at least chunked_varlen_workspace_bytes(..., false) bytes, 256-byte aligned
+/// @param workspace_bytes size of `workspace` in bytes
+/// @param stream      CUDA stream the copy and the kernels are queued on
+/// @throws std::invalid_argument as chunked_varlen_workspace_bytes, plus the pointer and workspace
+///         checks of chunked_forward_device; std::runtime_error without a device.
+template <class In>
+void chunked_forward_varlen_device(const DeviceInputs<In>& in, const AttentionDims& d,
+                                   ConstTensorView<Index, 1> cu_seqlens, const ChunkedOptions& opts, In* o,
+                                   void* workspace, std::size_t workspace_bytes, cudaStream_t stream = nullptr);
+
+/// Packed backward on device buffers: every gradient equals a separate chunked_backward_device
+/// call per sequence (dg is 0 at every sequence's first token).
+/// @param in          the forward's inputs, as chunked_forward_varlen_device
+/// @param d           sizes of the packed arrays
+/// @param cu_seqlens  the forward's [S+1] offsets on the host
+/// @param opts        the forward's chunk size
+/// @param dout        [1,T,H,V] gradient w.r.t. o (storage In)
+/// @param grads       dq, dk, dv (storage In), dg, dlam (float32) device pointers, overwritten
+/// @param workspace   at least chunked_varlen_workspace_bytes(..., true) bytes, 256-byte aligned
+/// @param workspace_bytes size of `workspace` in bytes
+/// @param stream      CUDA stream the copy and the kernels are queued on
+/// @throws as chunked_forward_varlen_device, for dout and the gradients' pointers too.
+template <class In>
+void chunked_backward_varlen_device(const DeviceInputs<In>& in, const AttentionDims& d,
+                                    ConstTensorView<Index, 1> cu_seqlens, const ChunkedOptions& opts, const In* dout,
+                                    const DeviceGrads<In>& grads, void* workspace, std::size_t workspace_bytes,
+                                    cudaStream_t stream = nullptr);
+
+/// Packed forward from host buffers (float32 on the host; `precision` as chunked_forward).
+/// @param in          packed inputs on the host, checked as loglinear::forward_varlen does
+/// @param cu_seqlens  [S+1] int64 offsets
+/// @param opts        chunk size C (<= 64 on the GPU)
+/// @param o           [1,T,H,V] on the host, overwritten
+/// @param precision   storage type on the GPU
+/// @throws std::invalid_argument naming the argument (check_varlen, every sequence's values, o's
+///         shape); std::runtime_error without a device.
+template <class Scalar>
+void chunked_forward_varlen(const AttentionInputs<Scalar>& in, ConstTensorView<Index, 1> cu_seqlens,
+                            const ChunkedOptions& opts, TensorView<Scalar, 4> o, Precision precision = Precision::fp32);
+
+/// Packed backward from host buffers; overwrites `grads`.
+/// @param in          the forward's packed inputs on the host
+/// @param cu_seqlens  the forward's offsets
+/// @param opts        the forward's chunk size
+/// @param dout        [1,T,H,V] gradient w.r.t. o
+/// @param grads       dq, dk [1,T,G,K]; dv [1,T,H,V]; dg [1,T,H]; dlam [1,T,H,L] on the host
+/// @param precision   storage type on the GPU
+/// @throws as chunked_forward_varlen, and on a wrong dout or gradient shape.
+template <class Scalar>
+void chunked_backward_varlen(const AttentionInputs<Scalar>& in, ConstTensorView<Index, 1> cu_seqlens,
+                             const ChunkedOptions& opts, ConstTensorView<Scalar, 4> dout,
+                             const AttentionGrads<Scalar>& grads, Precision precision = Precision::fp32);
+/// @}
+
 }  // namespace loglinear::cuda

@@ -2,6 +2,7 @@
 // checks for host tensors, the same rules on bare sizes for device pointers, and the limits of
 // the launch configuration. Sibling: reference/loglinear/core/checks.cpp.
 #include <loglinear/attention/recurrent.hpp>  // the CPU's state checks: check_initial_state, ...
+#include <loglinear/attention/varlen.hpp>     // the CPU's offset checks: check_varlen
 #include <loglinear/core/checks.hpp>
 #include <loglinear/core/fenwick.hpp>
 
@@ -79,6 +80,8 @@ ChunkedSizes sizes_of(const AttentionDims& d, Index C) {
   // inside one chunk (a decode step), which then runs stage 1 and the state terms only.
   const int changing = bit_width(std::uint64_t(s.z0) ^ std::uint64_t(s.z0 + s.N - 1));
   s.E = std::max(0, std::min(s.Lf - s.c - 1, changing));
+  s.varlen = false;
+  s.tokens = (long long)(d.B) * d.T;
   return s;
 }
 
@@ -147,6 +150,54 @@ ChunkedSizes check_chunked_dims(const AttentionDims& d, const ChunkedOptions& op
   }
   check_gpu_limits(d.B, d.H, d.K, d.V, d.T, d.L);
   return sizes_of(d, opts.chunk_size);
+}
+
+// Packed sequences on device buffers: dims describe the packed arrays (B = 1, T = cu[S]); the
+// CPU's offset and shape checks (check_varlen, on the shapes alone: no value is read), then the
+// GPU limits for S sequences of the longest length. No carried state (t0 = 0).
+ChunkedSizes check_chunked_varlen(const AttentionDims& d, const ChunkedOptions& opts, ConstTensorView<Index, 1> cu) {
+  check_gpu_chunk_size(opts.chunk_size);
+  auto positive = [](const char* name, Index x) {
+    if (x < 1) throw std::invalid_argument(std::string("dims.") + name + ": expected >= 1, got " + str(x));
+  };
+  positive("B", d.B); positive("T", d.T); positive("H", d.H); positive("G", d.G);
+  positive("K", d.K); positive("V", d.V);
+  if (d.H % d.G != 0) {
+    throw std::invalid_argument("dims.G: expected a divisor of H = " + str(d.H) + ", got " + str(d.G));
+  }
+  if (d.t0 != 0) {
+    throw std::invalid_argument("dims.t0: expected 0 with cu_seqlens (packed sequences carry no state on the GPU; "
+                                "continue each sequence with its own stateful call), got " + str(d.t0));
+  }
+  const AttentionInputs<float> shapes{{nullptr, {d.B, d.T, d.G, d.K}}, {nullptr, {d.B, d.T, d.G, d.K}},
+                                      {nullptr, {d.B, d.T, d.H, d.V}}, {nullptr, {d.B, d.T, d.H}},
+                                      {nullptr, {d.B, d.T, d.H, d.L}}};
+  const Index longest = check_varlen<float>(shapes, cu);
+  const Index S = cu.shape[0] - 1;
+  check_gpu_limits(S, d.H, d.K, d.V, d.T, d.L);
+  ChunkedSizes s = sizes_of(AttentionDims{S, longest, d.H, d.G, d.K, d.V, d.L}, opts.chunk_size);
+  s.varlen = true;
+  s.tokens = d.T;
+  return s;
+}
+
+ChunkedSizes check_chunked_varlen_host(const AttentionInputs<float>& in, ConstTensorView<Index, 1> cu,
+                                       const ChunkedOptions& opts) {
+  check_varlen<float>(in, cu);  // offsets, packed shapes, L for the longest sequence
+  // Values: every sequence's slice through the CPU's input checks (finite, g <= 0).
+  for (Index i = 0; i + 1 < cu.shape[0]; ++i) {
+    const Index begin = cu.data[i], n = cu.data[i + 1] - begin;
+    auto rows = [&](auto view) {
+      auto part = view;
+      part.data += begin * (view.size() / view.shape[1]);
+      part.shape[1] = n;
+      return part;
+    };
+    check_inputs<float>({rows(in.q), rows(in.k), rows(in.v), rows(in.g), rows(in.lam)});
+  }
+  const AttentionDims d{1, in.q.shape[1], in.v.shape[2], in.q.shape[2], in.q.shape[3], in.v.shape[3],
+                        in.lam.shape[3]};
+  return check_chunked_varlen(d, opts, cu);
 }
 
 void check_pointer(const void* ptr, const char* name) {

@@ -39,6 +39,15 @@ ChunkedSizes check_chunked_backward(const AttentionInputs<float>& in, const Chun
 /// (messages "dims.<X>: ..."; L >= num_levels(t0 + T)), the chunk size and the GPU limits.
 ChunkedSizes check_chunked_dims(const AttentionDims& d, const ChunkedOptions& opts);
 
+/// Sizes of a packed (cu_seqlens) call on device buffers: dims of the packed arrays (B = 1,
+/// T = cu[S], t0 = 0), the CPU's check_varlen on the shapes and offsets, the chunk size and the
+/// GPU limits; B becomes the sequence count S and T the longest sequence (ChunkedSizes::varlen).
+ChunkedSizes check_chunked_varlen(const AttentionDims& d, const ChunkedOptions& opts, ConstTensorView<Index, 1> cu);
+
+/// The same on host tensors, with every sequence's values through the CPU's input checks.
+ChunkedSizes check_chunked_varlen_host(const AttentionInputs<float>& in, ConstTensorView<Index, 1> cu,
+                                       const ChunkedOptions& opts);
+
 /// Throws "<name>: expected a device pointer, got nullptr".
 void check_pointer(const void* ptr, const char* name);
 

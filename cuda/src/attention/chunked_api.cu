@@ -3,6 +3,7 @@
 // (chunked_launch.cu). The host-buffer overloads upload, run the device path without checking
 // again, and download. Cost: the kernels' O(T C (K+V) + T log(T/C) K V) per head plus the copies.
 // Sibling: reference/loglinear/attention/chunked.cpp, the CPU form with the same names.
+#include <loglinear/core/checks.hpp>
 #include <loglinear/cuda/chunked.hpp>
 
 #include "buffers.cuh"
@@ -23,37 +24,48 @@ constexpr Precision precision_of() {
   return std::is_same_v<In, bf16> ? Precision::bf16 : Precision::fp32;
 }
 
+// Packed sequences: the offsets go into the workspace, in stream order (from pageable host memory
+// the copy is staged before cudaMemcpyAsync returns, so `cu` may go away after the call).
+void upload_offsets(const ChunkedSizes& s, const long long* at, const Index* cu, cudaStream_t stream) {
+  if (!s.varlen) return;
+  static_assert(sizeof(Index) == sizeof(long long), "cu_seqlens are int64 on both sides");
+  LOGLINEAR_CUDA_CHECK(cudaMemcpyAsync(const_cast<long long*>(at), cu, (std::size_t(s.B) + 1) * sizeof(long long),
+                                       cudaMemcpyHostToDevice, stream));
+}
+
 // A checked forward, queued on `stream`. For bf16 storage the kernels write o in float32 into
-// the workspace and one conversion writes the caller's o.
+// the workspace and one conversion writes the caller's o. `cu`: the offsets of packed sequences.
 template <class In>
 void run_forward(const ChunkedSizes& s, const WorkspaceLayout& w, void* workspace, const DeviceInputs<In>& in,
-                 In* o, cudaStream_t stream, const DeviceState& state) {
+                 In* o, cudaStream_t stream, const DeviceState& state, const Index* cu = nullptr) {
   ChunkedParams<In> p = w.params<In>(s, workspace);
   p.q = in.q; p.k = in.k; p.v = in.v; p.g = in.g; p.lam = in.lam;
   p.S0 = state.initial; p.S_final = state.final;
   if constexpr (std::is_same_v<In, float>) p.o = o;
+  upload_offsets(s, p.cu, cu, stream);
   launch_chunked_forward(p, stream);
-  if constexpr (std::is_same_v<In, bf16>) convert_to_bf16(p.o, o, long(s.B) * s.T * s.H * s.V, stream);
+  if constexpr (std::is_same_v<In, bf16>) convert_to_bf16(p.o, o, long(s.tokens) * s.H * s.V, stream);
 }
 
 // A checked backward, queued on `stream`; dq, dk, dv accumulate in float32 as in run_forward.
 template <class In>
 void run_backward(const ChunkedSizes& s, const WorkspaceLayout& w, void* workspace, const DeviceInputs<In>& in,
                   const In* dout, const DeviceGrads<In>& grads, cudaStream_t stream, const DeviceState& state,
-                  const DeviceStateGrads& state_grads) {
+                  const DeviceStateGrads& state_grads, const Index* cu = nullptr) {
   ChunkedParams<In> p = w.params<In>(s, workspace);
   p.q = in.q; p.k = in.k; p.v = in.v; p.g = in.g; p.lam = in.lam; p.dout = dout;
   p.S0 = state.initial; p.dS_final = state_grads.d_final; p.dS0 = state_grads.d_initial;
   if constexpr (std::is_same_v<In, float>) { p.dq = grads.dq; p.dk = grads.dk; p.dv = grads.dv; }
   p.dg = grads.dg; p.dlam = grads.dlam;
-  const size_t nq = size_t(s.B) * s.T * s.G * s.K, nv = size_t(s.B) * s.T * s.H * s.V,
+  const size_t nq = size_t(s.tokens) * s.G * s.K, nv = size_t(s.tokens) * s.H * s.V,
                nkv = size_t(s.B) * s.H * s.N * s.K * s.V;
   // Every kernel adds into dq, dk, dv, dlam and dU (dg is written whole).
   LOGLINEAR_CUDA_CHECK(cudaMemsetAsync(p.dq, 0, nq * sizeof(float), stream));
   LOGLINEAR_CUDA_CHECK(cudaMemsetAsync(p.dk, 0, nq * sizeof(float), stream));
   LOGLINEAR_CUDA_CHECK(cudaMemsetAsync(p.dv, 0, nv * sizeof(float), stream));
-  LOGLINEAR_CUDA_CHECK(cudaMemsetAsync(p.dlam, 0, size_t(s.B) * s.T * s.H * s.L * sizeof(float), stream));
+  LOGLINEAR_CUDA_CHECK(cudaMemsetAsync(p.dlam, 0, size_t(s.tokens) * s.H * s.L * sizeof(float), stream));
   LOGLINEAR_CUDA_CHECK(cudaMemsetAsync(p.dU, 0, nkv * sizeof(float), stream));
+  upload_offsets(s, p.cu, cu, stream);
   launch_chunked_backward(p, stream);
   if constexpr (std::is_same_v<In, bf16>) {
     convert_to_bf16(p.dq, grads.dq, long(nq), stream);
@@ -109,7 +121,109 @@ void backward_from_host(const AttentionInputs<float>& in, const ChunkedSizes& s,
   if (d_initial) dS0.to_host(d_initial->data());
 }
 
+// Packed sequences from host buffers, as forward_from_host / backward_from_host.
+template <class In>
+void forward_varlen_from_host(const AttentionInputs<float>& in, const ChunkedSizes& s, const Index* cu, float* o_host) {
+  const WorkspaceLayout w(s, precision_of<In>(), false);
+  const auto q = upload<In>(in.q.data, count(in.q)), k = upload<In>(in.k.data, count(in.k)),
+             v = upload<In>(in.v.data, count(in.v));
+  const DeviceBuffer<float> g(in.g.data, count(in.g)), lam(in.lam.data, count(in.lam));
+  DeviceBuffer<In> o(count(in.v));
+  DeviceBuffer<unsigned char> workspace(w.bytes());
+  run_forward<In>(s, w, workspace.get(), {q.get(), k.get(), v.get(), g.get(), lam.get()}, o.get(), nullptr,
+                  DeviceState{}, cu);
+  LOGLINEAR_CUDA_CHECK(cudaDeviceSynchronize());
+  download(o, o_host);
+}
+
+template <class In>
+void backward_varlen_from_host(const AttentionInputs<float>& in, const ChunkedSizes& s, const Index* cu,
+                               const float* dout_host, const AttentionGrads<float>& grads) {
+  const WorkspaceLayout w(s, precision_of<In>(), true);
+  const auto q = upload<In>(in.q.data, count(in.q)), k = upload<In>(in.k.data, count(in.k)),
+             v = upload<In>(in.v.data, count(in.v)), dout = upload<In>(dout_host, count(in.v));
+  const DeviceBuffer<float> g(in.g.data, count(in.g)), lam(in.lam.data, count(in.lam));
+  DeviceBuffer<In> dq(count(in.q)), dk(count(in.k)), dv(count(in.v));
+  DeviceBuffer<float> dg(count(in.g)), dlam(count(in.lam));
+  DeviceBuffer<unsigned char> workspace(w.bytes());
+  run_backward<In>(s, w, workspace.get(), {q.get(), k.get(), v.get(), g.get(), lam.get()}, dout.get(),
+                   {dq.get(), dk.get(), dv.get(), dg.get(), dlam.get()}, nullptr, DeviceState{}, DeviceStateGrads{},
+                   cu);
+  LOGLINEAR_CUDA_CHECK(cudaDeviceSynchronize());
+  download(dq, grads.dq.data); download(dk, grads.dk.data); download(dv, grads.dv.data);
+  dg.to_host(grads.dg.data); dlam.to_host(grads.dlam.data);
+}
+
 }  // namespace
+
+std::size_t chunked_varlen_workspace_bytes(const AttentionDims& d, const ChunkedOptions& opts,
+                                           ConstTensorView<Index, 1> cu_seqlens, Precision precision, bool backward) {
+  return WorkspaceLayout(check_chunked_varlen(d, opts, cu_seqlens), precision, backward).bytes();
+}
+
+template <class In>
+void chunked_forward_varlen_device(const DeviceInputs<In>& in, const AttentionDims& d,
+                                   ConstTensorView<Index, 1> cu_seqlens, const ChunkedOptions& opts, In* o,
+                                   void* workspace, std::size_t workspace_bytes, cudaStream_t stream) {
+  const ChunkedSizes s = check_chunked_varlen(d, opts, cu_seqlens);
+  check_pointers(in);
+  check_pointer(o, "o");
+  const WorkspaceLayout w(s, precision_of<In>(), false);
+  check_workspace(w.bytes(), workspace, workspace_bytes);
+  require_device();
+  run_forward<In>(s, w, workspace, in, o, stream, DeviceState{}, cu_seqlens.data);
+}
+
+template <class In>
+void chunked_backward_varlen_device(const DeviceInputs<In>& in, const AttentionDims& d,
+                                    ConstTensorView<Index, 1> cu_seqlens, const ChunkedOptions& opts, const In* dout,
+                                    const DeviceGrads<In>& grads, void* workspace, std::size_t workspace_bytes,
+                                    cudaStream_t stream) {
+  const ChunkedSizes s = check_chunked_varlen(d, opts, cu_seqlens);
+  check_pointers(in);
+  check_pointer(dout, "dout");
+  check_pointers(grads);
+  const WorkspaceLayout w(s, precision_of<In>(), true);
+  check_workspace(w.bytes(), workspace, workspace_bytes);
+  require_device();
+  run_backward<In>(s, w, workspace, in, dout, grads, stream, DeviceState{}, DeviceStateGrads{}, cu_seqlens.data);
+}
+
+template <>
+void chunked_forward_varlen<float>(const AttentionInputs<float>& in, ConstTensorView<Index, 1> cu_seqlens,
+                                   const ChunkedOptions& opts, TensorView<float, 4> o, Precision precision) {
+  const ChunkedSizes s = check_chunked_varlen_host(in, cu_seqlens, opts);
+  check_shape<4>("o", o.shape, in.v.shape, " = [1,T,H,V]");
+  require_device();
+  if (precision == Precision::bf16) forward_varlen_from_host<bf16>(in, s, cu_seqlens.data, o.data);
+  else forward_varlen_from_host<float>(in, s, cu_seqlens.data, o.data);
+}
+
+template <>
+void chunked_backward_varlen<float>(const AttentionInputs<float>& in, ConstTensorView<Index, 1> cu_seqlens,
+                                    const ChunkedOptions& opts, ConstTensorView<float, 4> dout,
+                                    const AttentionGrads<float>& grads, Precision precision) {
+  const ChunkedSizes s = check_chunked_varlen_host(in, cu_seqlens, opts);
+  check_shape<4>("dout", dout.shape, in.v.shape, " = [1,T,H,V]");
+  check_grads<float>(grads, AttentionDims{1, in.q.shape[1], in.v.shape[2], in.q.shape[2], in.q.shape[3],
+                                          in.v.shape[3], in.lam.shape[3]});
+  require_device();
+  if (precision == Precision::bf16) backward_varlen_from_host<bf16>(in, s, cu_seqlens.data, dout.data, grads);
+  else backward_varlen_from_host<float>(in, s, cu_seqlens.data, dout.data, grads);
+}
+
+template void chunked_forward_varlen_device<float>(const DeviceInputs<float>&, const AttentionDims&,
+                                                   ConstTensorView<Index, 1>, const ChunkedOptions&, float*, void*,
+                                                   std::size_t, cudaStream_t);
+template void chunked_forward_varlen_device<bf16>(const DeviceInputs<bf16>&, const AttentionDims&,
+                                                  ConstTensorView<Index, 1>, const ChunkedOptions&, bf16*, void*,
+                                                  std::size_t, cudaStream_t);
+template void chunked_backward_varlen_device<float>(const DeviceInputs<float>&, const AttentionDims&,
+                                                    ConstTensorView<Index, 1>, const ChunkedOptions&, const float*,
+                                                    const DeviceGrads<float>&, void*, std::size_t, cudaStream_t);
+template void chunked_backward_varlen_device<bf16>(const DeviceInputs<bf16>&, const AttentionDims&,
+                                                   ConstTensorView<Index, 1>, const ChunkedOptions&, const bf16*,
+                                                   const DeviceGrads<bf16>&, void*, std::size_t, cudaStream_t);
 
 std::size_t chunked_workspace_bytes(const AttentionDims& d, const ChunkedOptions& opts, Precision precision,
                                     bool backward) {

@@ -24,6 +24,7 @@ __global__ void chunked_bwd_stage1_intra(ChunkedParams<In> p) {
   // Plain variables, not a structured binding: the row lambdas below capture them (C++17).
   const ChunkBlock blk = chunk_block(p);
   const int b = blk.b, h = blk.h, gr = blk.gr, r0 = blk.r0, n = blk.n;
+  if (n <= 0) return;  // a chunk slot past a packed sequence's end
   const float* gam = blk.gam;
   const int ld = n + 1, CC = p.C * (p.C + 1);
   float *S = sh, *W = sh + CC, *dM = sh + 2 * CC, *a_s = sh + 3 * CC, *b_s = a_s + p.C * kTileLd;
@@ -102,9 +103,10 @@ __global__ void chunked_bwd_stage3_level_states(ChunkedParams<In> p) {
   if (idx >= p.K * p.V) return;
   const int kk = idx / p.V, x = idx % p.V, l = p.c + 1 + e;
   const float* gam = p.gamma + long(bh) * p.T;
+  const int Tb = seq_len(p, b);
   float dH = 0.f;
-  for (int z = p.N - 1; z >= 0; --z) {
-    const int r0 = z * p.C, r1 = min(r0 + p.C, p.T);
+  for (int z = seq_chunks(p, b) - 1; z >= 0; --z) {  // this sequence's own chunks
+    const int r0 = z * p.C, r1 = min(r0 + p.C, Tb);
     if (is_writer(p, z, e)) atomicAdd(&p.dU[kv_at(p, bh, z) + idx], dH);  // eqs. 14-15
     dH = is_reset(p, z, e) ? 0.f : expf(gam[r1 - 1]) * dH;               // eq. 16
     if (is_reader(p, z, e)) {                                            // eq. 18
@@ -126,6 +128,7 @@ template <class In>
 __global__ void chunked_bwd_stage4_level_output(ChunkedParams<In> p) {
   extern __shared__ float sh[];
   const auto [z, bh, b, h, gr, r0, n, gam] = chunk_block(p);
+  if (n <= 0) return;  // a chunk slot past a packed sequence's end
   const int ld = p.V + 1;
   float *dout_s = sh, *red = sh + n * ld;  // red: per-row dlam partial sums of one level
   for (int idx = threadIdx.x; idx < n * p.V; idx += blockDim.x) {
@@ -158,6 +161,7 @@ __global__ void chunked_bwd_stage4_level_output(ChunkedParams<In> p) {
 template <class In>
 __global__ void chunked_bwd_stage2_summaries(ChunkedParams<In> p) {
   const auto [z, bh, b, h, gr, r0, n, gam] = chunk_block(p);
+  if (n <= 0) return;  // a chunk slot past a packed sequence's end
   const float* dU = p.dU + kv_at(p, bh, z);
   const float Gamma = gam[n - 1];
   // The chunk's v rows are staged in shared memory (n x (V+1) floats, +1 against bank conflicts)
@@ -195,7 +199,7 @@ __global__ void chunked_bwd_stage2_summaries(ChunkedParams<In> p) {
 // long sequence (T = 32K at B = 1) is not walked by one thread alone.
 template <class In>
 __global__ void chunked_bwd_decay_gradient_terms(ChunkedParams<In> p) {
-  const long rows = long(p.B) * p.T * p.H;  // row r = (b T + t) H + h, the g / dg offset
+  const long rows = long(p.tokens) * p.H;  // row r = (b T + t) H + h (packed: (cu[b] + t) H + h)
   for (long r = blockIdx.x * long(blockDim.x) + threadIdx.x; r < rows; r += long(gridDim.x) * blockDim.x) {
     float rho = 0.f, kappa = 0.f;
     const float *lam = p.lam + r * p.L, *dlam = p.dlam + r * p.L;
@@ -213,9 +217,9 @@ constexpr int kScanThreads = 1024;
 template <class In>
 __global__ void __launch_bounds__(kScanThreads) chunked_bwd_decay_gradient_scan(ChunkedParams<In> p) {
   __shared__ float after[kScanThreads];  // after[i]: sum of the runs of threads > i
-  const int bh = blockIdx.x, b = bh / p.H, h = bh % p.H;
-  const int per = (p.T + kScanThreads - 1) / kScanThreads;
-  const int t0 = min(int(threadIdx.x) * per, p.T), t1 = min(t0 + per, p.T);
+  const int bh = blockIdx.x, b = bh / p.H, h = bh % p.H, Tb = seq_len(p, b);
+  const int per = (Tb + kScanThreads - 1) / kScanThreads;
+  const int t0 = min(int(threadIdx.x) * per, Tb), t1 = min(t0 + per, Tb);
   float run = 0.f;
   for (int t = t0; t < t1; ++t) run += p.dg[g_at(p, b, t, h)];
   after[threadIdx.x] = run;
@@ -239,7 +243,7 @@ __global__ void __launch_bounds__(kScanThreads) chunked_bwd_decay_gradient_scan(
 
 template <class In>
 void launch_bwd_decay_gradient(const ChunkedParams<In>& p, cudaStream_t s) {
-  const long rows = long(p.B) * p.T * p.H;
+  const long rows = long(p.tokens) * p.H;
   chunked_bwd_decay_gradient_terms<In><<<int(std::min<long>((rows + 255) / 256, 8192)), 256, 0, s>>>(p);
   chunked_bwd_decay_gradient_scan<In><<<p.B * p.H, kScanThreads, 0, s>>>(p);
 }

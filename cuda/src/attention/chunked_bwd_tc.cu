@@ -57,6 +57,7 @@ __global__ void __launch_bounds__(kThreads) chunked_bwd_stage1_intra_tc(ChunkedP
   const int warp = threadIdx.x / 32;
   float* scratch = reinterpret_cast<float*>(smem + L.scratch) + warp * 256;
   const auto [z, bh, b, h, gr, r0, n, gam] = chunk_block(p);
+  if (n <= 0) return;  // a chunk slot past a packed sequence's end
   const int C = p.C, tc = C / 16;
   const long ldq = long(p.G) * p.K, ldo = long(p.H) * p.V;
   stage_rows(qs, L.ldk, p.q + qk_at(p, b, r0, gr), ldq, p.K, C, n);
@@ -160,6 +161,7 @@ __global__ void __launch_bounds__(kThreads) chunked_bwd_stage4_level_output_tc(C
   const int warp = threadIdx.x / 32;
   float* scratch = reinterpret_cast<float*>(smem + L.scratch) + warp * 256;
   const auto [z, bh, b, h, gr, r0, n, gam] = chunk_block(p);
+  if (n <= 0) return;  // a chunk slot past a packed sequence's end
   const int C = p.C;
   bool any_reader = false;
   for (int e = 0; e < p.E; ++e) any_reader |= is_reader(p, z, e);
@@ -238,14 +240,15 @@ __global__ void __launch_bounds__(kThreads) chunked_bwd_stage4_level_output_tc(C
 // ---- stage 3 backward: level-state scan, eqs. 14-16 -------------------------------------------
 // As chunked_bwd_stage3_level_states, with the reader update D_e precomputed by stage 4.
 __global__ void chunked_bwd_stage3_level_states_tc(ChunkedParams<bf16> p) {
-  const int e = blockIdx.z, bh = blockIdx.y;
+  const int e = blockIdx.z, bh = blockIdx.y, b = bh / p.H;
   const int idx = blockIdx.x * blockDim.x + threadIdx.x;
   if (idx >= p.K * p.V) return;
   const float* gam = p.gamma + long(bh) * p.T;
+  const int Tb = seq_len(p, b);
   float dH = 0.f;
-  for (int z = p.N - 1; z >= 0; --z) {
+  for (int z = seq_chunks(p, b) - 1; z >= 0; --z) {  // this sequence's own chunks
     if (is_writer(p, z, e)) atomicAdd(&p.dU[kv_at(p, bh, z) + idx], dH);  // eqs. 14-15
-    dH = is_reset(p, z, e) ? 0.f : expf(gam[min(z * p.C + p.C, p.T) - 1]) * dH;  // eq. 16
+    dH = is_reset(p, z, e) ? 0.f : expf(gam[min(z * p.C + p.C, Tb) - 1]) * dH;  // eq. 16
     if (is_reader(p, z, e)) dH += p.Hin[hin_at(p, e, bh, z) + idx];          // eq. 18 via D_e
   }
 }
@@ -272,6 +275,7 @@ __global__ void __launch_bounds__(kThreads) chunked_bwd_stage2_summaries_tc(Chun
   const int warp = threadIdx.x / 32;
   float* scratch = reinterpret_cast<float*>(smem + L.scratch) + warp * 256;
   const auto [z, bh, b, h, gr, r0, n, gam] = chunk_block(p);
+  if (n <= 0) return;  // a chunk slot past a packed sequence's end
   const int C = p.C;
   const float Gamma = gam[n - 1];
   const long ldq = long(p.G) * p.K, ldo = long(p.H) * p.V;

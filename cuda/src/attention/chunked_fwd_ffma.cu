@@ -19,7 +19,7 @@ template <class In>
 __global__ void chunked_fwd_local_cumsum(ChunkedParams<In> p) {
   const int z = blockIdx.x, bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
   if (threadIdx.x != 0) return;
-  const int r0 = z * p.C, r1 = min(r0 + p.C, p.T);
+  const int r0 = z * p.C, r1 = min(r0 + p.C, seq_len(p, b));  // empty past a packed sequence's end
   float acc = 0.f;
   for (int r = r0; r < r1; ++r) {
     acc += p.g[g_at(p, b, r, h)];
@@ -39,6 +39,7 @@ __global__ void chunked_fwd_stage1_intra(ChunkedParams<In> p) {
   // Plain variables, not a structured binding: the row lambdas below capture them (C++17).
   const ChunkBlock blk = chunk_block(p);
   const int b = blk.b, h = blk.h, gr = blk.gr, r0 = blk.r0, n = blk.n;
+  if (n <= 0) return;  // a chunk slot past a packed sequence's end
   const float* gam = blk.gam;
   const int ld = n + 1;
   float *A = sh, *a_s = sh + p.C * (p.C + 1), *b_s = a_s + p.C * kTileLd;
@@ -90,6 +91,7 @@ __global__ void chunked_fwd_stage2_summaries(ChunkedParams<In> p) {
   // Plain variables, not a structured binding: the row lambdas below capture them (C++17).
   const ChunkBlock blk = chunk_block(p);
   const int z = blk.z, bh = blk.bh, b = blk.b, h = blk.h, gr = blk.gr, r0 = blk.r0, n = blk.n;
+  if (n <= 0) return;  // a chunk slot past a packed sequence's end
   const float* gam = blk.gam;
   const float Gamma = gam[n - 1];
   float *k_s = sh, *v_s = sh + p.C * kTileLd;
@@ -123,10 +125,11 @@ __global__ void chunked_fwd_stage3_level_states(ChunkedParams<In> p) {
   const int idx = blockIdx.x * blockDim.x + threadIdx.x;
   if (idx >= p.K * p.V) return;
   const float* gam = p.gamma + long(bh) * p.T;
+  const int b = bh / p.H, Tb = seq_len(p, b), Nb = seq_chunks(p, b);  // this sequence's own chunks
   float H = 0.f;
-  for (int z = 0; z < p.N; ++z) {
+  for (int z = 0; z < Nb; ++z) {
     p.Hin[hin_at(p, e, bh, z) + idx] = H;
-    const float Gamma = gam[min(z * p.C + p.C, p.T) - 1];
+    const float Gamma = gam[min(z * p.C + p.C, Tb) - 1];
     H = is_reset(p, z, e) ? 0.f : expf(Gamma) * H;
     if (is_writer(p, z, e)) H += p.U[kv_at(p, bh, z) + idx];
   }
@@ -144,6 +147,7 @@ template <class In>
 __global__ void chunked_fwd_stage4_level_output(ChunkedParams<In> p) {
   extern __shared__ float q_s[];
   const auto [z, bh, b, h, gr, r0, n, gam] = chunk_block(p);
+  if (n <= 0) return;  // a chunk slot past a packed sequence's end
   const int rows = (n + kRows - 1) / kRows * kRows;
   for (int idx = threadIdx.x; idx < rows * p.K; idx += blockDim.x) {
     const int i = idx / p.K, kk = idx % p.K;

@@ -31,6 +31,7 @@ constexpr int kMaxTilesPerWarp = 4;
 __global__ void __launch_bounds__(kThreads) chunked_fwd_stage2_summaries_tc(ChunkedParams<bf16> p) {
   extern __shared__ __align__(128) unsigned char smem[];
   const auto [z, bh, b, h, gr, r0, n, gam] = chunk_block(p);
+  if (n <= 0) return;  // a chunk slot past a packed sequence's end
   const int ldk = p.K + kPadH, ldv = p.V + kPadH;
   bf16* kf = reinterpret_cast<bf16*>(smem);                                        // C x ldk, hi
   bf16* kf_lo = kf + p.C * ldk;                                                    // C x ldk, lo
@@ -87,6 +88,7 @@ __global__ void __launch_bounds__(kThreads) chunked_fwd_stage14_output_tc(Chunke
   float *sf = reinterpret_cast<float*>(smem + L.sf), *os = reinterpret_cast<float*>(smem + L.os);
   bf16 *ps_lo = ps + p.C * L.ldp, *hs_lo = hs + p.K * L.ldv, *qw_lo = qw + p.C * L.ldk;
   const auto [z, bh, b, h, gr, r0, n, gam] = chunk_block(p);
+  if (n <= 0) return;  // a chunk slot past a packed sequence's end
   const int C = p.C;
   stage_rows(qs, L.ldk, p.q + qk_at(p, b, r0, gr), long(p.G) * p.K, p.K, C, n);
   stage_rows(ks, L.ldk, p.k + qk_at(p, b, r0, gr), long(p.G) * p.K, p.K, C, n);

@@ -38,22 +38,38 @@ __device__ __forceinline__ long long bucket_representative(long long t_end, int 
   if (!(t_end & h)) return -1;
   return (t_end & ~(h - 1)) - 1;
 }
+/// The row of token t of sequence b in the [., T, ...] input arrays: b T + t for a dense batch,
+/// cu[b] + t for packed sequences (ChunkedParams::cu).
+template <class P>
+__device__ __forceinline__ long row_of(const P& p, int b, int t) {
+  return p.cu != nullptr ? long(p.cu[b]) + t : long(b) * p.T + t;
+}
+/// Tokens of sequence b: T for a dense batch, cu[b + 1] - cu[b] for packed sequences.
+template <class P>
+__device__ __forceinline__ int seq_len(const P& p, int b) {
+  return p.cu != nullptr ? int(p.cu[b + 1] - p.cu[b]) : p.T;
+}
+/// Chunks of sequence b: N for a dense batch, ceil(seq_len / C) for packed sequences.
+template <class P>
+__device__ __forceinline__ int seq_chunks(const P& p, int b) {
+  return p.cu != nullptr ? (seq_len(p, b) + p.C - 1) / p.C : p.N;
+}
 /// Offsets into q/k ([B,T,G,K]), v/o ([B,T,H,V]), g ([B,T,H]) and lam ([B,T,H,L]).
 template <class P>
 __device__ __forceinline__ long qk_at(const P& p, int b, int t, int gr) {
-  return ((long(b) * p.T + t) * p.G + gr) * p.K;
+  return (row_of(p, b, t) * p.G + gr) * p.K;
 }
 template <class P>
 __device__ __forceinline__ long v_at(const P& p, int b, int t, int h) {
-  return ((long(b) * p.T + t) * p.H + h) * p.V;
+  return (row_of(p, b, t) * p.H + h) * p.V;
 }
 template <class P>
 __device__ __forceinline__ long g_at(const P& p, int b, int t, int h) {
-  return (long(b) * p.T + t) * p.H + h;
+  return row_of(p, b, t) * p.H + h;
 }
 template <class P>
 __device__ __forceinline__ long lam_at(const P& p, int b, int t, int h) {
-  return ((long(b) * p.T + t) * p.H + h) * p.L;
+  return (row_of(p, b, t) * p.H + h) * p.L;
 }
 /// Offset of the K x V matrix of chunk z of stream bh in a [B*H, N, K, V] buffer.
 template <class P>
@@ -68,7 +84,10 @@ __device__ __forceinline__ long hin_at(const P& p, int e, int bh, int z) {
 
 /// Where the block of a per-chunk kernel works: chunk z = blockIdx.x of stream bh = blockIdx.y
 /// (batch b, head h, q/k group gr), the chunk's first row r0 and its n live rows (the last chunk
-/// may be short), and gamma from row r0 on. Read with a structured binding in the kernels.
+/// may be short), and gamma from row r0 on. Read with a structured binding in the kernels. With
+/// packed sequences the grid has the longest sequence's N chunks for every sequence: n <= 0 marks
+/// a slot past the end of a shorter one, and the kernel returns at once (its buffers' slot is
+/// then never written, and the scans stop at the sequence's own chunks: seq_chunks).
 struct ChunkBlock {
   int z, bh, b, h, gr, r0, n;
   const float* gam;
@@ -76,7 +95,8 @@ struct ChunkBlock {
 template <class In>
 __device__ __forceinline__ ChunkBlock chunk_block(const ChunkedParams<In>& p) {
   const int z = blockIdx.x, bh = blockIdx.y, h = bh % p.H, r0 = z * p.C;
-  return {z, bh, bh / p.H, h, h / p.heads_per_group(), r0, min(p.C, p.T - r0), p.gamma + long(bh) * p.T + r0};
+  const int b = bh / p.H;
+  return {z, bh, b, h, h / p.heads_per_group(), r0, min(p.C, seq_len(p, b) - r0), p.gamma + long(bh) * p.T + r0};
 }
 
 /// Stage 1 backward, eq. 5 of docs/backward.md: dlam_i[l] += sum over the pairs (i, j) of level

@@ -18,6 +18,12 @@ struct ChunkedSizes {
   // num_levels(t0) levels (0 when t0 = 0) and the state after the call Lf = num_levels(t0 + T).
   long long t0, z0;
   int L0, Lf;
+  // Packed sequences (cu_seqlens, no carried state): B is then the number of sequences S and T
+  // the longest one's length; every per-stream buffer keeps T rows and N chunks per sequence,
+  // and the chunk slots past a shorter sequence's end are skipped (indexing.cuh, chunk_block).
+  // `tokens` is the rows of the [., T, ...] arrays in all: B * T, or the packed total cu[S].
+  bool varlen;
+  long long tokens;
   __host__ __device__ int heads_per_group() const { return H / G; }
 };
 
@@ -47,6 +53,8 @@ struct ChunkedParams : ChunkedSizes {
   float* dS0;               // [B,H,L0,K,V] gradient of the carried state (backward), overwritten
   float *Gpre, *Gsuf;       // [B,H,T] sum of g over rows 0..r and over rows r+1..T-1 (workspace)
   float* dG_last;           // [B*H] <dS_final, S_final>: the gradient w.r.t. the call's total decay
+  // Packed sequences: the offsets cu_seqlens [B+1] (in the workspace); null for a dense batch.
+  const long long* cu;
 };
 
 /// Device pointers and sizes of one decoding step (float32), SPEC.md §4.

@@ -20,7 +20,7 @@ namespace {
 }  // namespace
 
 WorkspaceLayout::WorkspaceLayout(const ChunkedSizes& s, Precision precision_, bool backward_)
-    : backward(backward_), precision(precision_) {
+    : backward(backward_), varlen(s.varlen), precision(precision_) {
   auto times = [&s](std::size_t a, std::size_t b) {
     std::size_t out = 0;
     if (__builtin_mul_overflow(a, b, &out)) too_large(s);
@@ -33,7 +33,8 @@ WorkspaceLayout::WorkspaceLayout(const ChunkedSizes& s, Precision precision_, bo
   };
   const std::size_t streams = std::size_t(s.B) * s.H;
   const std::size_t kv = times(times(streams * s.N, s.K), s.V);
-  const std::size_t nq = std::size_t(s.B) * s.T * s.G * s.K, nv = std::size_t(s.B) * s.T * s.H * s.V;
+  // Per-token arrays of the caller's shape: B T rows, or the packed total.
+  const std::size_t nq = std::size_t(s.tokens) * s.G * s.K, nv = std::size_t(s.tokens) * s.H * s.V;
   gamma = take(streams * s.T);
   U = take(kv);
   Hin = take(times(std::size_t(s.E), kv));
@@ -50,6 +51,7 @@ WorkspaceLayout::WorkspaceLayout(const ChunkedSizes& s, Precision precision_, bo
     S_work = take(times(times(streams * std::size_t(s.Lf), s.K), s.V));
     dG_last = take(streams);
   }
+  if (varlen) cu = take(2 * (std::size_t(s.B) + 1));  // int64 offsets, two floats each
   times(total, sizeof(float));  // bytes() must not wrap either
 }
 
@@ -62,6 +64,7 @@ ChunkedParams<In> WorkspaceLayout::params(const ChunkedSizes& s, void* base) con
   if (backward) p.dU = ws + dU;
   p.Gpre = ws + Gpre; p.Gsuf = ws + Gsuf;
   if (backward) { p.S_final = ws + S_work; p.dG_last = ws + dG_last; }
+  if (varlen) p.cu = reinterpret_cast<const long long*>(ws + cu);
   if (precision == Precision::bf16) {
     if (backward) { p.dq = ws + dq32; p.dk = ws + dk32; p.dv = ws + dv32; }
     else p.o = ws + o32;

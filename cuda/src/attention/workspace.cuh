@@ -20,8 +20,10 @@ struct WorkspaceLayout {
   std::size_t o32 = 0, dq32 = 0, dk32 = 0, dv32 = 0;  ///< bf16 storage only: float32 o or gradients
   std::size_t Gpre = 0, Gsuf = 0;                     ///< [B,H,T] each: the carried state's decays
   std::size_t S_work = 0, dG_last = 0;                ///< backward: [B,H,Lf,K,V] and [B*H]
+  std::size_t cu = 0;                                 ///< packed sequences: the [B+1] int64 offsets
   std::size_t total = 0;                              ///< floats in all
   bool backward = false;                              ///< dU and the gradients' accumulators
+  bool varlen = false;                                ///< packed sequences: the offsets' part
   Precision precision = Precision::fp32;              ///< bf16 adds the float32 accumulators
 
   /// The parts a forward (backward = false) or backward call with sizes `s` needs.
