@@ -1,5 +1,5 @@
-// Times the device decoding step (cuda/loglinear/cuda/decoder.hpp: decode_step_device, two kernels
-// a token: cascade + decay + insert, then the read) for issue 14's decode table:
+// Times the device decoding step (cuda/loglinear/cuda/decoder.hpp: decode_step_device: cascade,
+// decay, insert and the read of one token) for issue 14's decode table:
 //  - per-token latency at positions t = 1 .. 1M (it should stay flat: O(log t) levels);
 //  - batched throughput for B = 1 .. 256 streams of H = 16 heads, K = V = 64 and 128.
 // Each figure is 200 consecutive steps from token t (CUDA events around the loop, one warm-up

@@ -24,7 +24,7 @@ Where it runs (this version):
   of the working dtype are not copied. A carried state (``initial_state``, ``output_final_state``)
   and ``decode_step`` run on the GPU too, with float32 states whatever the inputs' dtype; every row
   of a dense batch must then have the same token count. ``decode_step`` with no gradient wanted
-  runs the device decoding kernels (two launches a token, the state never leaving the GPU).
+  runs the device decoding kernel (one launch a token, the state never leaving the GPU).
   ``cu_seqlens`` without a state runs on the GPU as one call of the varlen kernels for all
   sequences (chunked_forward_varlen_device: chunks aligned to every sequence start); with a
   carried or returned state, or lengths so uneven that the varlen grid would hold over 4x the
@@ -616,8 +616,8 @@ def chunk_log_linear_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: 
 
 
 def _decode_cuda(q_t, k_t, v_t, g_t, level_scales_t, state: LogLinearState, validate: bool):
-    """decode_step on CUDA tensors without autograd: the device decoding kernels (the level cascade
-    and decay, then the read: two launches, against about 15 for a chunked call of one token) on a
+    """decode_step on CUDA tensors without autograd: the device decoding kernel (the level cascade
+    and decay and the read fused: one launch, against about 15 for a chunked call of one token) on a
     float32 copy of the state grown to num_levels(tokens + 1) levels; nothing leaves the GPU but
     the token count (one small copy, as every stateful CUDA call)."""
     _require_cuda_backend()
@@ -670,7 +670,7 @@ def decode_step(q_t: torch.Tensor, k_t: torch.Tensor, v_t: torch.Tensor, g_t: to
     so its cost does not grow with the number of tokens decoded.
 
     Where it runs: CPU tensors, the recurrent form. CUDA tensors with no gradient wanted
-    (``torch.no_grad()``, or no input requiring grad): the device decoding kernels, two launches a
+    (``torch.no_grad()``, or no input requiring grad): the device decoding kernel, one launch a
     token, the state staying on the GPU (float32, one token count for the batch). CUDA tensors
     with a gradient wanted: the chunked kernels on one token with the carried state, so that the
     step is differentiable like the op itself. ``validate`` as in ``chunk_log_linear_attn``.

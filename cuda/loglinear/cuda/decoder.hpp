@@ -63,7 +63,7 @@ struct DecodeDims {
 /// @param g_t    [B,H] log-decay of the new token (<= 0)
 /// @param lam_t  [B,H,L] level weights of the new token
 /// @param o_t    [B,H,V] output, overwritten
-/// @param stream CUDA stream the two kernels are queued on
+/// @param stream CUDA stream the kernel is queued on
 /// @throws std::invalid_argument naming the bad argument (the size checks of decode_step, and
 ///         "q_t: expected a device pointer, got nullptr" likewise for every pointer);
 ///         std::runtime_error without a device or on a CUDA error.

@@ -1,5 +1,5 @@
 // The public decoding step of loglinear/cuda/decoder.hpp: validate once (checks.cuh), then the
-// two kernels of decoder_step.cu. The host overload copies the state in and out around the same
+// fused kernel of decoder_step.cu. The host overload copies the state in and out around the same
 // launch. O(L K V) per stream and token plus the copies; sibling:
 // reference/loglinear/attention/decoder.cpp, the CPU Decoder.
 #include <loglinear/cuda/decoder.hpp>
