@@ -782,6 +782,7 @@ struct DeviceCall {
   ChunkedOptions opts;
   bool bf16 = false;
   std::vector<Index> cu;  // packed sequences' offsets (cu_seqlens); empty for a dense batch
+  const Index* cu_device = nullptr;  // the same offsets on the device, if the caller has them
   ConstTensorView<Index, 1> cu_view() const { return {cu.data(), {Index(cu.size())}}; }
 };
 
@@ -854,7 +855,9 @@ void device_forward(const DeviceCall& c, py::sequence ptrs, py::object workspace
   const auto bytes = static_cast<std::size_t>(to_index("workspace_bytes", workspace_bytes));
   auto* st = reinterpret_cast<cudaStream_t>(stream.cast<std::uintptr_t>());
   py::gil_scoped_release release;  // the kernels are queued on `st`; nothing here waits for them
-  if (!c.cu.empty()) cuda::chunked_forward_varlen_device<In>(in, c.dims, c.cu_view(), c.opts, o, ws, bytes, st);
+  if (!c.cu.empty()) {
+    cuda::chunked_forward_varlen_device<In>(in, c.dims, c.cu_view(), c.opts, o, ws, bytes, st, c.cu_device);
+  }
   else cuda::chunked_forward_device<In>(in, c.dims, c.opts, o, ws, bytes, st, state);
 }
 
@@ -881,7 +884,9 @@ void device_backward(const DeviceCall& c, py::sequence ptrs, py::object workspac
   const auto bytes = static_cast<std::size_t>(to_index("workspace_bytes", workspace_bytes));
   auto* st = reinterpret_cast<cudaStream_t>(stream.cast<std::uintptr_t>());
   py::gil_scoped_release release;
-  if (!c.cu.empty()) cuda::chunked_backward_varlen_device<In>(in, c.dims, c.cu_view(), c.opts, dout, gr, ws, bytes, st);
+  if (!c.cu.empty()) {
+    cuda::chunked_backward_varlen_device<In>(in, c.dims, c.cu_view(), c.opts, dout, gr, ws, bytes, st, c.cu_device);
+  }
   else cuda::chunked_backward_device<In>(in, c.dims, c.opts, dout, gr, ws, bytes, st, state, sg);
 }
 #endif
@@ -1071,8 +1076,9 @@ PYBIND11_MODULE(_loglinear, m) {
   m.def("_cuda_forward_device",
         [](py::object q, py::object k, py::object v, py::object g, py::object lam, py::object chunk_size,
            py::object precision, py::sequence ptrs, py::object workspace, py::object workspace_bytes,
-           py::object stream, py::object cu_seqlens) {
-          const DeviceCall c = device_call(q, k, v, g, lam, chunk_size, precision, 0, cu_seqlens);
+           py::object stream, py::object cu_seqlens, py::object cu_seqlens_ptr) {
+          DeviceCall c = device_call(q, k, v, g, lam, chunk_size, precision, 0, cu_seqlens);
+          c.cu_device = optional_device_ptr<const Index>(cu_seqlens_ptr);
           if (ptrs.size() != 6) throw std::invalid_argument("ptrs: expected 6 device pointers (q, k, v, g, lam, o)");
           if (c.bf16) device_forward<__nv_bfloat16>(c, ptrs, workspace, workspace_bytes, stream);
           else device_forward<float>(c, ptrs, workspace, workspace_bytes, stream);
@@ -1080,15 +1086,18 @@ PYBIND11_MODULE(_loglinear, m) {
         py::arg("q_shape"), py::arg("k_shape"), py::arg("v_shape"), py::arg("g_shape"), py::arg("lam_shape"),
         py::arg("chunk_size"), py::arg("precision"), py::arg("ptrs"), py::arg("workspace"),
         py::arg("workspace_bytes"), py::arg("stream"), py::arg("cu_seqlens") = py::none(),
+        py::arg("cu_seqlens_ptr") = 0,
         "Private (loglinear.torch): chunked forward on device pointers (q, k, v, g, lam, o), queued on "
-        "`stream`; with cu_seqlens (S+1 offsets) the packed sequences in one call. q, k, v, o in the "
+        "`stream`; with cu_seqlens (S+1 offsets) the packed sequences in one call, reading the offsets "
+        "from cu_seqlens_ptr (the same int64 offsets on the device) when it is not 0. q, k, v, o in the "
         "precision's storage type, g and lam float32. The caller guarantees that the pointers hold "
         "contiguous tensors of these shapes on the current device.");
   m.def("_cuda_backward_device",
         [](py::object q, py::object k, py::object v, py::object g, py::object lam, py::object chunk_size,
            py::object precision, py::sequence ptrs, py::object workspace, py::object workspace_bytes,
-           py::object stream, py::object cu_seqlens) {
-          const DeviceCall c = device_call(q, k, v, g, lam, chunk_size, precision, 0, cu_seqlens);
+           py::object stream, py::object cu_seqlens, py::object cu_seqlens_ptr) {
+          DeviceCall c = device_call(q, k, v, g, lam, chunk_size, precision, 0, cu_seqlens);
+          c.cu_device = optional_device_ptr<const Index>(cu_seqlens_ptr);
           if (ptrs.size() != 11) {
             throw std::invalid_argument("ptrs: expected 11 device pointers (q, k, v, g, lam, do, dq, dk, dv, dg, dlam)");
           }
@@ -1098,6 +1107,7 @@ PYBIND11_MODULE(_loglinear, m) {
         py::arg("q_shape"), py::arg("k_shape"), py::arg("v_shape"), py::arg("g_shape"), py::arg("lam_shape"),
         py::arg("chunk_size"), py::arg("precision"), py::arg("ptrs"), py::arg("workspace"),
         py::arg("workspace_bytes"), py::arg("stream"), py::arg("cu_seqlens") = py::none(),
+        py::arg("cu_seqlens_ptr") = 0,
         "Private (loglinear.torch): chunked backward on device pointers (q, k, v, g, lam, do, dq, dk, dv, "
         "dg, dlam), queued on `stream` (packed sequences with cu_seqlens); dg, dlam float32, the others in "
         "the precision's storage type.");

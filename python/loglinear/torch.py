@@ -179,8 +179,10 @@ def _workspace(shapes, chunk_size, precision, backward, device, tokens=0, cu=Non
     return torch.empty(max(int(nbytes), 1), dtype=torch.uint8, device=device)
 
 
-def _forward_cuda(q, k, v, g, lam, chunk_size: int, validate: bool, cu: Optional[List[int]] = None) -> torch.Tensor:
-    """The stateless CUDA forward; with ``cu`` (offsets as a list) the packed sequences in one call."""
+def _forward_cuda(q, k, v, g, lam, chunk_size: int, validate: bool, cu: Optional[List[int]] = None,
+                  cu_dev: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The stateless CUDA forward; with ``cu`` (offsets as a list, and ``cu_dev`` the same int64
+    offsets on the device, which the kernels read) the packed sequences in one call."""
     _require_cuda_backend()
     x, precision, shapes = _cuda_args(q, k, v, g, lam)
     if validate:
@@ -190,13 +192,15 @@ def _forward_cuda(q, k, v, g, lam, chunk_size: int, validate: bool, cu: Optional
         o = torch.empty(x[2].shape, dtype=q.dtype, device=q.device)
         try:
             _core._cuda_forward_device(*shapes, chunk_size, precision, [t.data_ptr() for t in (*x, o)],
-                                       ws.data_ptr(), ws.numel(), torch.cuda.current_stream(q.device).cuda_stream, cu)
+                                       ws.data_ptr(), ws.numel(), torch.cuda.current_stream(q.device).cuda_stream, cu,
+                                       0 if cu_dev is None else cu_dev.data_ptr())
         except (ValueError, TypeError) as e:
             raise _renamed(e) from None
     return o
 
 
-def _backward_cuda(q, k, v, g, lam, d_o, chunk_size: int, validate: bool, cu: Optional[List[int]] = None):
+def _backward_cuda(q, k, v, g, lam, d_o, chunk_size: int, validate: bool, cu: Optional[List[int]] = None,
+                   cu_dev: Optional[torch.Tensor] = None):
     _require_cuda_backend()
     x, precision, shapes = _cuda_args(q, k, v, g, lam)
     dout = d_o.to(q.dtype).contiguous()
@@ -208,7 +212,8 @@ def _backward_cuda(q, k, v, g, lam, d_o, chunk_size: int, validate: bool, cu: Op
         try:
             _core._cuda_backward_device(*shapes, chunk_size, precision,
                                         [t.data_ptr() for t in (*x, dout, *grads)], ws.data_ptr(), ws.numel(),
-                                        torch.cuda.current_stream(q.device).cuda_stream, cu)
+                                        torch.cuda.current_stream(q.device).cuda_stream, cu,
+                                        0 if cu_dev is None else cu_dev.data_ptr())
         except (ValueError, TypeError) as e:
             raise _renamed(e) from None
     return [gr.to(t.dtype) for gr, t in zip(grads, (q, k, v, g, lam))]
@@ -343,14 +348,15 @@ def _packed_offsets(q, cu_seqlens) -> List[int]:
     return cu
 
 
-def _varlen_kernel_pays(cu: Sequence[int], chunk_size: int) -> bool:
+def _varlen_kernel_pays(cu: Sequence[int], chunk_size: int, H: int) -> bool:
     """Whether packed sequences without state run as one varlen kernel call: its grid and workspace
     hold the longest sequence's chunk count for every sequence (the slots past a shorter one's end
     return at once, but their chunk states are allocated), so it is taken when those slots are at
-    most 4x the sequences' own chunks; otherwise one stateful call per sequence."""
+    most 4x the sequences' own chunks, and when the S x H streams fit the grid (65535); otherwise
+    one stateful call per sequence."""
     C = max(1, min(int(chunk_size), 64))
     chunks = [(b - a + C - 1) // C for a, b in zip(cu[:-1], cu[1:])]
-    return len(chunks) * max(chunks) <= 4 * sum(chunks)
+    return len(chunks) * H <= 65535 and len(chunks) * max(chunks) <= 4 * sum(chunks)
 
 
 class _VarlenCuda(torch.autograd.Function):
@@ -359,16 +365,18 @@ class _VarlenCuda(torch.autograd.Function):
     sequence its own Fenwick tree with chunks aligned to its start."""
 
     @staticmethod
-    def forward(ctx, q, k, v, g, level_scales, cu, chunk_size, validate):
-        ctx.save_for_backward(q, k, v, g, level_scales)
+    def forward(ctx, q, k, v, g, level_scales, cu, cu_dev, chunk_size, validate):
+        # cu: the offsets as a list (checked, and they size the grid); cu_dev: the same int64
+        # offsets on q's device, which the kernels read (no host-to-device copy per call).
+        ctx.save_for_backward(q, k, v, g, level_scales, cu_dev)
         ctx.cu, ctx.chunk_size, ctx.validate = cu, chunk_size, validate
-        return _forward_cuda(q, k, v, g, level_scales, chunk_size, validate, cu=cu)
+        return _forward_cuda(q, k, v, g, level_scales, chunk_size, validate, cu=cu, cu_dev=cu_dev)
 
     @staticmethod
     def backward(ctx, d_o):
-        q, k, v, g, level_scales = ctx.saved_tensors
-        grads = _backward_cuda(q, k, v, g, level_scales, d_o, ctx.chunk_size, ctx.validate, cu=ctx.cu)
-        return (*grads, None, None, None)
+        q, k, v, g, level_scales, cu_dev = ctx.saved_tensors
+        grads = _backward_cuda(q, k, v, g, level_scales, d_o, ctx.chunk_size, ctx.validate, cu=ctx.cu, cu_dev=cu_dev)
+        return (*grads, None, None, None, None)
 
 
 def _packed_cuda(q, k, v, g, level_scales, cu_seqlens, init_states, init_tokens, chunk_size, validate):
@@ -596,8 +604,9 @@ def chunk_log_linear_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: 
         if cu_seqlens is not None:
             if initial_state is None and not output_final_state:
                 cu = _packed_offsets(q, cu_seqlens)
-                if _varlen_kernel_pays(cu, chunk_size):
-                    return _VarlenCuda.apply(q, k, v, g, level_scales, cu, chunk_size, validate), None
+                if _varlen_kernel_pays(cu, chunk_size, v.shape[2]):
+                    cu_dev = cu_seqlens.to(torch.int64).contiguous()
+                    return _VarlenCuda.apply(q, k, v, g, level_scales, cu, cu_dev, chunk_size, validate), None
             o, fin_states, fin_tokens = _packed_cuda(q, k, v, g, level_scales, cu_seqlens.to(torch.int64),
                                                      init_states, init_tokens, chunk_size, validate)
             return o, (LogLinearState(fin_states, fin_tokens) if output_final_state else None)

@@ -209,10 +209,11 @@ class TestStateAndPacking(unittest.TestCase):
     def test_when_the_varlen_kernel_is_taken(self):
         """Packed sequences without state take the GPU's varlen kernels (one call) unless the grid's
         chunk slots, the longest sequence's chunks for every sequence, exceed 4x their own chunks."""
-        self.assertTrue(lt._varlen_kernel_pays([0, 7, 8, 24, 33, 46], 8))   # 5 x 2 slots, 7 chunks
-        self.assertTrue(lt._varlen_kernel_pays([0, 50], 64))                # one sequence
-        self.assertFalse(lt._varlen_kernel_pays([0, 1, 2, 3, 4, 1000], 8))  # 5 x 125 > 4 x 129
-        self.assertTrue(lt._varlen_kernel_pays([0, 1, 2, 3, 4, 1000], 2000))  # C clamps to 64: 5 x 16 <= 4 x 20
+        self.assertTrue(lt._varlen_kernel_pays([0, 7, 8, 24, 33, 46], 8, 4))   # 5 x 2 slots, 8 chunks
+        self.assertTrue(lt._varlen_kernel_pays([0, 50], 64, 4))                # one sequence
+        self.assertFalse(lt._varlen_kernel_pays([0, 1, 2, 3, 4, 1000], 8, 4))  # 5 x 125 > 4 x 129
+        self.assertTrue(lt._varlen_kernel_pays([0, 1, 2, 3, 4, 1000], 64, 4))  # 5 x 16 <= 4 x 20
+        self.assertFalse(lt._varlen_kernel_pays(list(range(0, 8193)), 64, 16))  # 8192 x 16 streams > 65535
 
     def test_state_continuation_equals_one_call(self):
         for T0, C in [(13, 4), (16, 8), (1, 64)]:
@@ -504,7 +505,7 @@ class TestCudaState(unittest.TestCase):
             return real_stateful(*a, **kw)
 
         def counted_fwd(*a, **kw):
-            if (a[-1] if len(a) > 11 else kw.get("cu_seqlens")) is not None:
+            if (a[11] if len(a) > 11 else kw.get("cu_seqlens")) is not None:
                 varlen.append(1)
             return real_fwd(*a, **kw)
 

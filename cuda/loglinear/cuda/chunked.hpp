@@ -249,7 +249,9 @@ void chunked_backward_device(const DeviceInputs<In>& in, const AttentionDims& d,
 /// sequence and head, and the slots past a shorter sequence's end return at once; the workspace
 /// holds S x that many chunk states (chunked_varlen_workspace_bytes), so a batch of very uneven
 /// lengths is cheaper as one stateful call per sequence (loglinear.torch picks). The offsets are
-/// host memory; the call copies them into the workspace on `stream`.
+/// host memory (checked there, and they size the grid); the kernels read a device copy: the
+/// caller's `cu_seqlens_device` if given, else one the call copies into the workspace on `stream`
+/// (from pageable memory, a copy CUDA may make wait for the stream's earlier work).
 /// @{
 
 /// Workspace bytes of a packed forward (backward = false) or backward call.
@@ -275,12 +277,15 @@ std::size_t chunked_varlen_workspace_bytes(const AttentionDims& d, const Chunked
 /// @param workspace   at least chunked_varlen_workspace_bytes(..., false) bytes, 256-byte aligned
 /// @param workspace_bytes size of `workspace` in bytes
 /// @param stream      CUDA stream the copy and the kernels are queued on
+/// @param cu_seqlens_device the same S+1 offsets in device memory (int64), or nullptr: the call
+///        then copies the host offsets into the workspace
 /// @throws std::invalid_argument as chunked_varlen_workspace_bytes, plus the pointer and workspace
 ///         checks of chunked_forward_device; std::runtime_error without a device.
 template <class In>
 void chunked_forward_varlen_device(const DeviceInputs<In>& in, const AttentionDims& d,
                                    ConstTensorView<Index, 1> cu_seqlens, const ChunkedOptions& opts, In* o,
-                                   void* workspace, std::size_t workspace_bytes, cudaStream_t stream = nullptr);
+                                   void* workspace, std::size_t workspace_bytes, cudaStream_t stream = nullptr,
+                                   const Index* cu_seqlens_device = nullptr);
 
 /// Packed backward on device buffers: every gradient equals a separate chunked_backward_device
 /// call per sequence (dg is 0 at every sequence's first token).
@@ -293,12 +298,13 @@ void chunked_forward_varlen_device(const DeviceInputs<In>& in, const AttentionDi
 /// @param workspace   at least chunked_varlen_workspace_bytes(..., true) bytes, 256-byte aligned
 /// @param workspace_bytes size of `workspace` in bytes
 /// @param stream      CUDA stream the copy and the kernels are queued on
+/// @param cu_seqlens_device the offsets in device memory, or nullptr, as chunked_forward_varlen_device
 /// @throws as chunked_forward_varlen_device, for dout and the gradients' pointers too.
 template <class In>
 void chunked_backward_varlen_device(const DeviceInputs<In>& in, const AttentionDims& d,
                                     ConstTensorView<Index, 1> cu_seqlens, const ChunkedOptions& opts, const In* dout,
                                     const DeviceGrads<In>& grads, void* workspace, std::size_t workspace_bytes,
-                                    cudaStream_t stream = nullptr);
+                                    cudaStream_t stream = nullptr, const Index* cu_seqlens_device = nullptr);
 
 /// Packed forward from host buffers (float32 on the host; `precision` as chunked_forward).
 /// @param in          packed inputs on the host, checked as loglinear::forward_varlen does

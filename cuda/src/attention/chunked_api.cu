@@ -24,12 +24,19 @@ constexpr Precision precision_of() {
   return std::is_same_v<In, bf16> ? Precision::bf16 : Precision::fp32;
 }
 
-// Packed sequences: the offsets go into the workspace, in stream order (from pageable host memory
-// the copy is staged before cudaMemcpyAsync returns, so `cu` may go away after the call).
-void upload_offsets(const ChunkedSizes& s, const long long* at, const Index* cu, cudaStream_t stream) {
+// Packed sequences: the kernels read the offsets from the caller's device copy when there is one
+// (`cu_device`, e.g. the cu_seqlens tensor a PyTorch caller holds), otherwise from the workspace,
+// where the host offsets are copied in stream order. That copy is from pageable memory, which CUDA
+// may make wait for the stream's earlier work: a caller that queues many calls passes cu_device.
+void place_offsets(const ChunkedSizes& s, const long long*& at, const Index* cu_host, const Index* cu_device,
+                   cudaStream_t stream) {
   if (!s.varlen) return;
   static_assert(sizeof(Index) == sizeof(long long), "cu_seqlens are int64 on both sides");
-  LOGLINEAR_CUDA_CHECK(cudaMemcpyAsync(const_cast<long long*>(at), cu, (std::size_t(s.B) + 1) * sizeof(long long),
+  if (cu_device != nullptr) {
+    at = reinterpret_cast<const long long*>(cu_device);
+    return;
+  }
+  LOGLINEAR_CUDA_CHECK(cudaMemcpyAsync(const_cast<long long*>(at), cu_host, (std::size_t(s.B) + 1) * sizeof(long long),
                                        cudaMemcpyHostToDevice, stream));
 }
 
@@ -37,12 +44,13 @@ void upload_offsets(const ChunkedSizes& s, const long long* at, const Index* cu,
 // the workspace and one conversion writes the caller's o. `cu`: the offsets of packed sequences.
 template <class In>
 void run_forward(const ChunkedSizes& s, const WorkspaceLayout& w, void* workspace, const DeviceInputs<In>& in,
-                 In* o, cudaStream_t stream, const DeviceState& state, const Index* cu = nullptr) {
+                 In* o, cudaStream_t stream, const DeviceState& state, const Index* cu = nullptr,
+                 const Index* cu_device = nullptr) {
   ChunkedParams<In> p = w.params<In>(s, workspace);
   p.q = in.q; p.k = in.k; p.v = in.v; p.g = in.g; p.lam = in.lam;
   p.S0 = state.initial; p.S_final = state.final;
   if constexpr (std::is_same_v<In, float>) p.o = o;
-  upload_offsets(s, p.cu, cu, stream);
+  place_offsets(s, p.cu, cu, cu_device, stream);
   launch_chunked_forward(p, stream);
   if constexpr (std::is_same_v<In, bf16>) convert_to_bf16(p.o, o, long(s.tokens) * s.H * s.V, stream);
 }
@@ -51,7 +59,8 @@ void run_forward(const ChunkedSizes& s, const WorkspaceLayout& w, void* workspac
 template <class In>
 void run_backward(const ChunkedSizes& s, const WorkspaceLayout& w, void* workspace, const DeviceInputs<In>& in,
                   const In* dout, const DeviceGrads<In>& grads, cudaStream_t stream, const DeviceState& state,
-                  const DeviceStateGrads& state_grads, const Index* cu = nullptr) {
+                  const DeviceStateGrads& state_grads, const Index* cu = nullptr,
+                  const Index* cu_device = nullptr) {
   ChunkedParams<In> p = w.params<In>(s, workspace);
   p.q = in.q; p.k = in.k; p.v = in.v; p.g = in.g; p.lam = in.lam; p.dout = dout;
   p.S0 = state.initial; p.dS_final = state_grads.d_final; p.dS0 = state_grads.d_initial;
@@ -65,7 +74,7 @@ void run_backward(const ChunkedSizes& s, const WorkspaceLayout& w, void* workspa
   LOGLINEAR_CUDA_CHECK(cudaMemsetAsync(p.dv, 0, nv * sizeof(float), stream));
   LOGLINEAR_CUDA_CHECK(cudaMemsetAsync(p.dlam, 0, size_t(s.tokens) * s.H * s.L * sizeof(float), stream));
   LOGLINEAR_CUDA_CHECK(cudaMemsetAsync(p.dU, 0, nkv * sizeof(float), stream));
-  upload_offsets(s, p.cu, cu, stream);
+  place_offsets(s, p.cu, cu, cu_device, stream);
   launch_chunked_backward(p, stream);
   if constexpr (std::is_same_v<In, bf16>) {
     convert_to_bf16(p.dq, grads.dq, long(nq), stream);
@@ -164,21 +173,22 @@ std::size_t chunked_varlen_workspace_bytes(const AttentionDims& d, const Chunked
 template <class In>
 void chunked_forward_varlen_device(const DeviceInputs<In>& in, const AttentionDims& d,
                                    ConstTensorView<Index, 1> cu_seqlens, const ChunkedOptions& opts, In* o,
-                                   void* workspace, std::size_t workspace_bytes, cudaStream_t stream) {
+                                   void* workspace, std::size_t workspace_bytes, cudaStream_t stream,
+                                   const Index* cu_seqlens_device) {
   const ChunkedSizes s = check_chunked_varlen(d, opts, cu_seqlens);
   check_pointers(in);
   check_pointer(o, "o");
   const WorkspaceLayout w(s, precision_of<In>(), false);
   check_workspace(w.bytes(), workspace, workspace_bytes);
   require_device();
-  run_forward<In>(s, w, workspace, in, o, stream, DeviceState{}, cu_seqlens.data);
+  run_forward<In>(s, w, workspace, in, o, stream, DeviceState{}, cu_seqlens.data, cu_seqlens_device);
 }
 
 template <class In>
 void chunked_backward_varlen_device(const DeviceInputs<In>& in, const AttentionDims& d,
                                     ConstTensorView<Index, 1> cu_seqlens, const ChunkedOptions& opts, const In* dout,
                                     const DeviceGrads<In>& grads, void* workspace, std::size_t workspace_bytes,
-                                    cudaStream_t stream) {
+                                    cudaStream_t stream, const Index* cu_seqlens_device) {
   const ChunkedSizes s = check_chunked_varlen(d, opts, cu_seqlens);
   check_pointers(in);
   check_pointer(dout, "dout");
@@ -186,7 +196,8 @@ void chunked_backward_varlen_device(const DeviceInputs<In>& in, const AttentionD
   const WorkspaceLayout w(s, precision_of<In>(), true);
   check_workspace(w.bytes(), workspace, workspace_bytes);
   require_device();
-  run_backward<In>(s, w, workspace, in, dout, grads, stream, DeviceState{}, DeviceStateGrads{}, cu_seqlens.data);
+  run_backward<In>(s, w, workspace, in, dout, grads, stream, DeviceState{}, DeviceStateGrads{}, cu_seqlens.data,
+                   cu_seqlens_device);
 }
 
 template <>
@@ -214,16 +225,18 @@ void chunked_backward_varlen<float>(const AttentionInputs<float>& in, ConstTenso
 
 template void chunked_forward_varlen_device<float>(const DeviceInputs<float>&, const AttentionDims&,
                                                    ConstTensorView<Index, 1>, const ChunkedOptions&, float*, void*,
-                                                   std::size_t, cudaStream_t);
+                                                   std::size_t, cudaStream_t, const Index*);
 template void chunked_forward_varlen_device<bf16>(const DeviceInputs<bf16>&, const AttentionDims&,
                                                   ConstTensorView<Index, 1>, const ChunkedOptions&, bf16*, void*,
-                                                  std::size_t, cudaStream_t);
+                                                  std::size_t, cudaStream_t, const Index*);
 template void chunked_backward_varlen_device<float>(const DeviceInputs<float>&, const AttentionDims&,
                                                     ConstTensorView<Index, 1>, const ChunkedOptions&, const float*,
-                                                    const DeviceGrads<float>&, void*, std::size_t, cudaStream_t);
+                                                    const DeviceGrads<float>&, void*, std::size_t, cudaStream_t,
+                                                    const Index*);
 template void chunked_backward_varlen_device<bf16>(const DeviceInputs<bf16>&, const AttentionDims&,
                                                    ConstTensorView<Index, 1>, const ChunkedOptions&, const bf16*,
-                                                   const DeviceGrads<bf16>&, void*, std::size_t, cudaStream_t);
+                                                   const DeviceGrads<bf16>&, void*, std::size_t, cudaStream_t,
+                                                   const Index*);
 
 std::size_t chunked_workspace_bytes(const AttentionDims& d, const ChunkedOptions& opts, Precision precision,
                                     bool backward) {
