@@ -21,13 +21,13 @@ B=build-gpu/apps/loglinear-train
 timeout 300 ./build-gpu/tests/loglinear_tests "[cuda]" -r compact > "$out/tests.txt" 2>&1
 echo "[cuda] tests (rc $?): $(tail -1 "$out/tests.txt")" | tee -a "$sum"
 grep -E "failed|FAILED" "$out/tests.txt" | head -20 | tee -a "$sum"
-timeout 240 compute-sanitizer --tool memcheck ./build-gpu/tests/loglinear_tests "[cuda][cross],[cuda][state]" > "$out/memcheck.txt" 2>&1
+timeout 240 compute-sanitizer --tool memcheck ./build-gpu/tests/loglinear_tests "[cuda][cross],[cuda][state],[cuda][varlen]" > "$out/memcheck.txt" 2>&1
 echo "memcheck (operator): $(grep -E 'ERROR SUMMARY' "$out/memcheck.txt" | tail -1)" | tee -a "$sum"
 # The carried-state kernels (chunked_state.cu) and the decode step share memory across threads:
-# racecheck and synccheck over their tests too.
+# racecheck and synccheck over their tests too, and over the packed (varlen) kernels.
 for tool in racecheck synccheck; do
-  timeout 240 compute-sanitizer --tool $tool ./build-gpu/tests/loglinear_tests "[cuda][state]" > "$out/$tool.txt" 2>&1
-  echo "$tool ([cuda][state]): $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/$tool.txt" | tail -1)" | tee -a "$sum"
+  timeout 240 compute-sanitizer --tool $tool ./build-gpu/tests/loglinear_tests "[cuda][state],[cuda][varlen]" > "$out/$tool.txt" 2>&1
+  echo "$tool ([cuda][state],[cuda][varlen]): $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/$tool.txt" | tail -1)" | tee -a "$sum"
 done
 [ "${LEASE_CHECK_QUICK:-0}" = 1 ] && exit 0
 timeout 90 python3 bench/gpu/profile_kernels.py --top 15 --json "$out/prof_mqar.json" -- $B --task mqar --length 128 \
