@@ -22,8 +22,11 @@ fi
 
 start=$SECONDS
 step "configuring tests/fuzz with clang (build-fuzz/)"
+# The default campaign also stops at 2M inputs; a longer one runs for its time alone (-runs=-1).
+runs=2000000
+[ "$seconds" -gt 20 ] && runs=-1
 cmake -S tests/fuzz -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_CXX_COMPILER=clang++ -DLOGLINEAR_FUZZ_SECONDS="$seconds"
+  -DCMAKE_CXX_COMPILER=clang++ -DLOGLINEAR_FUZZ_SECONDS="$seconds" -DLOGLINEAR_FUZZ_RUNS="$runs"
 step "building fuzz_checkpoint and fuzz_tasks"
 cmake --build build-fuzz -j "$jobs"
 
