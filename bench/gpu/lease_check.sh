@@ -7,15 +7,11 @@
 # Usage: CMAKE_PREFIX_PATH=... [LEASE_CHECK_QUICK=1] bash bench/gpu/lease_check.sh OUTDIR [CORPUS]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-final=$1 corpus=${2:-build-cpu/data/kjv.txt}
-out=$(mktemp -d)
-sum="$out/summary.txt"
-trap 'cp "$sum" "$final/" 2>/dev/null; tar -czf "$final/lease_check.tgz" -C "$out" .' EXIT
-cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOGLINEAR_CUDA=ON -DLOGLINEAR_PYTHON=OFF \
-  -DLOGLINEAR_BUILD_EXAMPLES=OFF -DCMAKE_CUDA_ARCHITECTURES=90 > "$out/cmake.log" 2>&1 || { tail -20 "$out/cmake.log"; exit 1; }
-cmake --build build-gpu -j "$(nproc)" --target loglinear_tests loglinear-train > "$out/build.log" 2>&1 ||
-  { grep -B2 -A6 error "$out/build.log" | head -60; exit 1; }
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$sum"
+source bench/gpu/lease_common.sh
+corpus=${2:-build-cpu/data/kjv.txt}
+lease_begin "$1" lease_check
+build_gpu loglinear_tests loglinear-train || exit 1
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee -a "$sum"
 B=build-gpu/apps/loglinear-train
 # LEASE_CHECK_QUICK=1: tests and memcheck only (a lease that checks new kernels before anything else).
 timeout 300 ./build-gpu/tests/loglinear_tests "[cuda]" -r compact > "$out/tests.txt" 2>&1

@@ -9,15 +9,11 @@
 #   CMAKE_PREFIX_PATH=$PWD/.devdeps/usr FLA_PATH=.peer bash bench/gpu/lm_tf32.sh OUTDIR [CORPUS]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-final=$1 corpus=${2:-build-cpu/data/kjv.txt}
-out=$(mktemp -d)
-sum="$out/summary.txt"
-trap 'cp "$sum" "$final/" 2>/dev/null; tar -czf "$final/lm_tf32.tgz" -C "$out" .' EXIT
-cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOGLINEAR_CUDA=ON -DLOGLINEAR_PYTHON=OFF \
-  -DLOGLINEAR_BUILD_EXAMPLES=OFF -DCMAKE_CUDA_ARCHITECTURES=90 > "$out/cmake.log" 2>&1 || { tail -20 "$out/cmake.log"; exit 1; }
-cmake --build build-gpu -j "$(nproc)" --target loglinear-train > "$out/build.log" 2>&1 ||
-  { grep -B2 -A6 error "$out/build.log" | head -40; exit 1; }
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$sum"
+source bench/gpu/lease_common.sh
+corpus=${2:-build-cpu/data/kjv.txt}
+lease_begin "$1" lm_tf32
+build_gpu loglinear-train || exit 1
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee -a "$sum"
 echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo -dirty)" | tee -a "$sum"
 # Ours: float32 (the reference), TF32 GEMMs, TF32 GEMMs with the operator on bf16 copies.
 i=0

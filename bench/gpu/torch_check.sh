@@ -8,17 +8,11 @@
 #   CMAKE_PREFIX_PATH=$PWD/.devdeps/usr bash bench/gpu/torch_check.sh OUTDIR
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-final=$1
-out=$(mktemp -d)
-sum="$out/summary.txt"
-trap 'cp "$sum" "$final/" 2>/dev/null; tar -czf "$final/torch_check.tgz" -C "$out" .' EXIT
+source bench/gpu/lease_common.sh
+lease_begin "$1" torch_check
 py=$(command -v python3)
-echo "python: $py ($($py -c 'import sys, torch; print(sys.version.split()[0], "torch", torch.__version__)'))" | tee "$sum"
-cmake -S . -B build-torch -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOGLINEAR_CUDA=ON -DLOGLINEAR_PYTHON=ON \
-  -DLOGLINEAR_BUILD_TESTS=OFF -DLOGLINEAR_BUILD_BENCH=OFF -DLOGLINEAR_BUILD_EXAMPLES=OFF -DLOGLINEAR_MPI=OFF \
-  -DCMAKE_CUDA_ARCHITECTURES=90 -DPython_EXECUTABLE="$py" > "$out/cmake.log" 2>&1 || { tail -30 "$out/cmake.log" | tee -a "$sum"; exit 1; }
-cmake --build build-torch -j "$(nproc)" --target loglinear_python > "$out/build.log" 2>&1 ||
-  { grep -B2 -A8 error "$out/build.log" | head -60 | tee -a "$sum"; exit 1; }
+echo "python: $py ($($py -c 'import sys, torch; print(sys.version.split()[0], "torch", torch.__version__)'))" | tee -a "$sum"
+build_torch "$py" || exit 1
 export PYTHONPATH=$PWD/build-torch/python
 (cd tests/python && timeout 300 "$py" -m unittest -v test_torch > "$out/test_torch.txt" 2>&1)
 echo "test_torch (rc $?): $(tail -1 "$out/test_torch.txt")" | tee -a "$sum"

@@ -95,6 +95,18 @@ ChunkedSizes check_host_inputs(const AttentionInputs<float>& in, const ChunkedOp
   return sizes_of(d, opts.chunk_size);
 }
 
+// Sizes of the device API: every extent >= 1 and G dividing H (messages "dims.<X>: ...").
+void check_dims_sizes(const AttentionDims& d) {
+  auto positive = [](const char* name, Index x) {
+    if (x < 1) throw std::invalid_argument(std::string("dims.") + name + ": expected >= 1, got " + str(x));
+  };
+  positive("B", d.B); positive("T", d.T); positive("H", d.H); positive("G", d.G);
+  positive("K", d.K); positive("V", d.V);
+  if (d.H % d.G != 0) {
+    throw std::invalid_argument("dims.G: expected a divisor of H = " + str(d.H) + ", got " + str(d.G));
+  }
+}
+
 }  // namespace
 
 void require_device() {
@@ -134,14 +146,7 @@ ChunkedSizes check_chunked_backward(const AttentionInputs<float>& in, const Chun
 // The device API sees no tensors, only sizes: the same rules as check_inputs on the sizes alone.
 ChunkedSizes check_chunked_dims(const AttentionDims& d, const ChunkedOptions& opts) {
   check_gpu_chunk_size(opts.chunk_size);
-  auto positive = [](const char* name, Index x) {
-    if (x < 1) throw std::invalid_argument(std::string("dims.") + name + ": expected >= 1, got " + str(x));
-  };
-  positive("B", d.B); positive("T", d.T); positive("H", d.H); positive("G", d.G);
-  positive("K", d.K); positive("V", d.V);
-  if (d.H % d.G != 0) {
-    throw std::invalid_argument("dims.G: expected a divisor of H = " + str(d.H) + ", got " + str(d.G));
-  }
+  check_dims_sizes(d);
   if (d.t0 < 0) throw std::invalid_argument("dims.t0: expected tokens before the call >= 0, got " + str(d.t0));
   check_gpu_tokens(d.t0, d.T, "dims.t0");
   if (d.L < num_levels(d.t0 + d.T)) {
@@ -157,14 +162,7 @@ ChunkedSizes check_chunked_dims(const AttentionDims& d, const ChunkedOptions& op
 // GPU limits for S sequences of the longest length. No carried state (t0 = 0).
 ChunkedSizes check_chunked_varlen(const AttentionDims& d, const ChunkedOptions& opts, ConstTensorView<Index, 1> cu) {
   check_gpu_chunk_size(opts.chunk_size);
-  auto positive = [](const char* name, Index x) {
-    if (x < 1) throw std::invalid_argument(std::string("dims.") + name + ": expected >= 1, got " + str(x));
-  };
-  positive("B", d.B); positive("T", d.T); positive("H", d.H); positive("G", d.G);
-  positive("K", d.K); positive("V", d.V);
-  if (d.H % d.G != 0) {
-    throw std::invalid_argument("dims.G: expected a divisor of H = " + str(d.H) + ", got " + str(d.G));
-  }
+  check_dims_sizes(d);
   if (d.t0 != 0) {
     throw std::invalid_argument("dims.t0: expected 0 with cu_seqlens (packed sequences carry no state on the GPU; "
                                 "continue each sequence with its own stateful call), got " + str(d.t0));

@@ -1,0 +1,33 @@
+# Sourced by the GPU lease scripts (lease_check.sh, torch_check.sh, lm_tf32.sh, decode_bench.sh):
+# the one way they keep their logs and build the two trees, so that a flag of the build is set in
+# one place. Run from the repository root.
+
+# lease_begin OUTDIR NAME: $out is a fresh folder for the logs, $sum its summary.txt; at exit,
+# summary.txt and NAME.tgz (everything in $out) go to OUTDIR (the lease's $OUT).
+lease_begin() {
+  final=$1
+  out=$(mktemp -d)
+  sum="$out/summary.txt"
+  trap "cp '$sum' '$final/' 2>/dev/null; tar -czf '$final/$2.tgz' -C '$out' ." EXIT
+}
+
+# build_gpu TARGET...: build-gpu in Release with CUDA for sm_90 (no Python, no examples), then the
+# targets; on failure the log's tail goes to stdout and $sum, and the status is 1.
+build_gpu() {
+  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOGLINEAR_CUDA=ON -DLOGLINEAR_PYTHON=OFF \
+    -DLOGLINEAR_BUILD_EXAMPLES=OFF -DCMAKE_CUDA_ARCHITECTURES=90 > "$out/cmake-gpu.log" 2>&1 ||
+    { tail -20 "$out/cmake-gpu.log" | tee -a "$sum"; return 1; }
+  cmake --build build-gpu -j "$(nproc)" --target "$@" > "$out/build-gpu.log" 2>&1 ||
+    { grep -B2 -A6 error "$out/build-gpu.log" | head -60 | tee -a "$sum"; return 1; }
+}
+
+# build_torch PYTHON: build-torch, the Python package with CUDA against that interpreter (torch
+# there), in Release for sm_90; failures as build_gpu.
+build_torch() {
+  cmake -S . -B build-torch -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOGLINEAR_CUDA=ON -DLOGLINEAR_PYTHON=ON \
+    -DLOGLINEAR_BUILD_TESTS=OFF -DLOGLINEAR_BUILD_BENCH=OFF -DLOGLINEAR_BUILD_EXAMPLES=OFF -DLOGLINEAR_MPI=OFF \
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DPython_EXECUTABLE="$1" > "$out/cmake-torch.log" 2>&1 ||
+    { tail -30 "$out/cmake-torch.log" | tee -a "$sum"; return 1; }
+  cmake --build build-torch -j "$(nproc)" --target loglinear_python > "$out/build-torch.log" 2>&1 ||
+    { grep -B2 -A8 error "$out/build-torch.log" | head -60 | tee -a "$sum"; return 1; }
+}
