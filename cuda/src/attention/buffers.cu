@@ -17,6 +17,11 @@ __global__ void convert_float_to_bf16(const float* in, bf16* out, long n) {
   for (long i = blockIdx.x * long(blockDim.x) + threadIdx.x; i < n; i += long(gridDim.x) * blockDim.x)
     out[i] = __float2bfloat16(in[i]);
 }
+
+__global__ void convert_bf16_to_float(const bf16* in, float* out, long n) {
+  for (long i = blockIdx.x * long(blockDim.x) + threadIdx.x; i < n; i += long(gridDim.x) * blockDim.x)
+    out[i] = __bfloat162float(in[i]);
+}
 }  // namespace
 
 template <class In>
@@ -45,6 +50,13 @@ void convert_to_bf16(const float* in, bf16* out, long n, cudaStream_t stream) {
   if (n == 0) return;
   const int blocks = int(std::min<long>((n + 255) / 256, 4096));
   convert_float_to_bf16<<<blocks, 256, 0, stream>>>(in, out, n);
+  LOGLINEAR_CUDA_CHECK(cudaGetLastError());
+}
+
+void convert_to_float(const bf16* in, float* out, long n, cudaStream_t stream) {
+  if (n == 0) return;
+  const int blocks = int(std::min<long>((n + 255) / 256, 4096));
+  convert_bf16_to_float<<<blocks, 256, 0, stream>>>(in, out, n);
   LOGLINEAR_CUDA_CHECK(cudaGetLastError());
 }
 

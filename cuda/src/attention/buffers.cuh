@@ -4,6 +4,7 @@
 // per copy. The device-pointer API uses none of it except convert_to_bf16.
 #pragma once
 
+#include "convert.cuh"
 #include "../cuda_check.cuh"
 
 #include <cuda_bf16.h>
@@ -48,9 +49,5 @@ DeviceBuffer<In> upload(const float* host, std::size_t n);
 /// Every element of `buffer` to the host as float (bf16 widened exactly).
 template <class In>
 void download(const DeviceBuffer<In>& buffer, float* host);
-
-/// out[i] = bf16(in[i]) for i < n on the device, queued on `stream`: the last step of a bf16 call,
-/// whose kernels accumulate in float32.
-void convert_to_bf16(const float* in, __nv_bfloat16* out, long n, cudaStream_t stream);
 
 }  // namespace loglinear::cuda

@@ -3,10 +3,11 @@
 // operator is SPEC.md §5).
 #include "attention.cuh"
 
-#include "../core/launch.cuh"
+#include "../attention/convert.cuh"
 
 #include <cuda_bf16.h>
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -15,25 +16,9 @@ namespace {
 
 using bf16 = __nv_bfloat16;
 
-__global__ void to_bf16_kernel(const float* x, std::int64_t n, bf16* y) {
-  LOGLINEAR_GRID_LOOP(i, n) y[i] = __float2bfloat16(x[i]);
-}
-
-__global__ void to_float_kernel(const bf16* x, std::int64_t n, float* y) {
-  LOGLINEAR_GRID_LOOP(i, n) y[i] = __bfloat162float(x[i]);
-}
-
-void to_bf16(Context& ctx, const float* x, std::int64_t n, bf16* y) {
-  if (n == 0) return;
-  to_bf16_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(x, n, y);
-  check_launch("to_bf16_kernel");
-}
-
-void to_float(Context& ctx, const bf16* x, std::int64_t n, float* y) {
-  if (n == 0) return;
-  to_float_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(x, n, y);
-  check_launch("to_float_kernel");
-}
+// The copies around the tensor-core kernels: the operator's own conversions (attention/convert.cuh).
+void to_bf16(Context& ctx, const float* x, std::int64_t n, bf16* y) { convert_to_bf16(x, y, long(n), ctx.stream()); }
+void to_float(Context& ctx, const bf16* x, std::int64_t n, float* y) { convert_to_float(x, y, long(n), ctx.stream()); }
 
 constexpr std::size_t kAlign = 256;  // the workspace's alignment; the bf16 arrays keep it too
 std::size_t aligned(std::size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
