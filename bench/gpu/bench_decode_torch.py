@@ -8,10 +8,13 @@ H = 16, q and k shared by the heads (G = 1: fla's layout), K = V = D; ours in fl
 bfloat16 (its float32 path is not what its users run). fla is not a dependency:
     git --git-dir=<mirror> archive HEAD fla | tar -x -C .peer
     FLA_PATH=.peer python3 bench/gpu/bench_decode_torch.py --json decode_torch.json
-Without fla (or if its call fails) the fla column says why and ours is still measured."""
+Without fla (or if its call fails) the fla column says why and ours is still measured. Each fla
+point runs in a child process (this script with --fla-point B,t): a fault inside fla's kernels
+(an illegal memory access poisons the CUDA context for good) then costs that cell only."""
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 import types
@@ -24,9 +27,8 @@ ap.add_argument("--batches", default="1,16", help="streams B (comma-separated)")
 ap.add_argument("--dim", type=int, default=64, help="K = V")
 ap.add_argument("--steps", type=int, default=100, help="decoded tokens timed after each prefill")
 ap.add_argument("--json", help="write the rows here")
+ap.add_argument("--fla-point", metavar="B,t", help=argparse.SUPPRESS)  # the child process of one fla cell
 args = ap.parse_args()
-
-import loglinear.torch as lt  # noqa: E402  (the build's python/ on PYTHONPATH)
 
 fla_op, fla_error = None, None
 try:
@@ -60,20 +62,70 @@ def per_token_ms(step, n):
 
 
 H, D, dev = 16, args.dim, "cuda"
+
+
+def inputs(B, t):
+    """The inputs of one cell, the same in the parent (ours) and in fla's child process."""
+    T = t + args.steps
+    L = num_levels(T + 1)
+    gen = torch.Generator(device=dev).manual_seed(t + B)
+    q = torch.randn(B, T, 1, D, device=dev, generator=gen) * 0.1
+    k = torch.randn(B, T, 1, D, device=dev, generator=gen) * 0.1
+    v = torch.randn(B, T, H, D, device=dev, generator=gen)
+    g = -torch.rand(B, T, H, device=dev, generator=gen) * 0.05
+    lam = torch.rand(B, T, H, L, device=dev, generator=gen)
+    return q, k, v, g, lam
+
+
+def measure_fla(B, t):
+    """fla's chunk op: a prefill of t tokens, then one call per decoded token with the state."""
+    q, k, v, g, lam = inputs(B, t)
+    with torch.no_grad():
+        bf = torch.bfloat16
+        qb, kb, vb, lb = q.to(bf), k.to(bf), v.to(bf), lam.to(bf)
+        _, fst = fla_op(qb[:, :t], kb[:, :t], vb[:, :t], g[:, :t], lb[:, :t], output_final_state=True)
+        fstate = [fst]
+
+        def theirs(i):
+            s = t + i
+            _, fstate[0] = fla_op(qb[:, s:s + 1], kb[:, s:s + 1], vb[:, s:s + 1], g[:, s:s + 1],
+                                  lb[:, s:s + 1], initial_state=fstate[0], output_final_state=True)
+        theirs(0)
+        fstate[0] = fst
+        return per_token_ms(theirs, args.steps)
+
+
+def fla_in_child(B, t):
+    """(ms, None) or (None, why): one fla cell in its own process."""
+    if fla_op is None:
+        return None, fla_error
+    try:
+        r = subprocess.run([sys.executable, "-W", "ignore", __file__, "--fla-point", f"{B},{t}",
+                            "--dim", str(D), "--steps", str(args.steps)],
+                           capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        return None, "timed out after 600 s"
+    lines = r.stdout.strip().splitlines()
+    if r.returncode == 0 and lines:
+        return json.loads(lines[-1])["fla_ms"], None
+    err = [x for x in r.stderr.strip().splitlines() if "Error" in x] or r.stderr.strip().splitlines() or ["?"]
+    return None, f"exit {r.returncode}: {err[-1][:200]}"
+
+
+if args.fla_point:
+    B, t = (int(x) for x in args.fla_point.split(","))
+    print(json.dumps({"fla_ms": measure_fla(B, t)}))
+    sys.exit(0)
+
+import loglinear.torch as lt  # noqa: E402  (the build's python/ on PYTHONPATH)
+
 rows = []
 print(f"# {torch.cuda.get_device_name()}, torch {torch.__version__}; H = {H}, G = 1, K = V = {D}, "
-      f"{args.steps} decoded tokens per figure")
+      f"{args.steps} decoded tokens per figure; each fla cell in its own process")
 print("\n| B | t | ours: decode_step ms/token | fla: chunk op on 1 token ms/token | fla / ours |\n|---|---|---|---|---|")
 for B in [int(b) for b in args.batches.split(",")]:
     for t in [int(p) for p in args.positions.split(",")]:
-        T = t + args.steps
-        L = num_levels(T + 1)
-        gen = torch.Generator(device=dev).manual_seed(t + B)
-        q = torch.randn(B, T, 1, D, device=dev, generator=gen) * 0.1
-        k = torch.randn(B, T, 1, D, device=dev, generator=gen) * 0.1
-        v = torch.randn(B, T, H, D, device=dev, generator=gen)
-        g = -torch.rand(B, T, H, device=dev, generator=gen) * 0.05
-        lam = torch.rand(B, T, H, L, device=dev, generator=gen)
+        q, k, v, g, lam = inputs(B, t)
         row = {"B": B, "t": t, "D": D, "H": H, "steps": args.steps}
         with torch.no_grad():
             _, st = lt.chunk_log_linear_attn(q[:, :t], k[:, :t], v[:, :t], g[:, :t], lam[:, :t],
@@ -87,25 +139,9 @@ for B in [int(b) for b in args.batches.split(",")]:
             ours(0)  # warm-up (state advances: the timed loop starts one token later)
             state[0] = st
             row["ours_ms"] = per_token_ms(ours, args.steps)
-            row["fla_ms"], row["fla_error"] = None, fla_error
-            if fla_op is not None:
-                try:
-                    bf = torch.bfloat16
-                    qb, kb, vb, lb = q.to(bf), k.to(bf), v.to(bf), lam.to(bf)
-                    _, fst = fla_op(qb[:, :t], kb[:, :t], vb[:, :t], g[:, :t], lb[:, :t], output_final_state=True)
-                    fstate = [fst]
-
-                    def theirs(i):
-                        s = t + i
-                        _, fstate[0] = fla_op(qb[:, s:s + 1], kb[:, s:s + 1], vb[:, s:s + 1], g[:, s:s + 1],
-                                              lb[:, s:s + 1], initial_state=fstate[0], output_final_state=True)
-                    theirs(0)
-                    fstate[0] = fst
-                    row["fla_ms"] = per_token_ms(theirs, args.steps)
-                except Exception as e:  # noqa: BLE001
-                    row["fla_error"] = f"{type(e).__name__}: {str(e)[:200]}"
+        row["fla_ms"], row["fla_error"] = fla_in_child(B, t)
         rows.append(row)
-        fla_cell = f"{row['fla_ms']:.3f}" if row["fla_ms"] else f"failed ({row['fla_error'][:80]})"
+        fla_cell = f"{row['fla_ms']:.3f}" if row["fla_ms"] else f"failed ({row['fla_error'][:100]})"
         ratio = f"{row['fla_ms'] / row['ours_ms']:.1f}x" if row["fla_ms"] else "-"
         print(f"| {B} | {t} | {row['ours_ms']:.3f} | {fla_cell} | {ratio} |", flush=True)
 if args.json:

@@ -15,7 +15,7 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee -a "$sum"
 B=build-gpu/apps/loglinear-train
 # LEASE_CHECK_QUICK=1: tests and memcheck only (a lease that checks new kernels before anything else).
 timeout 300 ./build-gpu/tests/loglinear_tests "[cuda]" -r compact > "$out/tests.txt" 2>&1
-echo "[cuda] tests (rc $?): $(tail -1 "$out/tests.txt")" | tee -a "$sum"
+echo "[cuda] tests (rc $?): $(grep -E "passed|failed" "$out/tests.txt" | tail -1)" | tee -a "$sum"
 grep -E "failed|FAILED" "$out/tests.txt" | head -20 | tee -a "$sum"
 timeout 240 compute-sanitizer --tool memcheck ./build-gpu/tests/loglinear_tests "[cuda][cross],[cuda][state],[cuda][varlen]" > "$out/memcheck.txt" 2>&1
 echo "memcheck (operator): $(grep -E 'ERROR SUMMARY' "$out/memcheck.txt" | tail -1)" | tee -a "$sum"
