@@ -15,6 +15,7 @@ import collections
 import csv
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -58,6 +59,23 @@ print(f"{'share':>6} {'ms':>9} {'launches':>8} {'us/launch':>9}  kernel")
 for e in table[:args.top]:
     print(f"{100 * e['share']:5.1f}% {e['time_s'] * 1e3:9.3f} {e['launches']:8d} "
           f"{e['time_s'] * 1e6 / e['launches']:9.1f}  {e['kernel'][:110]}")
+# The shares by kind, the split that says what bounds a step: the attention operator's kernels
+# (chunked_* stages, the decode step), the GEMMs (cuBLAS / CUTLASS names) and everything else
+# (the models' elementwise, norm, conv, loss and optimiser kernels, conversions).
+def kind(name):
+    if "chunked_" in name or "decode_step" in name:
+        return "attention operator"
+    if re.search(r"gemm|xmma|cutlass|cublas|splitK", name, re.IGNORECASE):
+        return "GEMMs"
+    return "everything else"
+
+
+groups = collections.defaultdict(float)
+for e in table:
+    groups[kind(e["kernel"])] += e["time_s"]
+print("by kind: " + ", ".join(f"{k} {100 * v / total:.1f} % ({v * 1e3:.2f} ms)" for k, v in
+                              sorted(groups.items(), key=lambda kv: -kv[1])) if total else "by kind: -")
 if args.json:
     with open(args.json, "w") as f:
-        json.dump({"command": cmd, "launches": len(rows), "kernel_time_s": total, "kernels": table}, f, indent=1)
+        json.dump({"command": cmd, "launches": len(rows), "kernel_time_s": total, "kernels": table,
+                   "by_kind_s": dict(groups)}, f, indent=1)
