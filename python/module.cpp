@@ -1146,23 +1146,33 @@ PYBIND11_MODULE(_loglinear, m) {
         "d_initial float32 or 0 (none).");
   m.def("_cuda_decode_device",
         [](py::object B, py::object H, py::object G, py::object K, py::object V, py::object L, py::object Lmax,
-           py::object tokens, py::sequence ptrs, py::object stream) {
+           py::object tokens, py::sequence ptrs, py::object stream, py::object stream_tokens) {
           const cuda::DecodeDims d{to_index("B", B), to_index("H", H), to_index("G", G), to_index("K", K),
                                    to_index("V", V), to_index("L", L), to_index("Lmax", Lmax)};
           if (ptrs.size() != 7) {
             throw std::invalid_argument("ptrs: expected 7 device pointers (state, q_t, k_t, v_t, g_t, lam_t, o_t)");
           }
-          cuda::decode_step_device(d, device_ptr<float>("state", ptrs[0]), to_index("tokens", tokens),
-                                   device_ptr<const float>("q_t", ptrs[1]), device_ptr<const float>("k_t", ptrs[2]),
-                                   device_ptr<const float>("v_t", ptrs[3]), device_ptr<const float>("g_t", ptrs[4]),
-                                   device_ptr<const float>("lam_t", ptrs[5]), device_ptr<float>("o_t", ptrs[6]),
-                                   reinterpret_cast<cudaStream_t>(stream.cast<std::uintptr_t>()));
+          auto* state = device_ptr<float>("state", ptrs[0]);
+          const auto *q = device_ptr<const float>("q_t", ptrs[1]), *k = device_ptr<const float>("k_t", ptrs[2]),
+                     *v = device_ptr<const float>("v_t", ptrs[3]), *g = device_ptr<const float>("g_t", ptrs[4]),
+                     *lam = device_ptr<const float>("lam_t", ptrs[5]);
+          auto* o = device_ptr<float>("o_t", ptrs[6]);
+          const auto s = reinterpret_cast<cudaStream_t>(stream.cast<std::uintptr_t>());
+          if (stream_tokens.is_none()) {
+            cuda::decode_step_device(d, state, to_index("tokens", tokens), q, k, v, g, lam, o, s);
+          } else {  // a ragged batch: `tokens` is the largest count, stream_tokens the B counts (int64)
+            cuda::decode_step_device_ragged(d, state, to_index("tokens", tokens),
+                                            device_ptr<const std::int64_t>("stream_tokens", stream_tokens), q, k,
+                                            v, g, lam, o, s);
+          }
         },
         py::arg("B"), py::arg("H"), py::arg("G"), py::arg("K"), py::arg("V"), py::arg("L"), py::arg("Lmax"),
-        py::arg("tokens"), py::arg("ptrs"), py::arg("stream"),
+        py::arg("tokens"), py::arg("ptrs"), py::arg("stream"), py::arg("stream_tokens") = py::none(),
         "Private (loglinear.torch): one recurrent decoding step on device pointers (state [B,H,Lmax,K,V] "
         "updated in place, q_t, k_t [B,G,K], v_t [B,H,V], g_t [B,H], lam_t [B,H,L], o_t [B,H,V]; all "
-        "float32, contiguous), queued on `stream`; the sizes are checked as cuda::decode_step_device does.");
+        "float32, contiguous), queued on `stream`; the sizes are checked as cuda::decode_step_device does. "
+        "stream_tokens: None (every stream after `tokens` tokens) or a device pointer to B int64 counts, "
+        "each in [0, tokens] (a ragged batch: cuda::decode_step_device_ragged).");
 #else
   m.attr("has_cuda") = false;
   m.def("cuda_available", [] { return false; }, "True if the CUDA backend can run here.");

@@ -63,7 +63,8 @@ class LogLinearState(NamedTuple):
     (SPEC.md section 4: the sum over the tokens s of level l's bucket of
     ``exp(g_{s+1} + ... + g_last) k_s v_s^T``). Sequence i has ``num_levels(tokens[i])`` levels
     (none after 0 tokens); levels above that are zero padding, so sequences of different lengths
-    share one tensor. A dense batch has one token count for all of its rows.
+    share one tensor. A dense batch has one token count for all of its rows; decode_step is the
+    exception: its streams may be at different positions (a ragged batch).
     """
 
     states: torch.Tensor
@@ -219,14 +220,22 @@ def _backward_cuda(q, k, v, g, lam, d_o, chunk_size: int, validate: bool, cu: Op
     return [gr.to(t.dtype) for gr, t in zip(grads, (q, k, v, g, lam))]
 
 
-def _dense_tokens_cuda(init_tokens: torch.Tensor, B: int) -> int:
-    """The one token count of a dense batch's carried state (the GPU kernels take one t0 per call)."""
-    t = init_tokens.tolist()  # B integers: one small device-to-host copy
+def _stream_tokens(init_tokens: torch.Tensor, B: int) -> List[int]:
+    """The B token counts of a carried state, checked (one count per row, each >= 0); on the GPU one
+    small device-to-host copy."""
+    t = init_tokens.tolist()
     if init_tokens.dim() != 1 or len(t) != B:
         raise ValueError(f"initial_state.tokens: expected shape ({B},) (one count per sequence), got "
                          f"{tuple(init_tokens.shape)}")
-    if t[0] < 0:
-        raise ValueError(f"initial_state.tokens: expected token counts >= 0, got {t[0]} at index 0")
+    for i, n in enumerate(t):
+        if n < 0:
+            raise ValueError(f"initial_state.tokens: expected token counts >= 0, got {n} at index {i}")
+    return t
+
+
+def _dense_tokens_cuda(init_tokens: torch.Tensor, B: int) -> int:
+    """The one token count of a dense batch's carried state (the GPU kernels take one t0 per call)."""
+    t = _stream_tokens(init_tokens, B)
     for i, n in enumerate(t):
         if n != t[0]:
             raise ValueError(f"initial_state.tokens: expected one token count for every row of a dense batch (rows 0 "
@@ -641,7 +650,10 @@ def _decode_cuda(q_t, k_t, v_t, g_t, level_scales_t, state: LogLinearState, vali
     B, _, H, V = x[2].shape
     G, K = x[0].shape[2], x[0].shape[3]
     states, tokens = state
-    t0 = _dense_tokens_cuda(tokens, B)
+    counts = _stream_tokens(tokens, B)
+    # A ragged batch (streams at different positions, e.g. after a packed prefill) runs the same
+    # kernel with each stream's count; the sizes and levels below follow the largest count.
+    t0, ragged = max(counts), min(counts) != max(counts)
     try:  # the shape checks of a chunked call of one token after t0 (names as the C++ API's)
         _core._cuda_workspace_bytes(*[tuple(t.shape) for t in x], 64, "fp32", False, t0)
     except (ValueError, TypeError) as e:
@@ -654,17 +666,21 @@ def _decode_cuda(q_t, k_t, v_t, g_t, level_scales_t, state: LogLinearState, vali
         _check_values_cuda(list(zip(_NAMES, x)) + ([("initial_state.states", states[:, :, :L0])] if L0 else []),
                            g=x[3])
     with torch.cuda.device(q_t.device):
-        nxt = torch.zeros((B, H, Lf, K, V), dtype=torch.float32, device=q_t.device)
+        # No zero fill: the kernel reads only the levels each stream holds and writes all Lf levels
+        # of every stream (zeros above its live ones).
+        nxt = torch.empty((B, H, Lf, K, V), dtype=torch.float32, device=q_t.device)
         if L0:
             nxt[:, :, :L0] = states[:, :, :L0]
         o = torch.empty((B, 1, H, V), dtype=torch.float32, device=q_t.device)
+        tok = tokens.to(torch.int64).contiguous()
         try:
             _core._cuda_decode_device(B, H, G, K, V, L, Lf, t0, [t.data_ptr() for t in (nxt, *x, o)],
-                                      torch.cuda.current_stream(q_t.device).cuda_stream)
+                                      torch.cuda.current_stream(q_t.device).cuda_stream,
+                                      tok.data_ptr() if ragged else None)
         except (ValueError, TypeError) as e:
             raise _renamed(e) from None
     o = o if q_t.dtype == torch.float32 else o.to(q_t.dtype)
-    return o, LogLinearState(nxt, torch.full((B,), t0 + 1, dtype=torch.int64, device=q_t.device))
+    return o, LogLinearState(nxt, tok + 1)
 
 
 def decode_step(q_t: torch.Tensor, k_t: torch.Tensor, v_t: torch.Tensor, g_t: torch.Tensor,
@@ -678,11 +694,16 @@ def decode_step(q_t: torch.Tensor, k_t: torch.Tensor, v_t: torch.Tensor, g_t: to
     modified. The step reads and updates O(log T) level states (the recurrent form on one token),
     so its cost does not grow with the number of tokens decoded.
 
+    The streams may be at different positions (``state.tokens`` differing, e.g. after a prefill
+    with ``cu_seqlens`` of prompts of different lengths): each continues from its own count.
+
     Where it runs: CPU tensors, the recurrent form. CUDA tensors with no gradient wanted
     (``torch.no_grad()``, or no input requiring grad): the device decoding kernel, one launch a
-    token, the state staying on the GPU (float32, one token count for the batch). CUDA tensors
+    token for the whole batch, ragged or not, the state staying on the GPU (float32). CUDA tensors
     with a gradient wanted: the chunked kernels on one token with the carried state, so that the
-    step is differentiable like the op itself. ``validate`` as in ``chunk_log_linear_attn``.
+    step is differentiable like the op itself (a ragged batch: one call per stream). Ragged
+    batches elsewhere run as a packed call of B one-token sequences. ``validate`` as in
+    ``chunk_log_linear_attn``.
     """
     if q_t.dim() != 4 or q_t.shape[1] != 1:
         raise ValueError(f"q_t: expected [B,1,G,K] (one token), got shape {tuple(q_t.shape)}")
@@ -700,5 +721,16 @@ def decode_step(q_t: torch.Tensor, k_t: torch.Tensor, v_t: torch.Tensor, g_t: to
         return _decode_cuda(q_t, k_t, v_t, g_t, level_scales_t, state, validate)
     # CPU: the recurrent form on one token. CUDA with autograd: the chunked kernels with the carried
     # state, whose chunk becomes 1 at odd token counts: the same O(log T) level reads and writes.
+    form = "chunked" if q_t.is_cuda else "recurrent"
+    tokens = state[1]
+    if isinstance(tokens, torch.Tensor) and tokens.dim() == 1 and tokens.numel() > 1 and \
+            bool(tokens.min() != tokens.max()):
+        # A ragged batch: each stream is its own one-token sequence of a packed call, which
+        # continues each sequence's state from its own count (B = 1, T = B streams).
+        cu = torch.arange(q_t.shape[0] + 1, dtype=torch.int64, device=q_t.device)
+        o, nxt = chunk_log_linear_attn(*[t.transpose(0, 1) for t in (q_t, k_t, v_t, g_t, level_scales_t)],
+                                       initial_state=state, output_final_state=True, cu_seqlens=cu, form=form,
+                                       validate=validate)
+        return o.transpose(0, 1), nxt
     return chunk_log_linear_attn(q_t, k_t, v_t, g_t, level_scales_t, initial_state=state, output_final_state=True,
-                                 form="chunked" if q_t.is_cuda else "recurrent", validate=validate)
+                                 form=form, validate=validate)

@@ -4,6 +4,7 @@
 // returning its state), odd t0 (the GPU then runs with C = 1), t0 not a multiple of C and
 // chunk-aligned t0, with G > 1, K != V and T not a multiple of C.
 #include <loglinear/attention/chunked.hpp>
+#include <loglinear/attention/decoder.hpp>
 #include <loglinear/attention/recurrent.hpp>
 #include <loglinear/core/fenwick.hpp>
 #include <loglinear/cuda/chunked.hpp>
@@ -18,7 +19,13 @@
 #include <catch2/generators/catch_generators.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <random>
+#include <tuple>
+#include <type_traits>
+#include <vector>
 
 using namespace loglinear;
 using namespace loglinear::test;
@@ -294,6 +301,166 @@ TEST_CASE("cuda: the device decode step continues a GPU prefill's state on the d
   INFO(cmp.report());
   CHECK(cmp.max_rel <= 1e-4);
   cudaStreamDestroy(stream);
+}
+
+TEST_CASE("cuda: a ragged decode step (streams at different positions, one launch) equals the CPU decoder of "
+          "each stream alone, ignores and zeroes the state's padding, and marks a count out of range",
+          "[cuda][gpu][state]") {
+  REQUIRE_GPU();
+  // Positions that cover each case of the cascade: an empty stream, one token, one below a power
+  // of two (the step fills levels 0..4 and spills into a new level), a power of two and an odd
+  // count; V = 40 spans two column blocks of the kernel. Lmax is one level more than needed.
+  const std::vector<Index> t0{0, 1, 31, 32, 45};
+  const Index B = Index(t0.size()), H = 4, G = 2, K = 8, V = 40, steps = 5;
+  const Index T = 45 + steps, L = num_levels(T + 1), Lmax = L + 1;
+  const auto seed = fresh_seed();
+  CAPTURE(seed, cuda::device_name());
+  const Sizes s{B, T, H, G, K, V, L};
+  const auto in64 = random_inputs<double>(s, seed);
+  const auto in32 = random_inputs<float>(s, seed);
+  // One token of stream b: its rows of the inputs at position t, as [1,...] tensors.
+  auto token = [&](const auto& in, Index b, Index t) {
+    using S = std::decay_t<decltype(in.q(0, 0, 0, 0))>;
+    Tensor<S, 3> q({1, G, K}), k({1, G, K}), v({1, H, V}), lam({1, H, L});
+    Tensor<S, 2> g({1, H});
+    for (Index gr = 0; gr < G; ++gr)
+      for (Index i = 0; i < K; ++i) { q(0, gr, i) = in.q(b, t, gr, i); k(0, gr, i) = in.k(b, t, gr, i); }
+    for (Index h = 0; h < H; ++h) {
+      g(0, h) = in.g(b, t, h);
+      for (Index j = 0; j < V; ++j) v(0, h, j) = in.v(b, t, h, j);
+      for (Index l = 0; l < L; ++l) lam(0, h, l) = in.lam(b, t, h, l);
+    }
+    return std::make_tuple(q, k, v, g, lam);
+  };
+  // The CPU reference: one Decoder per stream, fed that stream's prefix.
+  std::vector<Decoder<double>> dec;
+  Tensor<double, 3> o1({1, H, V});
+  for (Index b = 0; b < B; ++b) {
+    dec.emplace_back(1, H, G, K, V);
+    for (Index t = 0; t < t0[size_t(b)]; ++t) {
+      const auto [q, k, v, g, lam] = token(in64, b, t);
+      dec.back().step(q, k, v, g, lam, o1);
+    }
+  }
+  // The ragged state: each stream's levels, then padding that holds garbage (1e30), which the
+  // kernel must neither read nor leave behind.
+  Tensor<float, 5> state({B, H, Lmax, K, V});
+  for (Index i = 0; i < state.size(); ++i) state.data()[i] = 1e30f;
+  for (Index b = 0; b < B; ++b) {
+    const auto st = dec[size_t(b)].state();
+    for (Index h = 0; h < H; ++h)
+      for (Index l = 0; l < st.S.dim(2); ++l)
+        for (Index i = 0; i < K; ++i)
+          for (Index j = 0; j < V; ++j) state(b, h, l, i, j) = float(st.S(0, h, l, i, j));
+  }
+  DeviceFloats d_state(state.size()), d_q(B * G * K), d_k(B * G * K), d_v(B * H * V), d_g(B * H), d_lam(B * H * L),
+      d_o(B * H * V);
+  std::int64_t* d_tokens = nullptr;
+  REQUIRE(cudaMalloc(reinterpret_cast<void**>(&d_tokens), size_t(B) * sizeof(std::int64_t)) == cudaSuccess);
+  REQUIRE(cudaMemcpy(d_state.p, state.data(), size_t(state.size()) * sizeof(float), cudaMemcpyHostToDevice) == cudaSuccess);
+  const cuda::DecodeDims dd{B, H, G, K, V, L, Lmax};
+  Tensor<float, 3> q({B, G, K}), k({B, G, K}), v({B, H, V}), lam({B, H, L}), o({B, H, V});
+  Tensor<float, 2> g({B, H});
+  // One ragged step: stream b consumes its token number counts[b]; o comes back to the host.
+  auto step = [&](const std::vector<std::int64_t>& counts, Index max_tokens) {
+    for (Index b = 0; b < B; ++b) {
+      const Index t = std::clamp<Index>(counts[size_t(b)], 0, T - 1);  // inputs of a valid row even for a bad count
+      const auto [qb, kb, vb, gb, lb] = token(in32, b, t);
+      for (Index gr = 0; gr < G; ++gr)
+        for (Index i = 0; i < K; ++i) { q(b, gr, i) = qb(0, gr, i); k(b, gr, i) = kb(0, gr, i); }
+      for (Index h = 0; h < H; ++h) {
+        g(b, h) = gb(0, h);
+        for (Index j = 0; j < V; ++j) v(b, h, j) = vb(0, h, j);
+        for (Index l = 0; l < L; ++l) lam(b, h, l) = lb(0, h, l);
+      }
+    }
+    auto up = [](float* dst, const auto& src) {
+      REQUIRE(cudaMemcpy(dst, src.data(), size_t(src.size()) * sizeof(float), cudaMemcpyHostToDevice) == cudaSuccess);
+    };
+    up(d_q.p, q); up(d_k.p, k); up(d_v.p, v); up(d_g.p, g); up(d_lam.p, lam);
+    REQUIRE(cudaMemcpy(d_tokens, counts.data(), size_t(B) * sizeof(std::int64_t), cudaMemcpyHostToDevice) == cudaSuccess);
+    cuda::decode_step_device_ragged(dd, d_state.p, max_tokens, d_tokens, d_q.p, d_k.p, d_v.p, d_g.p, d_lam.p, d_o.p);
+    REQUIRE(cudaMemcpy(o.data(), d_o.p, size_t(o.size()) * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess);
+  };
+
+  double worst = 0;
+  for (Index i = 0; i < steps; ++i) {
+    std::vector<std::int64_t> counts;
+    for (Index b = 0; b < B; ++b) counts.push_back(t0[size_t(b)] + i);
+    step(counts, 45 + i);
+    for (Index b = 0; b < B; ++b) {
+      const auto [qd, kd, vd, gd, ld] = token(in64, b, counts[size_t(b)]);
+      dec[size_t(b)].step(qd, kd, vd, gd, ld, o1);
+      Tensor<float, 3> ob({1, H, V});
+      for (Index h = 0; h < H; ++h)
+        for (Index j = 0; j < V; ++j) ob(0, h, j) = o(b, h, j);
+      // float32 state and products against double: the bound of the uniform decode tests (1e-4).
+      const auto c = compare("ragged o_t", ob, o1);
+      worst = std::max(worst, c.max_rel);
+      INFO("step " << i << ", stream " << b << " at t = " << counts[size_t(b)] << ": " << c.report());
+      REQUIRE(c.max_rel <= 1e-4);
+    }
+  }
+  CHECK(worst <= 1e-4);
+  // The state: each stream's levels equal its CPU decoder's, and everything above them is zero.
+  REQUIRE(cudaMemcpy(state.data(), d_state.p, size_t(state.size()) * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess);
+  for (Index b = 0; b < B; ++b) {
+    const auto st = dec[size_t(b)].state();
+    Tensor<float, 5> mine({1, H, st.S.dim(2), K, V});
+    Index nonzero_padding = 0;
+    for (Index h = 0; h < H; ++h)
+      for (Index l = 0; l < Lmax; ++l)
+        for (Index i = 0; i < K; ++i)
+          for (Index j = 0; j < V; ++j) {
+            if (l < st.S.dim(2)) mine(0, h, l, i, j) = state(b, h, l, i, j);
+            else if (l < L && state(b, h, l, i, j) != 0.f) ++nonzero_padding;  // level L - 1 < Lmax: written
+          }
+    const auto c = compare("ragged state", mine, st.S);
+    INFO("stream " << b << ": " << c.report());
+    CHECK(c.max_rel <= 1e-4);
+    CHECK(nonzero_padding == 0);
+  }
+
+  // Counts outside [0, max_tokens]: those streams' outputs are NaN and their states unchanged;
+  // the others step as usual.
+  Tensor<float, 5> before = state;
+  std::vector<std::int64_t> counts;
+  for (Index b = 0; b < B; ++b) counts.push_back(t0[size_t(b)] + steps);
+  counts[1] = -1;
+  counts[3] = 45 + steps + 1;  // above max_tokens below
+  step(counts, 45 + steps);
+  REQUIRE(cudaMemcpy(state.data(), d_state.p, size_t(state.size()) * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess);
+  for (Index b = 0; b < B; ++b) {
+    const bool bad = b == 1 || b == 3;
+    Index nan = 0, changed = 0;
+    for (Index h = 0; h < H; ++h) {
+      for (Index j = 0; j < V; ++j) nan += std::isnan(o(b, h, j)) ? 1 : 0;
+      for (Index l = 0; l < Lmax; ++l)
+        for (Index i = 0; i < K; ++i)
+          for (Index j = 0; j < V; ++j) changed += state(b, h, l, i, j) != before(b, h, l, i, j) ? 1 : 0;
+    }
+    INFO("stream " << b << (bad ? " (count out of range)" : ""));
+    CHECK(nan == (bad ? H * V : 0));
+    if (bad) CHECK(changed == 0);
+    else CHECK(changed > 0);
+  }
+  cudaFree(d_tokens);
+}
+
+TEST_CASE("cuda: the ragged decode step refuses a missing count array and the sizes of the uniform step",
+          "[cuda][errors]") {
+  using Catch::Matchers::ContainsSubstring;
+  float dummy[64] = {};
+  std::int64_t counts[1] = {0};
+  const cuda::DecodeDims dd{1, 2, 1, 4, 4, 3, 3};
+  CHECK_THROWS_WITH(cuda::decode_step_device_ragged(dd, dummy, 1, nullptr, dummy, dummy, dummy, dummy, dummy, dummy),
+                    ContainsSubstring("stream_tokens: expected a device pointer to B token counts, got nullptr"));
+  CHECK_THROWS_WITH(cuda::decode_step_device_ragged(dd, dummy, 9, counts, dummy, dummy, dummy, dummy, dummy, dummy),
+                    ContainsSubstring("state: expected [B,H,Lmax,K,V] with Lmax >= num_levels(10) = 5, got Lmax = 3"));
+  CHECK_THROWS_WITH(cuda::decode_step_device_ragged(dd, dummy, -1, counts, dummy, dummy, dummy, dummy, dummy, dummy),
+                    ContainsSubstring("tokens: expected >= 0, got -1"));
+  CHECK_THROWS_WITH(cuda::decode_step_device_ragged(dd, dummy, 1, counts, nullptr, dummy, dummy, dummy, dummy, dummy),
+                    ContainsSubstring("q_t: expected a device pointer, got nullptr"));
 }
 
 TEST_CASE("cuda: the stateful device API refuses a missing or unexpected initial state before any launch",

@@ -246,6 +246,44 @@ class TestStateAndPacking(unittest.TestCase):
         self.assertLess(rel(torch.cat(outs, 1), o_all), 1e-12)
         self.assertEqual(state.tokens.tolist(), [T, T])
 
+    def test_ragged_decode_equals_each_stream_alone(self):
+        """Streams at different positions (a packed prefill of prompts of different lengths, one of
+        them empty) decode together: each stream's outputs and state equal one call over that
+        stream's tokens alone; levels a shorter stream has not reached stay zero; gradients reach
+        the decoded tokens' inputs and the carried state (float64 gradcheck)."""
+        lens, steps, H, G, K, V = [7, 1, 20, 0, 9], 5, 2, 1, 3, 2
+        N, T = len(lens), max(lens) + steps
+        L = loglinear.num_levels(T)
+        seqs = [inputs(1, n + steps, G, H, K, V, L, seed=60 + i) for i, n in enumerate(lens)]
+        state = packed_prefill(seqs, lens)
+        outs = []
+        for i in range(steps):
+            xt = [torch.cat([x[j][:, n + i:n + i + 1] for x, n in zip(seqs, lens)], 0) for j in range(5)]
+            o_t, state = lt.decode_step(*xt, state)
+            self.assertEqual(tuple(o_t.shape), (N, 1, H, V))
+            outs.append(o_t)
+        self.assertEqual(state.tokens.tolist(), [n + steps for n in lens])
+        for b, (x, n) in enumerate(zip(seqs, lens)):
+            o_all, fin = lt.chunk_log_linear_attn(*x, output_final_state=True)
+            self.assertLess(rel(torch.cat([o[b:b + 1] for o in outs], 1), o_all[:, n:]), 1e-12, b)
+            held = fin.states.shape[2]
+            self.assertLess(rel(state.states[b:b + 1, :, :held], fin.states), 1e-12, b)
+            self.assertEqual(float(state.states[b, :, held:].abs().max()) if held < state.states.shape[2] else 0.0,
+                             0.0, b)
+
+        # Gradients through one ragged step, to its inputs and to the carried state.
+        st = packed_prefill(seqs[:4], lens[:4])
+        xt = [torch.cat([x[j][:, n:n + 1] for x, n in zip(seqs[:4], lens[:4])], 0).detach().requires_grad_()
+              for j in range(5)]
+        s0 = st.states.detach().requires_grad_()
+        # Only the levels each stream holds are state; its padding must stay zero (the op refuses a
+        # nonzero one), so the perturbations reach the state through this mask.
+        held = torch.zeros_like(s0)
+        for b, n in enumerate(lens[:4]):
+            held[b, :, :loglinear.num_levels(n) if n else 0] = 1
+        torch.autograd.gradcheck(lambda *a: lt.decode_step(*a[:5], lt.LogLinearState(a[5] * held, st.tokens))[0],
+                                 (*xt, s0))
+
     def test_decode_from_empty_state(self):
         x = inputs(1, 6, 1, 1, 2, 2, loglinear.num_levels(6), seed=13)
         o_all, _ = lt.chunk_log_linear_attn(*x)
@@ -348,6 +386,18 @@ class TestBindingErrors(unittest.TestCase):
 CUDA = torch.cuda.is_available() and loglinear.has_cuda
 NO_CUDA = ("no CUDA device or a build without the CUDA backend: the CUDA tensor tests run on the GPU machine "
            "(bench/RESULTS-gpu.md, issue 15)")
+
+
+def packed_prefill(seqs, lens, device="cpu", dtype=None):
+    """The state of a packed prefill of seqs[b][:, :lens[b]] (cu_seqlens), where a length of 0 is a
+    stream with no token yet (packed calls take no empty sequence: its row is inserted as zeros)."""
+    live = [b for b, n in enumerate(lens) if n > 0]
+    cu = torch.tensor(np.cumsum([0] + [lens[b] for b in live]), device=device)
+    packed = [torch.cat([seqs[b][j][:, :lens[b]] for b in live], 1).to(device, dtype) for j in range(5)]
+    _, st = lt.chunk_log_linear_attn(*packed, output_final_state=True, cu_seqlens=cu)
+    states = torch.zeros((len(lens),) + tuple(st.states.shape[1:]), dtype=st.states.dtype, device=device)
+    states[live] = st.states
+    return lt.LogLinearState(states, torch.tensor(lens, dtype=torch.int64, device=device))
 
 
 def rel_norm(a, b):
@@ -617,6 +667,51 @@ class TestCudaState(unittest.TestCase):
                     lt.decode_step(*[u[:, P:P + 1].double() for u in x], st)
         finally:
             lt._core._cuda_decode_device = real
+
+    def test_ragged_device_decode_equals_cpu(self):
+        """Streams at different positions after a packed GPU prefill (one of them empty) decode in
+        one launch a token (the device kernel with each stream's count, counted through the
+        binding) and equal the float64 CPU op's ragged decode (float32 <= 1e-4 normwise); the
+        differentiable CUDA step (one call per stream) agrees with it (<= 1e-5)."""
+        lens, steps, G, H, K, V = [37, 5, 64, 0, 1], 9, 1, 4, 16, 24
+        L = loglinear.num_levels(max(lens) + steps) + 1
+        seqs = [inputs(1, n + steps, G, H, K, V, L, seed=70 + i) for i, n in enumerate(lens)]
+        steps_in = [[torch.cat([x[j][:, n + i:n + i + 1] for x, n in zip(seqs, lens)], 0) for j in range(5)]
+                    for i in range(steps)]
+        st_ref = packed_prefill(seqs, lens)
+        ref = []
+        for xt in steps_in:
+            o_t, st_ref = lt.decode_step(*xt, st_ref)
+            ref.append(o_t)
+        calls = []
+        real = lt._core._cuda_decode_device
+
+        def counted(*a, **kw):
+            calls.append((a[7], a[10] is not None))  # the largest count; a ragged launch
+            return real(*a, **kw)
+
+        lt._core._cuda_decode_device = counted
+        try:
+            st_fast = st_grad = packed_prefill(seqs, lens, "cuda", torch.float32)
+            fast, grad = [], []
+            for xt in steps_in:
+                xt = [t.to("cuda", torch.float32) for t in xt]
+                with torch.no_grad():
+                    o_t, st_fast = lt.decode_step(*xt, st_fast)
+                fast.append(o_t)
+                o_t, st_grad = lt.decode_step(*[u.requires_grad_() for u in xt], st_grad)
+                grad.append(o_t)
+        finally:
+            lt._core._cuda_decode_device = real
+        self.assertEqual(calls, [(max(lens) + i, True) for i in range(steps)], "one ragged launch a token")
+        o_ref = torch.cat(ref, 1)
+        self.assertLess(rel_norm(torch.cat(fast, 1), o_ref), 1e-4)
+        self.assertLess(rel_norm(torch.cat(grad, 1), o_ref), 1e-4)
+        self.assertLess(rel_norm(torch.cat(fast, 1), torch.cat(grad, 1)), 1e-5)
+        self.assertEqual(st_fast.tokens.tolist(), [n + steps for n in lens])
+        held = st_ref.states.shape[2]
+        self.assertLess(rel_norm(st_fast.states[:, :, :held], st_ref.states), 1e-4)
+        self.assertEqual(float(st_fast.states[:, :, held:].abs().max()) if st_fast.states.shape[2] > held else 0.0, 0.0)
 
 
 @unittest.skipUnless(lt.HAS_CUSTOM_OP, f"torch {torch.__version__} has no torch.library.custom_op (torch >= 2.4): "

@@ -12,6 +12,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstdint>
+
 namespace loglinear::cuda {
 
 /// One recurrent decoding step for B x H streams on the GPU (SPEC.md §4), in place on `state`:
@@ -70,5 +72,32 @@ struct DecodeDims {
 void decode_step_device(const DecodeDims& d, float* state, Index tokens, const float* q_t, const float* k_t,
                         const float* v_t, const float* g_t, const float* lam_t, float* o_t,
                         cudaStream_t stream = nullptr);
+
+/// decode_step_device for a ragged batch: streams at different positions, each with its own
+/// token count (e.g. after a packed prefill of prompts of different lengths), in one launch.
+/// Stream b consumes token number stream_tokens[b]; its levels above num_levels(stream_tokens[b]
+/// + 1) are zero padding and are written as zeros. Everything else as decode_step_device, whose
+/// checks take `max_tokens` as the count (so Lmax, L >= num_levels(max_tokens + 1)).
+/// @param d             sizes of the streams
+/// @param state         [B,H,Lmax,K,V] level states, stream b after stream_tokens[b] tokens, updated in place
+/// @param max_tokens    the largest of the B counts (the host knows it; the checks and the levels use it)
+/// @param stream_tokens device pointer to B int64 counts, each in [0, max_tokens]. The values are
+///                      read by the kernel, not on the host: a count outside that range makes the
+///                      stream's o_t NaN and leaves its state unchanged (never a read or write
+///                      outside the state); the caller checks the counts where it holds them
+///                      (loglinear.torch does, on the host copy it already has).
+/// @param q_t    [B,G,K] query of the new token
+/// @param k_t    [B,G,K] key of the new token
+/// @param v_t    [B,H,V] value of the new token
+/// @param g_t    [B,H] log-decay of the new token (<= 0)
+/// @param lam_t  [B,H,L] level weights of the new token
+/// @param o_t    [B,H,V] output, overwritten
+/// @param stream CUDA stream the kernel is queued on
+/// @throws std::invalid_argument as decode_step_device (with max_tokens as its tokens), and
+///         "stream_tokens: expected a device pointer to B token counts, got nullptr";
+///         std::runtime_error without a device or on a CUDA error.
+void decode_step_device_ragged(const DecodeDims& d, float* state, Index max_tokens, const std::int64_t* stream_tokens,
+                               const float* q_t, const float* k_t, const float* v_t, const float* g_t,
+                               const float* lam_t, float* o_t, cudaStream_t stream = nullptr);
 
 }  // namespace loglinear::cuda

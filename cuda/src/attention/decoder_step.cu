@@ -54,17 +54,37 @@ __global__ void decode_step_read(DecodeParams p) {
   p.o[(long(b) * p.H + h) * p.V + x] = acc;
 }
 
+// num_levels(n) of core/fenwick.hpp on the device: 1 for n <= 1, else ceil(log2 n) + 1.
+__device__ __forceinline__ int device_num_levels(long long n) { return n <= 1 ? 1 : 65 - __clzll(n - 1); }
+
 // v2: update and read fused. Block (32 columns x 8 warps) per 32 output columns of one stream:
 // lane = column x, warp w takes the rows k = w, w + 8, ...; per element the same arithmetic, in
 // the same level order, as decode_step_update followed by decode_step_read.
+//
+// Only the num_levels(t) levels a stream holds before the step are read; a level it reaches for
+// the first time starts from zero, and levels above its live ones are written as zeros, so the
+// state's padding may hold anything (it is zero afterwards).
+//
+// A ragged batch (p.stream_tokens set: streams at different positions, e.g. after a packed
+// prefill of prompts of different lengths) differs only in each stream's own count t_b: its
+// cascade (m) and its levels before and after the step. A count outside [0, p.t] cannot be a
+// valid position for this state: that stream's output is NaN and its state is left as it was
+// (no read or write outside the levels the checks allowed).
 constexpr int kDecodeWarps = 8;
 __global__ void __launch_bounds__(32 * kDecodeWarps) decode_step_fused(DecodeParams p) {
   __shared__ float partial[kDecodeWarps][32];
   const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H, gr = h / (p.H / p.G);
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, x = blockIdx.x * 32 + lane;
+  const long long t = p.stream_tokens ? static_cast<long long>(p.stream_tokens[b]) : p.t;
+  if (t < 0 || t > p.t) {  // the whole block (one stream) leaves together: no barrier is skipped
+    if (warp == 0 && x < p.V) p.o[(long(b) * p.H + h) * p.V + x] = __int_as_float(0x7fc00000);  // NaN
+    return;
+  }
+  const int held = t >= 1 ? device_num_levels(t) : 0;  // levels holding tokens before the step
+  const int live = device_num_levels(t + 1);            // after it; == p.levels unless ragged
   // Levels 0..m are full at step t >= 1 and spill into level m + 1 (m = trailing ones of t - 1);
   // m = -1 at t = 0 (nothing to cascade).
-  const int m = p.t >= 1 ? __ffsll(~(p.t - 1)) - 1 : -1;
+  const int m = t >= 1 ? __ffsll(~(t - 1)) - 1 : -1;
   const float a = expf(p.g[long(b) * p.H + h]);
   const float* q = p.q + (long(b) * p.G + gr) * p.K;
   const float* k = p.k + (long(b) * p.G + gr) * p.K;
@@ -78,7 +98,11 @@ __global__ void __launch_bounds__(32 * kDecodeWarps) decode_step_fused(DecodePar
       float* Sk = S + long(kk) * p.V;
       float carry = 0.f, row = 0.f;
       for (int l = 0; l < p.levels; ++l) {
-        const float old = Sk[l * level_stride];
+        if (l >= live) {  // above this stream's live levels: padding
+          Sk[l * level_stride] = 0.f;
+          continue;
+        }
+        const float old = l < held ? Sk[l * level_stride] : 0.f;
         float s;
         if (l <= m) {
           carry += old;

@@ -4,6 +4,8 @@
 // same sizes as ChunkLayout; launch.cuh declares the launchers that take these structs.
 #pragma once
 
+#include <cstdint>
+
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -60,8 +62,10 @@ struct ChunkedParams : ChunkedSizes {
 /// Device pointers and sizes of one decoding step (float32), SPEC.md §4.
 struct DecodeParams {
   int B, H, G, K, V, L, Lmax;
-  long long t;     // tokens consumed before this step
+  long long t;     // tokens consumed before this step (a ragged batch: the largest stream's)
   int levels;      // num_levels(t + 1): live levels after the step
+  // A ragged batch: each stream's own count (device, [B], each in [0, t]); nullptr: t for all.
+  const std::int64_t* stream_tokens;
   float* S;        // [B,H,Lmax,K,V] level states, updated in place
   const float *q, *k, *v, *g, *lam;  // [B,G,K], [B,G,K], [B,H,V], [B,H], [B,H,L]
   float* o;        // [B,H,V]
