@@ -851,12 +851,17 @@ void device_forward(const DeviceCall& c, py::sequence ptrs, py::object workspace
   In* o = device_ptr<In>("o", ptrs[5]);
   cuda::DeviceState state;
   if (ptrs.size() == 8) state = {optional_device_ptr<const float>(ptrs[6]), optional_device_ptr<float>(ptrs[7])};
+  if (!c.cu.empty() && state.initial != nullptr) {
+    throw std::invalid_argument("initial_state: expected none with cu_seqlens in one GPU call (a packed call "
+                                "returns final states only; continue each sequence with its own stateful call)");
+  }
   void* ws = device_ptr<void>("workspace", workspace);
   const auto bytes = static_cast<std::size_t>(to_index("workspace_bytes", workspace_bytes));
   auto* st = reinterpret_cast<cudaStream_t>(stream.cast<std::uintptr_t>());
   py::gil_scoped_release release;  // the kernels are queued on `st`; nothing here waits for them
-  if (!c.cu.empty()) {
-    cuda::chunked_forward_varlen_device<In>(in, c.dims, c.cu_view(), c.opts, o, ws, bytes, st, c.cu_device);
+  if (!c.cu.empty()) {  // packed: final states only (state.initial is 0 from loglinear.torch)
+    cuda::chunked_forward_varlen_device<In>(in, c.dims, c.cu_view(), c.opts, o, ws, bytes, st, c.cu_device,
+                                            state.final);
   }
   else cuda::chunked_forward_device<In>(in, c.dims, c.opts, o, ws, bytes, st, state);
 }

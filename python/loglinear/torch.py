@@ -181,9 +181,11 @@ def _workspace(shapes, chunk_size, precision, backward, device, tokens=0, cu=Non
 
 
 def _forward_cuda(q, k, v, g, lam, chunk_size: int, validate: bool, cu: Optional[List[int]] = None,
-                  cu_dev: Optional[torch.Tensor] = None) -> torch.Tensor:
+                  cu_dev: Optional[torch.Tensor] = None, final_states: bool = False):
     """The stateless CUDA forward; with ``cu`` (offsets as a list, and ``cu_dev`` the same int64
-    offsets on the device, which the kernels read) the packed sequences in one call."""
+    offsets on the device, which the kernels read) the packed sequences in one call. With
+    ``final_states`` (packed only) it returns ``(o, states)``: every sequence's float32 level
+    states after its last token, [S,H,num_levels(longest),K,V], written whole by the kernels."""
     _require_cuda_backend()
     x, precision, shapes = _cuda_args(q, k, v, g, lam)
     if validate:
@@ -191,13 +193,19 @@ def _forward_cuda(q, k, v, g, lam, chunk_size: int, validate: bool, cu: Optional
     with torch.cuda.device(q.device):
         ws = _workspace(shapes, chunk_size, precision, False, q.device, cu=cu)
         o = torch.empty(x[2].shape, dtype=q.dtype, device=q.device)
+        fin = None
+        if final_states:
+            S, H, K, V = len(cu) - 1, x[2].shape[2], x[0].shape[3], x[2].shape[3]
+            Lf = _core.num_levels(max(b - a for a, b in zip(cu[:-1], cu[1:])))
+            fin = torch.empty((S, H, Lf, K, V), dtype=torch.float32, device=q.device)
+        ptrs = [t.data_ptr() for t in (*x, o)] + ([0, fin.data_ptr()] if final_states else [])
         try:
-            _core._cuda_forward_device(*shapes, chunk_size, precision, [t.data_ptr() for t in (*x, o)],
+            _core._cuda_forward_device(*shapes, chunk_size, precision, ptrs,
                                        ws.data_ptr(), ws.numel(), torch.cuda.current_stream(q.device).cuda_stream, cu,
                                        0 if cu_dev is None else cu_dev.data_ptr())
         except (ValueError, TypeError) as e:
             raise _renamed(e) from None
-    return o
+    return (o, fin) if final_states else o
 
 
 def _backward_cuda(q, k, v, g, lam, d_o, chunk_size: int, validate: bool, cu: Optional[List[int]] = None,
@@ -611,11 +619,19 @@ def chunk_log_linear_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: 
         if form != "chunked":
             raise ValueError(f"form: the CUDA kernels implement \"chunked\" only, got \"{form}\"")
         if cu_seqlens is not None:
-            if initial_state is None and not output_final_state:
+            wants_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, g, level_scales))
+            if initial_state is None and (not output_final_state or not wants_grad):
                 cu = _packed_offsets(q, cu_seqlens)
                 if _varlen_kernel_pays(cu, chunk_size, v.shape[2]):
                     cu_dev = cu_seqlens.to(torch.int64).contiguous()
-                    return _VarlenCuda.apply(q, k, v, g, level_scales, cu, cu_dev, chunk_size, validate), None
+                    if not output_final_state:
+                        return _VarlenCuda.apply(q, k, v, g, level_scales, cu, cu_dev, chunk_size, validate), None
+                    # A prefill of packed prompts (no gradient wanted): one call returns every
+                    # sequence's final state; the gradient of final states takes the per-sequence
+                    # path below.
+                    o, fin = _forward_cuda(q, k, v, g, level_scales, chunk_size, validate, cu=cu, cu_dev=cu_dev,
+                                           final_states=True)
+                    return o, LogLinearState(fin, cu_dev[1:] - cu_dev[:-1])
             o, fin_states, fin_tokens = _packed_cuda(q, k, v, g, level_scales, cu_seqlens.to(torch.int64),
                                                      init_states, init_tokens, chunk_size, validate)
             return o, (LogLinearState(fin_states, fin_tokens) if output_final_state else None)

@@ -308,8 +308,8 @@ TEST_CASE("cuda: a ragged decode step (streams at different positions, one launc
           "[cuda][gpu][state]") {
   REQUIRE_GPU();
   // Positions that cover each case of the cascade: an empty stream, one token, one below a power
-  // of two (the step fills levels 0..4 and spills into a new level), a power of two and an odd
-  // count; V = 40 spans two column blocks of the kernel. Lmax is one level more than needed.
+  // of two (its second step, at t = 32, spills into a level it never held), a power of two and an
+  // odd count; V = 40 spans two column blocks of the kernel. Lmax is one level more than needed.
   const std::vector<Index> t0{0, 1, 31, 32, 45};
   const Index B = Index(t0.size()), H = 4, G = 2, K = 8, V = 40, steps = 5;
   const Index T = 45 + steps, L = num_levels(T + 1), Lmax = L + 1;
@@ -355,8 +355,8 @@ TEST_CASE("cuda: a ragged decode step (streams at different positions, one launc
   }
   DeviceFloats d_state(state.size()), d_q(B * G * K), d_k(B * G * K), d_v(B * H * V), d_g(B * H), d_lam(B * H * L),
       d_o(B * H * V);
-  std::int64_t* d_tokens = nullptr;
-  REQUIRE(cudaMalloc(reinterpret_cast<void**>(&d_tokens), size_t(B) * sizeof(std::int64_t)) == cudaSuccess);
+  DeviceFloats d_tokens_storage(2 * B);  // B int64 counts (two floats each), freed on any exit
+  auto* d_tokens = reinterpret_cast<std::int64_t*>(d_tokens_storage.p);
   REQUIRE(cudaMemcpy(d_state.p, state.data(), size_t(state.size()) * sizeof(float), cudaMemcpyHostToDevice) == cudaSuccess);
   const cuda::DecodeDims dd{B, H, G, K, V, L, Lmax};
   Tensor<float, 3> q({B, G, K}), k({B, G, K}), v({B, H, V}), lam({B, H, L}), o({B, H, V});
@@ -444,7 +444,6 @@ TEST_CASE("cuda: a ragged decode step (streams at different positions, one launc
     if (bad) CHECK(changed == 0);
     else CHECK(changed > 0);
   }
-  cudaFree(d_tokens);
 }
 
 TEST_CASE("cuda: the ragged decode step refuses a missing count array and the sizes of the uniform step",

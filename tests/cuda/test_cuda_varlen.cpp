@@ -3,7 +3,8 @@
 // its own Fenwick tree with chunks aligned to its start, against the CPU's forward_varlen /
 // backward_varlen (Form::chunked) in double. Lengths of one token, of exactly C and C + 1, a
 // sequence much longer than the others (most chunk slots of the short ones are skipped), G > 1,
-// K != V, chunk sizes 16 and 64; float32 (FFMA kernels) and bf16 (tensor-core kernels).
+// K != V, chunk sizes 16 and 64; float32 (FFMA kernels) and bf16 (tensor-core kernels); the
+// forward that also returns every sequence's final state (a packed prefill).
 #include <loglinear/attention/varlen.hpp>
 #include <loglinear/core/fenwick.hpp>
 #include <loglinear/cuda/chunked.hpp>
@@ -68,6 +69,29 @@ void check_case(const VarlenCase& c, cuda::Precision precision, double tol) {
   INFO(fwd.report());
   CHECK(fwd.max_rel <= tol);
 
+  // The same call returning every sequence's final state (a packed prefill): o unchanged, and each
+  // state equals the CPU's for that sequence (its own num_levels(n_i) levels).
+  std::vector<FenwickState<double>> fin_ref;
+  Tensor<double, 4> o_ref2(in64.v.shape());
+  forward_varlen<double>(Form::chunked, in64.view(), cu, {c.C}, o_ref2, VarlenStateIO<double>{nullptr, &fin_ref});
+  std::vector<FenwickState<float>> fin_gpu;
+  Tensor<float, 4> o_gpu2(in32.v.shape());
+  cuda::chunked_forward_varlen<float>(in32.view(), cu, {c.C}, o_gpu2, precision, &fin_gpu);
+  const auto fwd2 = compare("o (with final states)", o_gpu2, o_ref);
+  INFO(fwd2.report());
+  CHECK(fwd2.max_rel <= tol);
+  REQUIRE(fin_gpu.size() == c.lengths.size());
+  REQUIRE(fin_ref.size() == c.lengths.size());
+  for (size_t i = 0; i < c.lengths.size(); ++i) {
+    CHECK(fin_gpu[i].tokens == c.lengths[i]);
+    REQUIRE(fin_gpu[i].S.shape() == fin_ref[i].S.shape());
+    // The state is a sum of decayed k v^T products in float32 (no tensor cores), so it stays within
+    // the float32 bound even for bf16 storage (the inputs are the same rounded values).
+    const auto st = compare("final state of sequence " + std::to_string(i), fin_gpu[i].S, fin_ref[i].S);
+    INFO(st.report());
+    CHECK(st.max_rel <= 1e-4);
+  }
+
   const AttentionDims d{1, T, c.H, c.G, c.K, c.V, s.L};
   AttentionGradTensors<double> ref(d);
   backward_varlen<double>(Form::chunked, in64.view(), cu, {c.C}, in64.dout, ref.views());
@@ -107,8 +131,12 @@ TEST_CASE("cuda: packed sequences in bf16 storage (tensor-core kernels) match do
 TEST_CASE("cuda: packed calls refuse bad offsets, a state and bad sizes before any launch", "[cuda][varlen][errors]") {
   const Tensor<Index, 1> good = offsets({3, 5});
   AttentionDims d{1, 8, 2, 1, 4, 4, num_levels(5)};
-  CHECK(cuda::chunked_varlen_workspace_bytes(d, {16}, good, cuda::Precision::fp32, true) >
-        cuda::chunked_varlen_workspace_bytes(d, {16}, good, cuda::Precision::fp32, false));
+  // The backward adds the summaries' gradient dU (S H N K V = 2 x 2 x 1 x 16 floats); the forward
+  // keeps the decay sums Gpre and Gsuf for final states (S H T = 2 x 2 x 5 floats each), which the
+  // backward of a packed call does not need. Each part is rounded up to 64 floats (256 bytes).
+  const auto fwd_bytes = cuda::chunked_varlen_workspace_bytes(d, {16}, good, cuda::Precision::fp32, false);
+  const auto bwd_bytes = cuda::chunked_varlen_workspace_bytes(d, {16}, good, cuda::Precision::fp32, true);
+  CHECK(long(bwd_bytes) - long(fwd_bytes) == 256 - 2 * 256);
   Tensor<Index, 1> bad = offsets({3, 5});
   bad(1) = 9;
   CHECK_THROWS_WITH(cuda::chunked_varlen_workspace_bytes(d, {16}, bad, cuda::Precision::fp32, false),

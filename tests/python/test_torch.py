@@ -585,6 +585,54 @@ class TestCudaState(unittest.TestCase):
         finally:
             lt._stateful_cuda, lt._core._cuda_forward_device = real_stateful, real_fwd
 
+    def test_packed_prefill_returns_final_states_in_one_call(self):
+        """A packed prefill without gradient (prompts of different lengths, output_final_state) runs
+        one varlen kernel call that also writes every sequence's final state (no per-sequence
+        stateful call); float32 and bf16 against the float64 CPU op (o: 1e-4 / 1e-2; the states
+        are float32 sums of k v^T products: 1e-4 in both). With a gradient wanted the call takes
+        one stateful call per sequence, and its final states agree (1e-5)."""
+        stateful, varlen_final = [], []
+        real_stateful, real_fwd = lt._stateful_cuda, lt._core._cuda_forward_device
+
+        def counted_stateful(*a, **kw):
+            stateful.append(1)
+            return real_stateful(*a, **kw)
+
+        def counted_fwd(*a, **kw):
+            if a[11] is not None and len(a[7]) == 8:  # cu_seqlens given, and a final-state pointer
+                varlen_final.append(1)
+            return real_fwd(*a, **kw)
+
+        lt._stateful_cuda, lt._core._cuda_forward_device = counted_stateful, counted_fwd
+        try:
+            for lens, dtype, K, C in (([9, 16, 1, 12, 5], torch.float32, 8, 4),
+                                      ([64, 65, 3, 130], torch.bfloat16, 16, 64)):
+                stateful.clear(); varlen_final.clear()
+                cu = torch.tensor(np.cumsum([0] + lens))
+                x = inputs(1, sum(lens), 2, 4, K, 16, loglinear.num_levels(max(lens)) + 1, seed=67)
+                o, fin = lt.chunk_log_linear_attn(*x, cu_seqlens=cu, chunk_size=C, output_final_state=True)
+                xc = [t.to("cuda", dtype if i < 3 else torch.float32) for i, t in enumerate(x)]
+                with torch.no_grad():
+                    oc, finc = lt.chunk_log_linear_attn(*xc, cu_seqlens=cu.cuda(), chunk_size=C,
+                                                        output_final_state=True)
+                self.assertEqual((len(stateful), len(varlen_final)), (0, 1), lens)
+                bound = 1e-4 if dtype == torch.float32 else 1e-2
+                self.assertLess(rel_norm(oc, o), bound, lens)
+                self.assertEqual(finc.tokens.tolist(), lens)
+                self.assertEqual(tuple(finc.states.shape), tuple(fin.states.shape), lens)
+                # The CPU op on the bf16-rounded inputs, for the states of the bf16 run.
+                ref = fin if dtype == torch.float32 else lt.chunk_log_linear_attn(
+                    *[t.to(dtype).double() if i < 3 else t for i, t in enumerate(x)], cu_seqlens=cu, chunk_size=C,
+                    output_final_state=True)[1]
+                self.assertLess(rel_norm(finc.states, ref.states), 1e-4, lens)
+                stateful.clear(); varlen_final.clear()
+                xg = [t.detach().requires_grad_() for t in xc]
+                _, fing = lt.chunk_log_linear_attn(*xg, cu_seqlens=cu.cuda(), chunk_size=C, output_final_state=True)
+                self.assertEqual((len(stateful), len(varlen_final)), (len(lens), 0), lens)
+                self.assertLess(rel_norm(finc.states, fing.states), 1e-5, lens)
+        finally:
+            lt._stateful_cuda, lt._core._cuda_forward_device = real_stateful, real_fwd
+
     def test_zero_token_state_with_padding(self):
         """A state of 0 tokens (levels all padding) equals no state, and its gradient is zero."""
         x = [t.to("cuda", torch.float32) for t in inputs(1, 20, 1, 2, 4, 4, loglinear.num_levels(20), 71)]

@@ -19,6 +19,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
+#include <vector>
 
 namespace loglinear::cuda {
 
@@ -242,7 +243,7 @@ void chunked_backward_device(const DeviceInputs<In>& in, const AttentionDims& d,
 
 /// \name Packed sequences (cu_seqlens)
 /// The twins of loglinear::forward_varlen / backward_varlen with Form::chunked, without a carried
-/// state: S sequences packed along T (B = 1, FlashAttention's convention, cu_seqlens [S+1] with
+/// initial state (the forward may return the final ones): S sequences packed along T (B = 1, FlashAttention's convention, cu_seqlens [S+1] with
 /// 0 = cu[0] < ... < cu[S] = T), each its own Fenwick tree, chunks aligned to every sequence start
 /// (a chunk never crosses a sequence boundary: the CPU form says why). One launch sequence for all
 /// sequences: the kernels' grid has the longest sequence's ceil(max n_i / C) chunk slots per
@@ -279,13 +280,18 @@ std::size_t chunked_varlen_workspace_bytes(const AttentionDims& d, const Chunked
 /// @param stream      CUDA stream the copy and the kernels are queued on
 /// @param cu_seqlens_device the same S+1 offsets in device memory (int64), or nullptr: the call
 ///        then copies the host offsets into the workspace
+/// @param final_states [S,H,Lf,K,V] float32 device buffer, Lf = num_levels(longest sequence), or
+///        nullptr: every sequence's level states after its last token (what a decoding loop
+///        continues from, e.g. loglinear.torch's decode_step on a ragged batch), levels above a
+///        sequence's own num_levels(n_i) written as zero. Forward only: the packed backward takes
+///        no gradient of them (continue each sequence with a stateful call for that).
 /// @throws std::invalid_argument as chunked_varlen_workspace_bytes, plus the pointer and workspace
 ///         checks of chunked_forward_device; std::runtime_error without a device.
 template <class In>
 void chunked_forward_varlen_device(const DeviceInputs<In>& in, const AttentionDims& d,
                                    ConstTensorView<Index, 1> cu_seqlens, const ChunkedOptions& opts, In* o,
                                    void* workspace, std::size_t workspace_bytes, cudaStream_t stream = nullptr,
-                                   const Index* cu_seqlens_device = nullptr);
+                                   const Index* cu_seqlens_device = nullptr, float* final_states = nullptr);
 
 /// Packed backward on device buffers: every gradient equals a separate chunked_backward_device
 /// call per sequence (dg is 0 at every sequence's first token).
@@ -312,11 +318,14 @@ void chunked_backward_varlen_device(const DeviceInputs<In>& in, const AttentionD
 /// @param opts        chunk size C (<= 64 on the GPU)
 /// @param o           [1,T,H,V] on the host, overwritten
 /// @param precision   storage type on the GPU
+/// @param final       if not nullptr, replaced by S states, each sequence's after its last token
+///                    ([1,H,num_levels(n_i),K,V], tokens n_i: loglinear::VarlenStateIO's layout)
 /// @throws std::invalid_argument naming the argument (check_varlen, every sequence's values, o's
 ///         shape); std::runtime_error without a device.
 template <class Scalar>
 void chunked_forward_varlen(const AttentionInputs<Scalar>& in, ConstTensorView<Index, 1> cu_seqlens,
-                            const ChunkedOptions& opts, TensorView<Scalar, 4> o, Precision precision = Precision::fp32);
+                            const ChunkedOptions& opts, TensorView<Scalar, 4> o, Precision precision = Precision::fp32,
+                            std::vector<FenwickState<Scalar>>* final = nullptr);
 
 /// Packed backward from host buffers; overwrites `grads`.
 /// @param in          the forward's packed inputs on the host

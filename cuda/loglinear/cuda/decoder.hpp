@@ -75,8 +75,9 @@ void decode_step_device(const DecodeDims& d, float* state, Index tokens, const f
 
 /// decode_step_device for a ragged batch: streams at different positions, each with its own
 /// token count (e.g. after a packed prefill of prompts of different lengths), in one launch.
-/// Stream b consumes token number stream_tokens[b]; its levels above num_levels(stream_tokens[b]
-/// + 1) are zero padding and are written as zeros. Everything else as decode_step_device, whose
+/// Stream b consumes token number stream_tokens[b]; its levels from num_levels(stream_tokens[b] +
+/// 1) up to num_levels(max_tokens + 1) are padding and are written as zeros (levels above those,
+/// up to Lmax, are not touched), and the levels it did not hold before the step are read as zero. Everything else as decode_step_device, whose
 /// checks take `max_tokens` as the count (so Lmax, L >= num_levels(max_tokens + 1)).
 /// @param d             sizes of the streams
 /// @param state         [B,H,Lmax,K,V] level states, stream b after stream_tokens[b] tokens, updated in place

@@ -4,6 +4,7 @@
 // again, and download. Cost: the kernels' O(T C (K+V) + T log(T/C) K V) per head plus the copies.
 // Sibling: reference/loglinear/attention/chunked.cpp, the CPU form with the same names.
 #include <loglinear/core/checks.hpp>
+#include <loglinear/core/fenwick.hpp>
 #include <loglinear/cuda/chunked.hpp>
 
 #include "buffers.cuh"
@@ -11,7 +12,10 @@
 #include "launch.cuh"
 #include "workspace.cuh"
 
+#include <algorithm>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 namespace loglinear::cuda {
 
@@ -130,19 +134,37 @@ void backward_from_host(const AttentionInputs<float>& in, const ChunkedSizes& s,
   if (d_initial) dS0.to_host(d_initial->data());
 }
 
-// Packed sequences from host buffers, as forward_from_host / backward_from_host.
+// Packed sequences from host buffers, as forward_from_host / backward_from_host. With `final`:
+// every sequence's state after its last token, from one [S,H,Lf,K,V] device buffer, each cut to
+// its own num_levels(n_i) levels (the CPU's VarlenStateIO::final layout).
 template <class In>
-void forward_varlen_from_host(const AttentionInputs<float>& in, const ChunkedSizes& s, const Index* cu, float* o_host) {
+void forward_varlen_from_host(const AttentionInputs<float>& in, const ChunkedSizes& s, const Index* cu, float* o_host,
+                              std::vector<FenwickState<float>>* final) {
   const WorkspaceLayout w(s, precision_of<In>(), false);
   const auto q = upload<In>(in.q.data, count(in.q)), k = upload<In>(in.k.data, count(in.k)),
              v = upload<In>(in.v.data, count(in.v));
   const DeviceBuffer<float> g(in.g.data, count(in.g)), lam(in.lam.data, count(in.lam));
+  const size_t level = size_t(s.K) * s.V, per_seq = size_t(s.H) * s.Lf * level;
+  DeviceBuffer<float> S_final(final ? size_t(s.B) * per_seq : 0);
   DeviceBuffer<In> o(count(in.v));
   DeviceBuffer<unsigned char> workspace(w.bytes());
   run_forward<In>(s, w, workspace.get(), {q.get(), k.get(), v.get(), g.get(), lam.get()}, o.get(), nullptr,
-                  DeviceState{}, cu);
+                  DeviceState{nullptr, final ? S_final.get() : nullptr}, cu);
   LOGLINEAR_CUDA_CHECK(cudaDeviceSynchronize());
   download(o, o_host);
+  if (!final) return;
+  std::vector<float> all(size_t(s.B) * per_seq);
+  S_final.to_host(all.data());
+  std::vector<FenwickState<float>> out(size_t(s.B));
+  for (Index i = 0; i < s.B; ++i) {
+    const Index n = cu[i + 1] - cu[i], levels = num_levels(n);
+    out[size_t(i)].tokens = n;
+    out[size_t(i)].S = Tensor<float, 5>({1, s.H, levels, s.K, s.V});
+    for (Index h = 0; h < s.H; ++h)
+      std::copy_n(all.data() + size_t(i) * per_seq + size_t(h) * s.Lf * level, size_t(levels) * level,
+                  out[size_t(i)].S.data() + size_t(h) * levels * level);
+  }
+  *final = std::move(out);
 }
 
 template <class In>
@@ -174,14 +196,15 @@ template <class In>
 void chunked_forward_varlen_device(const DeviceInputs<In>& in, const AttentionDims& d,
                                    ConstTensorView<Index, 1> cu_seqlens, const ChunkedOptions& opts, In* o,
                                    void* workspace, std::size_t workspace_bytes, cudaStream_t stream,
-                                   const Index* cu_seqlens_device) {
+                                   const Index* cu_seqlens_device, float* final_states) {
   const ChunkedSizes s = check_chunked_varlen(d, opts, cu_seqlens);
   check_pointers(in);
   check_pointer(o, "o");
   const WorkspaceLayout w(s, precision_of<In>(), false);
   check_workspace(w.bytes(), workspace, workspace_bytes);
   require_device();
-  run_forward<In>(s, w, workspace, in, o, stream, DeviceState{}, cu_seqlens.data, cu_seqlens_device);
+  run_forward<In>(s, w, workspace, in, o, stream, DeviceState{nullptr, final_states}, cu_seqlens.data,
+                  cu_seqlens_device);
 }
 
 template <class In>
@@ -202,12 +225,13 @@ void chunked_backward_varlen_device(const DeviceInputs<In>& in, const AttentionD
 
 template <>
 void chunked_forward_varlen<float>(const AttentionInputs<float>& in, ConstTensorView<Index, 1> cu_seqlens,
-                                   const ChunkedOptions& opts, TensorView<float, 4> o, Precision precision) {
+                                   const ChunkedOptions& opts, TensorView<float, 4> o, Precision precision,
+                                   std::vector<FenwickState<float>>* final) {
   const ChunkedSizes s = check_chunked_varlen_host(in, cu_seqlens, opts);
   check_shape<4>("o", o.shape, in.v.shape, " = [1,T,H,V]");
   require_device();
-  if (precision == Precision::bf16) forward_varlen_from_host<bf16>(in, s, cu_seqlens.data, o.data);
-  else forward_varlen_from_host<float>(in, s, cu_seqlens.data, o.data);
+  if (precision == Precision::bf16) forward_varlen_from_host<bf16>(in, s, cu_seqlens.data, o.data, final);
+  else forward_varlen_from_host<float>(in, s, cu_seqlens.data, o.data, final);
 }
 
 template <>
@@ -225,10 +249,10 @@ void chunked_backward_varlen<float>(const AttentionInputs<float>& in, ConstTenso
 
 template void chunked_forward_varlen_device<float>(const DeviceInputs<float>&, const AttentionDims&,
                                                    ConstTensorView<Index, 1>, const ChunkedOptions&, float*, void*,
-                                                   std::size_t, cudaStream_t, const Index*);
+                                                   std::size_t, cudaStream_t, const Index*, float*);
 template void chunked_forward_varlen_device<bf16>(const DeviceInputs<bf16>&, const AttentionDims&,
                                                   ConstTensorView<Index, 1>, const ChunkedOptions&, bf16*, void*,
-                                                  std::size_t, cudaStream_t, const Index*);
+                                                  std::size_t, cudaStream_t, const Index*, float*);
 template void chunked_backward_varlen_device<float>(const DeviceInputs<float>&, const AttentionDims&,
                                                     ConstTensorView<Index, 1>, const ChunkedOptions&, const float*,
                                                     const DeviceGrads<float>&, void*, std::size_t, cudaStream_t,

@@ -49,17 +49,18 @@ constexpr int kScanThreads = 1024;
 
 }  // namespace
 
-// Gpre[r] = g_0 + ... + g_r and Gsuf[r] = g_{r+1} + ... + g_{T-1} of every stream: the decay from
-// the carried state (at token t0 - 1) to row r, and from row r to the call's last row. One block
-// per stream; each thread sums a contiguous run of rows, the runs are combined in shared memory
-// (as the decay-gradient scan does). The suffix is summed on its own, not taken as Gpre[T-1] -
-// Gpre[r], which would cancel in float32 over long calls (the CPU walks it backwards for that).
+// Gpre[r] = g_0 + ... + g_r and Gsuf[r] = g_{r+1} + ... + g_{n-1} of every stream: the decay from
+// the carried state (at token t0 - 1) to row r, and from row r to the sequence's last row n - 1
+// (n = T, or a packed sequence's own length: seq_len). One block per stream; each thread sums a
+// contiguous run of rows, the runs are combined in shared memory (as the decay-gradient scan
+// does). The suffix is summed on its own, not taken as Gpre[n-1] - Gpre[r], which would cancel in
+// float32 over long calls (the CPU walks it backwards for that).
 template <class In>
 __global__ void __launch_bounds__(kScanThreads) chunked_state_decay_sums(ChunkedParams<In> p) {
   __shared__ float before[kScanThreads], after[kScanThreads];  // sums of the runs before / after
-  const int bh = blockIdx.x, b = bh / p.H, h = bh % p.H;
-  const int per = (p.T + kScanThreads - 1) / kScanThreads;
-  const int r0 = min(int(threadIdx.x) * per, p.T), r1 = min(r0 + per, p.T);
+  const int bh = blockIdx.x, b = bh / p.H, h = bh % p.H, n = seq_len(p, b);
+  const int per = (n + kScanThreads - 1) / kScanThreads;
+  const int r0 = min(int(threadIdx.x) * per, n), r1 = min(r0 + per, n);
   float run = 0.f;
   for (int r = r0; r < r1; ++r) run += p.g[g_at(p, b, r, h)];
   before[threadIdx.x] = run;
@@ -118,18 +119,19 @@ __global__ void chunked_state_initial_output(ChunkedParams<In> p) {
   }
 }
 
-// The state after the call's last token tf = t0 + T - 1 (the CPU's final_state): level l holds the
-// call's rows r in bucket B_l(tf), each as exp(Gsuf_r) k_r v_r^T, plus exp(G_all) S0[m] for every
-// carried bucket m inside B_l(tf) (a carried bucket moves whole: buckets nest). A bucket is one run
-// of tokens, so the thread of (level l = grid.z, element (k, v)) walks only its bucket's rows:
-// O(T K V) in all. Writes S_out [B,H,Lf,K,V] whole (empty buckets get zero).
+// The state after the call's last token tf = t0 + n - 1 (the CPU's final_state; n = T, or a packed
+// sequence's own length): level l holds the call's rows r in bucket B_l(tf), each as
+// exp(Gsuf_r) k_r v_r^T, plus exp(G_all) S0[m] for every carried bucket m inside B_l(tf) (a
+// carried bucket moves whole: buckets nest). A bucket is one run of tokens, so the thread of
+// (level l = grid.z, element (k, v)) walks only its bucket's rows: O(T K V) in all. Writes S_out
+// [B,H,Lf,K,V] whole (empty buckets, and the levels above a shorter packed sequence's, get zero).
 template <class In>
 __global__ void chunked_state_final(ChunkedParams<In> p, float* S_out) {
   const int l = blockIdx.z, bh = blockIdx.y, b = bh / p.H, h = bh % p.H, gr = h / p.heads_per_group();
   const int idx = blockIdx.x * blockDim.x + threadIdx.x;
   if (idx >= p.K * p.V) return;
-  const int kk = idx / p.V, x = idx % p.V;
-  const long long tf = p.t0 + p.T - 1;
+  const int kk = idx / p.V, x = idx % p.V, n = seq_len(p, b);
+  const long long tf = p.t0 + n - 1;
   long long begin, end;
   bucket_range(tf, l, begin, end);
   const float* Gsuf = p.Gsuf + long(bh) * p.T;
@@ -138,7 +140,7 @@ __global__ void chunked_state_final(ChunkedParams<In> p, float* S_out) {
     const int r = int(t - p.t0);
     acc += expf(Gsuf[r]) * ldf(p.k, qk_at(p, b, r, gr) + kk) * ldf(p.v, v_at(p, b, r, h) + x);
   }
-  const float all = expf(p.Gpre[long(bh) * p.T + p.T - 1]);  // the whole call's decay
+  const float all = expf(p.Gpre[long(bh) * p.T + n - 1]);  // the whole call's decay
   for (int m = 0; m < p.L0; ++m) {
     const long long rep = bucket_representative(p.t0 - 1, m);
     if (rep >= 0 && level_of(tf, rep) == l) acc += all * p.S0[state_at(bh, p.L0, m, p.K, p.V) + idx];

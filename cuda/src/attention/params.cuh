@@ -64,11 +64,12 @@ struct DecodeParams {
   int B, H, G, K, V, L, Lmax;
   long long t;     // tokens consumed before this step (a ragged batch: the largest stream's)
   int levels;      // num_levels(t + 1): live levels after the step
-  // A ragged batch: each stream's own count (device, [B], each in [0, t]); nullptr: t for all.
-  const std::int64_t* stream_tokens;
   float* S;        // [B,H,Lmax,K,V] level states, updated in place
   const float *q, *k, *v, *g, *lam;  // [B,G,K], [B,G,K], [B,H,V], [B,H], [B,H,L]
   float* o;        // [B,H,V]
+  // A ragged batch: each stream's own count (device, [B], each in [0, t]); nullptr: t for all.
+  // Last, so that a positional initialiser of the fields above leaves it nullptr.
+  const std::int64_t* stream_tokens;
 };
 
 /// Loads one input element as float (the kernels compute in float32 whatever the storage type).

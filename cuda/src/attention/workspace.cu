@@ -44,11 +44,15 @@ WorkspaceLayout::WorkspaceLayout(const ChunkedSizes& s, Precision precision_, bo
     if (backward) { dq32 = take(nq); dk32 = take(nq); dv32 = take(nv); }
   }
   // The carried state's terms (chunked_state.cu): small beside Hin, so every dense call has them
-  // and the workspace size does not depend on whether a state is passed. Packed calls carry no
-  // state, and with many short sequences S_work would outgrow everything else: none for them.
-  if (!varlen) {
+  // and the workspace size does not depend on whether a state is passed. A packed forward may
+  // return final states (the decay sums, streams x T floats: 2 C / (K V) of U); packed calls carry
+  // no initial state and return no state gradient, and with many short sequences S_work would
+  // outgrow everything else: no backward part for them.
+  if (!varlen || !backward) {
     Gpre = take(streams * s.T);
     Gsuf = take(streams * s.T);
+  }
+  if (!varlen) {
     if (backward) {
       S_work = take(times(times(streams * std::size_t(s.Lf), s.K), s.V));
       dG_last = take(streams);
@@ -65,10 +69,8 @@ ChunkedParams<In> WorkspaceLayout::params(const ChunkedSizes& s, void* base) con
   static_cast<ChunkedSizes&>(p) = s;
   p.gamma = ws + gamma; p.U = ws + U; p.Hin = ws + Hin;
   if (backward) p.dU = ws + dU;
-  if (!varlen) {
-    p.Gpre = ws + Gpre; p.Gsuf = ws + Gsuf;
-    if (backward) { p.S_final = ws + S_work; p.dG_last = ws + dG_last; }
-  }
+  if (!varlen || !backward) { p.Gpre = ws + Gpre; p.Gsuf = ws + Gsuf; }
+  if (!varlen && backward) { p.S_final = ws + S_work; p.dG_last = ws + dG_last; }
   if (varlen) p.cu = reinterpret_cast<const long long*>(ws + cu);
   if (precision == Precision::bf16) {
     if (backward) { p.dq = ws + dq32; p.dk = ws + dk32; p.dv = ws + dv32; }
