@@ -63,8 +63,8 @@ class LogLinearState(NamedTuple):
     (SPEC.md section 4: the sum over the tokens s of level l's bucket of
     ``exp(g_{s+1} + ... + g_last) k_s v_s^T``). Sequence i has ``num_levels(tokens[i])`` levels
     (none after 0 tokens); levels above that are zero padding, so sequences of different lengths
-    share one tensor. A dense batch has one token count for all of its rows; decode_step is the
-    exception: its streams may be at different positions (a ragged batch).
+    share one tensor; the rows of a dense batch may hold different counts too (a ragged batch,
+    e.g. after a packed prefill of prompts of different lengths).
     """
 
     states: torch.Tensor
@@ -571,8 +571,9 @@ def chunk_log_linear_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: 
             with L >= num_levels(tokens + T) for every sequence. All on one device. CPU: float32
             or float64; CUDA: float32 or bfloat16. q sets the working dtype; the others are
             converted, their gradients returned in their own dtype.
-        initial_state: a ``LogLinearState`` every sequence continues from, or None (empty). On CUDA
-            tensors every row must have the same token count.
+        initial_state: a ``LogLinearState`` every sequence continues from, or None (empty). The
+            rows of a dense batch may hold different token counts (each row then runs as its own
+            sequence of a packed call, as with cu_seqlens).
         output_final_state: also return the state after the last token of every sequence (on CUDA
             tensors its states are float32).
         cu_seqlens: int64 ``[S+1]`` offsets of packed sequences (B = 1), or None. On CUDA tensors
@@ -614,6 +615,16 @@ def chunk_log_linear_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: 
     chunk_size = _to_chunk_size(chunk_size)
     if not isinstance(validate, bool):
         raise TypeError(f"validate: expected a bool, got {type(validate).__name__}")
+    if init_tokens is not None and cu_seqlens is None and _rows_at_different_positions(
+            init_tokens, (q, k, v, g, level_scales)):
+        # Rows that continue from different token counts (e.g. streams after a ragged decode_step):
+        # each row is its own sequence of a packed call, which continues each from its own count.
+        B, T = q.shape[0], q.shape[1]
+        cu = torch.arange(B + 1, dtype=torch.int64, device=q.device) * T
+        flat = [t.reshape((1, B * T) + tuple(t.shape[2:])) for t in (q, k, v, g, level_scales)]
+        o, st = chunk_log_linear_attn(*flat, initial_state=initial_state, output_final_state=output_final_state,
+                                      cu_seqlens=cu, chunk_size=chunk_size, form=form, validate=validate)
+        return o.reshape((B, T) + tuple(o.shape[2:])), st
     stateful = initial_state is not None or output_final_state or cu_seqlens is not None
     if q.is_cuda:
         if form != "chunked":
@@ -647,6 +658,18 @@ def chunk_log_linear_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: 
                                                           form, chunk_size)
     o = o if o.dtype == dtype else o.to(dtype)
     return o, (LogLinearState(fin_states, fin_tokens) if output_final_state else None)
+
+
+def _rows_at_different_positions(tokens: torch.Tensor, x: Sequence[torch.Tensor]) -> bool:
+    """Whether a dense batch's carried state holds different token counts for its rows (one small
+    device-to-host copy on the GPU). Only for well-formed inputs (one count per row, every input
+    [B,T,...] like q): anything else takes the normal path, whose checks name the argument."""
+    q = x[0]
+    if tokens.dim() != 1 or tokens.numel() < 2 or q.dim() != 4 or tokens.numel() != q.shape[0] or q.shape[1] < 1:
+        return False
+    if any(t.dim() < 3 or tuple(t.shape[:2]) != tuple(q.shape[:2]) for t in x):
+        return False
+    return bool(tokens.min() != tokens.max())
 
 
 def _decode_cuda(q_t, k_t, v_t, g_t, level_scales_t, state: LogLinearState, validate: bool):
@@ -737,16 +760,6 @@ def decode_step(q_t: torch.Tensor, k_t: torch.Tensor, v_t: torch.Tensor, g_t: to
         return _decode_cuda(q_t, k_t, v_t, g_t, level_scales_t, state, validate)
     # CPU: the recurrent form on one token. CUDA with autograd: the chunked kernels with the carried
     # state, whose chunk becomes 1 at odd token counts: the same O(log T) level reads and writes.
-    form = "chunked" if q_t.is_cuda else "recurrent"
-    tokens = state[1]
-    if isinstance(tokens, torch.Tensor) and tokens.dim() == 1 and tokens.numel() > 1 and \
-            bool(tokens.min() != tokens.max()):
-        # A ragged batch: each stream is its own one-token sequence of a packed call, which
-        # continues each sequence's state from its own count (B = 1, T = B streams).
-        cu = torch.arange(q_t.shape[0] + 1, dtype=torch.int64, device=q_t.device)
-        o, nxt = chunk_log_linear_attn(*[t.transpose(0, 1) for t in (q_t, k_t, v_t, g_t, level_scales_t)],
-                                       initial_state=state, output_final_state=True, cu_seqlens=cu, form=form,
-                                       validate=validate)
-        return o.transpose(0, 1), nxt
+    # A ragged batch there: chunk_log_linear_attn runs each stream as its own one-token sequence.
     return chunk_log_linear_attn(q_t, k_t, v_t, g_t, level_scales_t, initial_state=state, output_final_state=True,
-                                 form=form, validate=validate)
+                                 form="chunked" if q_t.is_cuda else "recurrent", validate=validate)

@@ -284,6 +284,37 @@ class TestStateAndPacking(unittest.TestCase):
         torch.autograd.gradcheck(lambda *a: lt.decode_step(*a[:5], lt.LogLinearState(a[5] * held, st.tokens))[0],
                                  (*xt, s0))
 
+    def test_dense_rows_at_different_positions_equal_each_row_alone(self):
+        """A dense batch whose rows continue from different token counts (what a ragged decode
+        leaves) runs each row as its own sequence: outputs, final states and gradients equal one
+        call per row (1e-12); gradcheck through it, the carried state included (masked to the
+        levels each row holds: its padding must stay zero)."""
+        lens, T, H, G, K, V = [9, 2, 0, 17], 6, 2, 1, 3, 2
+        L = loglinear.num_levels(max(lens) + T)
+        seqs = [inputs(1, n + T, G, H, K, V, L, seed=80 + i) for i, n in enumerate(lens)]
+        state = packed_prefill(seqs, lens)
+        x = [torch.cat([s_[j][:, n:] for s_, n in zip(seqs, lens)], 0).requires_grad_() for j in range(5)]
+        o, fin = lt.chunk_log_linear_attn(*x, initial_state=state, output_final_state=True)
+        self.assertEqual(tuple(o.shape), (len(lens), T, H, V))
+        self.assertEqual(fin.tokens.tolist(), [n + T for n in lens])
+        w = torch.randn(o.shape, generator=torch.Generator().manual_seed(81), dtype=F64)
+        (o * w).sum().backward()
+        for b, (s_, n) in enumerate(zip(seqs, lens)):
+            xb = [t.detach().requires_grad_() for t in s_]
+            ob, fb = lt.chunk_log_linear_attn(*xb, output_final_state=True)
+            self.assertLess(rel(o[b:b + 1], ob[:, n:]), 1e-12, b)
+            self.assertLess(rel(fin.states[b:b + 1, :, :fb.states.shape[2]], fb.states), 1e-12, b)
+            (ob[:, n:] * w[b:b + 1]).sum().backward()
+            for name, a, r in zip("q k v g level_scales".split(), x, xb):
+                self.assertLess(rel(a.grad[b:b + 1], r.grad[:, n:]), 1e-11, (name, b))
+        s0 = state.states.detach().requires_grad_()
+        held = torch.zeros_like(s0)
+        for b, n in enumerate(lens):
+            held[b, :, :loglinear.num_levels(n) if n else 0] = 1
+        xs = [t[:, :2].detach().requires_grad_() for t in x]
+        torch.autograd.gradcheck(lambda *a: lt.chunk_log_linear_attn(
+            *a[:5], initial_state=lt.LogLinearState(a[5] * held, state.tokens))[0], (*xs, s0))
+
     def test_decode_from_empty_state(self):
         x = inputs(1, 6, 1, 1, 2, 2, loglinear.num_levels(6), seed=13)
         o_all, _ = lt.chunk_log_linear_attn(*x)
@@ -330,8 +361,10 @@ class TestErrors(unittest.TestCase):
                    initial_state=st)
         two = torch.zeros(2, 2, 0, 3, 2, dtype=F64)
         qq, kk, vv, gg, ll = [torch.cat([t, t]) for t in self.x]
-        self.check(ValueError, "^initial_tokens: expected one token count for every row", qq, kk, vv, gg, ll,
-                   initial_state=lt.LogLinearState(torch.zeros(2, 2, 1, 3, 2, dtype=F64), torch.tensor([0, 1])))
+        # Rows at different positions run as packed sequences, whose checks then name the state:
+        # a row of 0 tokens holds no level, so a nonzero level 0 there is refused.
+        self.check(ValueError, "^initial_state: level 0 of sequence 0 is nonzero", qq, kk, vv, gg, ll,
+                   initial_state=lt.LogLinearState(torch.ones(2, 2, 1, 3, 2, dtype=F64), torch.tensor([0, 1])))
         self.check(ValueError, "^initial_tokens: expected token counts", q, k, v, g, lam,
                    initial_state=lt.LogLinearState(two[:1], torch.tensor([-1])))
         with self.assertRaisesRegex(ValueError, "^q_t: expected \\[B,1,G,K\\]"):
@@ -468,12 +501,12 @@ class TestCuda(unittest.TestCase):
         _, st = lt.chunk_log_linear_attn(q, k, v, g, lam, output_final_state=True)
         with self.assertRaisesRegex(ValueError, r"^initial_state.tokens: expected shape \(1,\)"):
             lt.chunk_log_linear_attn(q, k, v, g, lam, initial_state=lt.LogLinearState(st.states, st.tokens.repeat(2)))
-        # A dense batch of two rows whose states hold different token counts: the kernels take one
-        # count per call (the chunk grid of every row starts at the same absolute position).
-        q2, k2, v2, g2, lam2 = [t.cuda().float() for t in inputs(2, 8, 1, 2, 4, 4, 4, seed=9)]
+        # A dense batch whose rows hold different token counts runs as packed sequences; a count
+        # that the state's levels cannot hold is refused there, naming the state.
+        q2, k2, v2, g2, lam2 = [t.cuda().float() for t in inputs(2, 8, 1, 2, 4, 4, 5, seed=9)]
         _, st = lt.chunk_log_linear_attn(q2, k2, v2, g2, lam2, output_final_state=True)
-        uneven = lt.LogLinearState(st.states, torch.tensor([8, 7], device="cuda"))
-        with self.assertRaisesRegex(ValueError, "^initial_state.tokens: expected one token count for every row"):
+        uneven = lt.LogLinearState(st.states, torch.tensor([8, 20], device="cuda"))  # 20 tokens: 6 levels, not 4
+        with self.assertRaisesRegex(ValueError, "^initial_state"):
             lt.chunk_log_linear_attn(q2, k2, v2, g2, lam2, initial_state=uneven)
         with self.assertRaisesRegex(ValueError, "^form: the CUDA kernels implement"):
             lt.chunk_log_linear_attn(q, k, v, g, lam, form="recurrent")
