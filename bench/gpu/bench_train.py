@@ -73,7 +73,7 @@ def main():
     ap.add_argument("--corpus", default=None, help="--corpus of the LM runs (default: loglinear-train's)")
     ap.add_argument("--only", default=None, help="run only the configurations whose name contains this")
     ap.add_argument("--devices", default="cuda,cpu", help="which side(s) of each pair to run (cuda,cpu)")
-    ap.add_argument("--gpu-flags", default="", help="more loglinear-train flags for the GPU runs, e.g. "
+    ap.add_argument("--gpu-flags", default="", help="more loglinear-train flags for the GPU runs (the concurrent ones too), e.g. "
                     "\"--matmul tf32\" (recorded in each row's command)")
     ap.add_argument("--concurrency", default="time_sliced,mps",
                     help="which concurrency tests to run: time_sliced, mps (empty: none)")
@@ -118,7 +118,7 @@ def run_concurrent(args, mps):
         out = os.path.join(args.out, f"concurrent{j}.json")
         cmd = [args.binary] + flags + ["--device", "cuda", "--steps", str(gpu_steps), "--eval-every", str(gpu_steps),
                                        "--early-stop", "100", "--train-size", "2000", "--val-size", "8",
-                                       "--seed", str(j), "--no-progress", "--json", out]
+                                       "--seed", str(j), "--no-progress", "--json", out] + args.gpu_flags.split()
         procs.append((subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE), out))
     for p, _ in procs:
         _, err = p.communicate()  # drains stderr: a full pipe would block the child
@@ -126,7 +126,7 @@ def run_concurrent(args, mps):
             sys.exit("bench_train: a concurrent run failed: " + err.decode())
     wall = time.time() - t0
     each = [json.load(open(out)) for _, out in procs]
-    conc = {"runs": args.concurrent, "steps_each": gpu_steps, "wall_s": wall, "mps": mps,
+    conc = {"runs": args.concurrent, "steps_each": gpu_steps, "wall_s": wall, "mps": mps, "gpu_flags": args.gpu_flags,
             "train_time_s": [r["train_time_s"] for r in each],
             "peak_device_memory_bytes": [r["peak_device_memory_bytes"] for r in each]}
     print(f"{args.concurrent} concurrent {name} runs of {gpu_steps} steps{' under MPS' if mps else ''}: {wall:.1f} s wall, "
