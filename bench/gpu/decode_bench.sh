@@ -14,7 +14,7 @@ py=$(command -v python3)
 build_gpu bench_cuda_decode || exit 1
 torch_ok=1
 build_torch "$py" || { torch_ok=0; echo "the Python module did not build (build-torch.log): bench_decode_torch.py skipped" | tee -a "$sum"; }
-echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo -dirty)" | tee -a "$sum"
+lease_stamp
 timeout 240 ./build-gpu/bench/gpu/bench_cuda_decode --json "$out/decode.json" 2>&1 | tee -a "$sum"
 if [ "$torch_ok" = 1 ]; then
   PYTHONPATH=$PWD/build-torch/python FLA_PATH=${FLA_PATH:-.peer} timeout 240 "$py" -W ignore \

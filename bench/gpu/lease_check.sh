@@ -11,7 +11,7 @@ source bench/gpu/lease_common.sh
 corpus=${2:-build-cpu/data/kjv.txt}
 lease_begin "$1" lease_check
 build_gpu loglinear_tests loglinear-train || exit 1
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee -a "$sum"
+lease_stamp
 B=build-gpu/apps/loglinear-train
 # LEASE_CHECK_QUICK=1: tests and memcheck only (a lease that checks new kernels before anything else).
 timeout 300 ./build-gpu/tests/loglinear_tests "[cuda]" -r compact > "$out/tests.txt" 2>&1

@@ -1,4 +1,4 @@
-# Sourced by the GPU lease scripts (lease_check.sh, torch_check.sh, lm_tf32.sh, decode_bench.sh):
+# Sourced by the GPU lease scripts (lease_check, torch_check, lm_tf32, decode_bench, mqar_speed, profile_lease):
 # the one way they keep their logs and build the two trees, so that a flag of the build is set in
 # one place. Run from the repository root.
 
@@ -30,4 +30,12 @@ build_torch() {
     { tail -30 "$out/cmake-torch.log" | tee -a "$sum"; return 1; }
   cmake --build build-torch -j "$(nproc)" --target loglinear_python > "$out/build-torch.log" 2>&1 ||
     { grep -B2 -A8 error "$out/build-torch.log" | head -60 | tee -a "$sum"; return 1; }
+}
+
+# lease_stamp: the GPU, its driver and the commit (with -dirty for uncommitted changes) into
+# stdout and $sum, so that every figure of a lease names what produced it.
+lease_stamp() {
+  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1 | tee -a "$sum"
+  echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo -dirty)" |
+    tee -a "$sum"
 }

@@ -13,8 +13,7 @@ source bench/gpu/lease_common.sh
 corpus=${2:-build-cpu/data/kjv.txt}
 lease_begin "$1" lm_tf32
 build_gpu loglinear-train || exit 1
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee -a "$sum"
-echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo -dirty)" | tee -a "$sum"
+lease_stamp
 # Ours: float32 (the reference), TF32 GEMMs, TF32 GEMMs with the operator on bf16 copies.
 i=0
 for flags in "--matmul fp32" "--matmul tf32" "--matmul tf32 --attention bf16"; do

@@ -14,8 +14,7 @@ cd "$(dirname "$0")/../.."
 source bench/gpu/lease_common.sh
 lease_begin "$1" mqar_speed
 build_gpu loglinear-train || exit 1
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee -a "$sum"
-echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo -dirty)" | tee -a "$sum"
+lease_stamp
 i=0
 for flags in "" "--attention bf16" "--matmul tf32 --attention bf16"; do
   i=$((i + 1))

@@ -19,8 +19,7 @@ source bench/gpu/lease_common.sh
 lease_begin "$1" profile
 corpus=${2:-build-cpu/data/kjv.txt}
 py=$(command -v python3)
-echo "$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)" | tee -a "$sum"
-echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo -dirty)" | tee -a "$sum"
+lease_stamp
 build_gpu loglinear-train bench_cuda_chunked || exit 1
 
 echo "== 1. LM d=512 T=2048 B=8 6 layers, --matmul tf32 --attention bf16, 2 steps" | tee -a "$sum"

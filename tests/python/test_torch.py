@@ -8,6 +8,7 @@ Tolerances: float64 results of different algorithms (chunked vs the dense sum) a
 terms). gradcheck uses central differences with eps 1e-6 and its default atol 1e-5 / rtol 1e-3.
 float32 vs float64: <= 2e-5 relative (float32 rounding over T <= 64 tokens and log T levels).
 """
+import contextlib
 import os
 import sys
 import unittest
@@ -433,6 +434,24 @@ def packed_prefill(seqs, lens, device="cpu", dtype=None):
     return lt.LogLinearState(states, torch.tensor(lens, dtype=torch.int64, device=device))
 
 
+@contextlib.contextmanager
+def counting(owner, name, keep=lambda *a, **kw: True):
+    """While the block runs, owner.name is wrapped so that each call for which keep(*args) holds
+    appends its positional arguments to the list this yields (which path ran, counted)."""
+    real, calls = getattr(owner, name), []
+
+    def wrapper(*a, **kw):
+        if keep(*a, **kw):
+            calls.append(a)
+        return real(*a, **kw)
+
+    setattr(owner, name, wrapper)
+    try:
+        yield calls
+    finally:
+        setattr(owner, name, real)
+
+
 def rel_norm(a, b):
     """Normwise relative error ||a - b|| / ||b|| (the CUDA tests' measure, as in tests/cuda)."""
     a, b = a.detach().cpu().double(), b.detach().cpu().double()
@@ -580,20 +599,9 @@ class TestCudaState(unittest.TestCase):
         (forward and backward, no per-sequence stateful call); lengths too uneven for its grid run
         one call per sequence. Both against the float64 CPU op (float32 <= 1e-4 normwise, bf16 on
         the tensor cores <= 1e-2), forward and every gradient."""
-        stateful, varlen = [], []
-        real_stateful, real_fwd = lt._stateful_cuda, lt._core._cuda_forward_device
-
-        def counted_stateful(*a, **kw):
-            stateful.append(1)
-            return real_stateful(*a, **kw)
-
-        def counted_fwd(*a, **kw):
-            if (a[11] if len(a) > 11 else kw.get("cu_seqlens")) is not None:
-                varlen.append(1)
-            return real_fwd(*a, **kw)
-
-        lt._stateful_cuda, lt._core._cuda_forward_device = counted_stateful, counted_fwd
-        try:
+        # The forward binding with cu_seqlens given (argument 11) is the varlen kernel call.
+        with counting(lt, "_stateful_cuda") as stateful, \
+                counting(lt._core, "_cuda_forward_device", lambda *a, **kw: a[11] is not None) as varlen:
             for lens, dtype, K, per_sequence in (([9, 16, 12, 5], torch.float32, 8, 0),
                                                  ([64, 65, 3, 130], torch.bfloat16, 16, 0),
                                                  ([1, 1, 1, 1, 1, 700], torch.float32, 8, 6)):
@@ -615,8 +623,6 @@ class TestCudaState(unittest.TestCase):
                 (oc * w.cuda().to(oc.dtype)).sum().backward()
                 for name, a, b in zip(("dq", "dk", "dv", "dg", "dlam"), xc, x):
                     self.assertLess(rel_norm(a.grad, b.grad), bound, (name, lens))
-        finally:
-            lt._stateful_cuda, lt._core._cuda_forward_device = real_stateful, real_fwd
 
     def test_packed_prefill_returns_final_states_in_one_call(self):
         """A packed prefill without gradient (prompts of different lengths, output_final_state) runs
@@ -624,20 +630,10 @@ class TestCudaState(unittest.TestCase):
         stateful call); float32 and bf16 against the float64 CPU op (o: 1e-4 / 1e-2; the states
         are float32 sums of k v^T products: 1e-4 in both). With a gradient wanted the call takes
         one stateful call per sequence, and its final states agree (1e-5)."""
-        stateful, varlen_final = [], []
-        real_stateful, real_fwd = lt._stateful_cuda, lt._core._cuda_forward_device
-
-        def counted_stateful(*a, **kw):
-            stateful.append(1)
-            return real_stateful(*a, **kw)
-
-        def counted_fwd(*a, **kw):
-            if a[11] is not None and len(a[7]) == 8:  # cu_seqlens given, and a final-state pointer
-                varlen_final.append(1)
-            return real_fwd(*a, **kw)
-
-        lt._stateful_cuda, lt._core._cuda_forward_device = counted_stateful, counted_fwd
-        try:
+        # The forward binding with cu_seqlens (argument 11) and a final-state pointer (8 pointers).
+        with counting(lt, "_stateful_cuda") as stateful, \
+                counting(lt._core, "_cuda_forward_device",
+                         lambda *a, **kw: a[11] is not None and len(a[7]) == 8) as varlen_final:
             for lens, dtype, K, C in (([9, 16, 1, 12, 5], torch.float32, 8, 4),
                                       ([64, 65, 3, 130], torch.bfloat16, 16, 64)):
                 stateful.clear(); varlen_final.clear()
@@ -663,8 +659,6 @@ class TestCudaState(unittest.TestCase):
                 _, fing = lt.chunk_log_linear_attn(*xg, cu_seqlens=cu.cuda(), chunk_size=C, output_final_state=True)
                 self.assertEqual((len(stateful), len(varlen_final)), (len(lens), 0), lens)
                 self.assertLess(rel_norm(finc.states, fing.states), 1e-5, lens)
-        finally:
-            lt._stateful_cuda, lt._core._cuda_forward_device = real_stateful, real_fwd
 
     def test_zero_token_state_with_padding(self):
         """A state of 0 tokens (levels all padding) equals no state, and its gradient is zero."""
@@ -764,15 +758,7 @@ class TestCudaState(unittest.TestCase):
         for xt in steps_in:
             o_t, st_ref = lt.decode_step(*xt, st_ref)
             ref.append(o_t)
-        calls = []
-        real = lt._core._cuda_decode_device
-
-        def counted(*a, **kw):
-            calls.append((a[7], a[10] is not None))  # the largest count; a ragged launch
-            return real(*a, **kw)
-
-        lt._core._cuda_decode_device = counted
-        try:
+        with counting(lt._core, "_cuda_decode_device") as launches:
             st_fast = st_grad = packed_prefill(seqs, lens, "cuda", torch.float32)
             fast, grad = [], []
             for xt in steps_in:
@@ -782,8 +768,7 @@ class TestCudaState(unittest.TestCase):
                 fast.append(o_t)
                 o_t, st_grad = lt.decode_step(*[u.requires_grad_() for u in xt], st_grad)
                 grad.append(o_t)
-        finally:
-            lt._core._cuda_decode_device = real
+        calls = [(a[7], a[10] is not None) for a in launches]  # the largest count; a ragged launch
         self.assertEqual(calls, [(max(lens) + i, True) for i in range(steps)], "one ragged launch a token")
         o_ref = torch.cat(ref, 1)
         self.assertLess(rel_norm(torch.cat(fast, 1), o_ref), 1e-4)
