@@ -39,3 +39,22 @@ lease_stamp() {
   echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo -dirty)" |
     tee -a "$sum"
 }
+
+# train_at_precisions TAG LINES [bench_train.py arguments...]: bench_train.py (build-gpu's
+# loglinear-train, GPU side only) once per loglinear-train precision flag set given as the words
+# after the arguments' "--": TAG_1, TAG_2, ... in $out, each run's last LINES lines into $sum.
+# Usage: train_at_precisions mqar 3 --only mqar --concurrency mps -- "" "--attention bf16"
+train_at_precisions() {
+  local tag=$1 lines=$2 i=0 args=() flags
+  shift 2
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do args+=("$1"); shift; done
+  shift
+  for flags in "$@"; do
+    i=$((i + 1))
+    echo "== $tag, loglinear-train ${flags:-(float32, the defaults)}" | tee -a "$sum"
+    timeout 150 python3 bench/gpu/bench_train.py --binary build-gpu/apps/loglinear-train --devices cuda \
+      "${args[@]}" --gpu-flags "$flags" --out "$out/${tag}_$i" > "$out/${tag}_$i.txt" 2>&1
+    echo "(rc $?)" | tee -a "$sum"
+    tail -"$lines" "$out/${tag}_$i.txt" | tee -a "$sum"
+  done
+}

@@ -15,15 +15,8 @@ lease_begin "$1" lm_tf32
 build_gpu loglinear-train || exit 1
 lease_stamp
 # Ours: float32 (the reference), TF32 GEMMs, TF32 GEMMs with the operator on bf16 copies.
-i=0
-for flags in "--matmul fp32" "--matmul tf32" "--matmul tf32 --attention bf16"; do
-  i=$((i + 1))
-  echo "== loglinear-train $flags" | tee -a "$sum"
-  timeout 150 python3 bench/gpu/bench_train.py --binary build-gpu/apps/loglinear-train --corpus "$corpus" \
-    --devices cuda --only "LM d=512 T=2048" --concurrency "" --gpu-flags "$flags" --out "$out/ours_$i" \
-    > "$out/ours_$i.txt" 2>&1
-  tail -2 "$out/ours_$i.txt" | tee -a "$sum"
-done
+train_at_precisions ours 2 --corpus "$corpus" --only "LM d=512 T=2048" --concurrency "" -- \
+  "--matmul fp32" "--matmul tf32" "--matmul tf32 --attention bf16"
 # The peer in the same sitting, with the matching settings.
 fla=${FLA_PATH:-.peer}
 if [ -d "$fla/fla" ]; then

@@ -15,13 +15,5 @@ source bench/gpu/lease_common.sh
 lease_begin "$1" mqar_speed
 build_gpu loglinear-train || exit 1
 lease_stamp
-i=0
-for flags in "" "--attention bf16" "--matmul tf32 --attention bf16"; do
-  i=$((i + 1))
-  echo "== MQAR, flags: ${flags:-(float32)}" | tee -a "$sum"
-  timeout 150 python3 bench/gpu/bench_train.py --binary build-gpu/apps/loglinear-train --devices cuda \
-    --only mqar --concurrency mps --concurrent 8 --gpu-flags "$flags" --out "$out/mqar_$i" \
-    > "$out/mqar_$i.txt" 2>&1
-  echo "(rc $?)" | tee -a "$sum"
-  tail -3 "$out/mqar_$i.txt" | tee -a "$sum"
-done
+train_at_precisions mqar 3 --only mqar --concurrency mps --concurrent 8 -- \
+  "" "--attention bf16" "--matmul tf32 --attention bf16"
