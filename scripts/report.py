@@ -372,8 +372,8 @@ def lm_tables(runs):
     by_mode = {}
     for r in runs:
         by_mode.setdefault(r["config"]["lambda"], []).append(r)
-    lines = ["| lambda | seeds | held-out bits/byte (final) | per seed | p (Welch) vs fixed | train loss (last) | "
-             "best held-out step |", "|---|---|---|---|---|---|---|"]
+    lines = ["| lambda | seeds | held-out bits/byte (final) | per-byte perplexity 2^bpb | per seed | p (Welch) vs fixed | "
+             "train loss (last) | best held-out step |", "|---|---|---|---|---|---|---|---|"]
     for mode in MODES:
         rs = sorted(by_mode.get(mode, []), key=lambda r: r["config"]["seed"])
         if not rs:
@@ -383,7 +383,9 @@ def lm_tables(runs):
         if mode != "fixed" and "fixed" in by_mode and len(rs) > 1 and len(by_mode["fixed"]) > 1:
             p = float(stats.ttest_ind(b, [final_bpb(r) for r in by_mode["fixed"]], equal_var=False)[1])
         best = [min(r["history"], key=lambda h: h["val_loss"])["step"] for r in rs]
+        ppl = [2.0 ** x for x in b]
         lines.append(f"| {mode} | {len(rs)} | {np.mean(b):.4f} ± {np.std(b, ddof=1) if len(b) > 1 else 0:.4f} | "
+                     f"{np.mean(ppl):.4f} ± {np.std(ppl, ddof=1) if len(ppl) > 1 else 0:.4f} | "
                      f"{', '.join(f'{x:.4f}' for x in b)} | {p_text(p)} | "
                      f"{np.mean([r['last_train_loss'] for r in rs]):.4f} | {', '.join(map(str, best))} |")
     return lines
