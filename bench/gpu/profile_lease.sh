@@ -5,12 +5,14 @@
 #     leading kernels, bench/gpu/profile_kernels.py over 2 training steps;
 #  2. the bf16 operator alone at the short lengths where fla is faster (issue 14): per-kernel time
 #     of bench_cuda_chunked at B*T = 32768, H = 16, D = 64 with T = 2048 and 4096, D = 128 with
-#     T = 4096 (5 timed repetitions and a warm-up each, so each kernel shows 12 launches);
+#     T = 4096 (the benchmark's warm-up and timed repetitions, forward and forward + backward);
 #  3. loglinear.torch.decode_step from PyTorch (0.29 ms per token against 15-21 us for the kernel):
-#     bench/gpu/profile_decode_torch.py.
+#     bench/gpu/profile_decode_torch.py;
+#  4. the longest T whose forward and backward fit one GPU at H = 16, D = 64 (issue 17, N = 1):
+#     bench/gpu/longest_t.py.
 # Kernel times come from Nsight Compute (one metric, clocks locked at base by ncu's default), so
 # they are larger than the timed runs' and serve for shares, not for absolute speed.
-# OUTDIR receives summary.txt and profile.tgz (the tables as text and JSON). About 4 minutes.
+# OUTDIR receives summary.txt and profile.tgz (the tables as text and JSON). About 5 minutes.
 # Usage (carry .devdeps and build-cpu/data/kjv.txt):
 #   CMAKE_PREFIX_PATH=$PWD/.devdeps/usr bash bench/gpu/profile_lease.sh OUTDIR [CORPUS]
 set -uo pipefail
@@ -45,4 +47,9 @@ if build_torch "$py"; then
     --json "$out/decode_profile.json" > "$out/decode_profile.txt" 2>&1
   echo "(rc $?)" | tee -a "$sum"
   head -60 "$out/decode_profile.txt" | tee -a "$sum"
+  echo "== 4. the longest T whose forward + backward fit this GPU, H=16 D=64 (issue 17, N = 1)" | tee -a "$sum"
+  PYTHONPATH=$PWD/build-torch/python timeout 240 "$py" -W ignore bench/gpu/longest_t.py \
+    --json "$out/longest_t.json" > "$out/longest_t.txt" 2>&1
+  echo "(rc $?)" | tee -a "$sum"
+  cat "$out/longest_t.txt" | tee -a "$sum"
 fi
