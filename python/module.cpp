@@ -1084,7 +1084,10 @@ PYBIND11_MODULE(_loglinear, m) {
            py::object stream, py::object cu_seqlens, py::object cu_seqlens_ptr) {
           DeviceCall c = device_call(q, k, v, g, lam, chunk_size, precision, 0, cu_seqlens);
           c.cu_device = optional_device_ptr<const Index>(cu_seqlens_ptr);
-          if (ptrs.size() != 6) throw std::invalid_argument("ptrs: expected 6 device pointers (q, k, v, g, lam, o)");
+          if (ptrs.size() != 6 && !(ptrs.size() == 8 && !c.cu.empty())) {
+            throw std::invalid_argument("ptrs: expected 6 device pointers (q, k, v, g, lam, o), or 8 with cu_seqlens "
+                                        "(q, k, v, g, lam, o, 0, final states)");
+          }
           if (c.bf16) device_forward<__nv_bfloat16>(c, ptrs, workspace, workspace_bytes, stream);
           else device_forward<float>(c, ptrs, workspace, workspace_bytes, stream);
         },
@@ -1094,8 +1097,9 @@ PYBIND11_MODULE(_loglinear, m) {
         py::arg("cu_seqlens_ptr") = 0,
         "Private (loglinear.torch): chunked forward on device pointers (q, k, v, g, lam, o), queued on "
         "`stream`; with cu_seqlens (S+1 offsets) the packed sequences in one call, reading the offsets "
-        "from cu_seqlens_ptr (the same int64 offsets on the device) when it is not 0. q, k, v, o in the "
-        "precision's storage type, g and lam float32. The caller guarantees that the pointers hold "
+        "from cu_seqlens_ptr (the same int64 offsets on the device) when it is not 0, and with 8 pointers "
+        "(..., o, 0, final) also every sequence's final state, float32 [S,H,num_levels(longest),K,V]. "
+        "q, k, v, o in the precision's storage type, g and lam float32. The caller guarantees that the pointers hold "
         "contiguous tensors of these shapes on the current device.");
   m.def("_cuda_backward_device",
         [](py::object q, py::object k, py::object v, py::object g, py::object lam, py::object chunk_size,

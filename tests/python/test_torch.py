@@ -417,6 +417,30 @@ class TestBindingErrors(unittest.TestCase):
         self.assertLess(np.abs(o - loglinear.forward(*self.x)).max(), 1e-12)
 
 
+@unittest.skipUnless(loglinear.has_cuda and not loglinear.cuda_available(),
+                     "needs a build with the CUDA backend on a machine without a GPU (CI's), where the CUDA "
+                     "bindings' argument handling runs up to the device check")
+class TestCudaBindingsWithoutGpu(unittest.TestCase):
+    """The pointer lists loglinear.torch passes reach the CUDA API, which then refuses for want of a
+    device (not for a malformed list): a binding that miscounts its arguments fails here, in CI,
+    instead of on the GPU machine. Fake, aligned pointers: nothing is dereferenced before the
+    device check."""
+
+    def test_pointer_lists_reach_the_device_check(self):
+        core = lt._core
+        shapes = [(1, 8, 1, 4), (1, 8, 1, 4), (1, 8, 2, 4), (1, 8, 2), (1, 8, 2, 4)]
+        fake = [4096 * (i + 1) for i in range(8)]
+        for ptrs, cu in ((fake[:6], None), (fake[:6], [0, 3, 8]), (fake[:6] + [0, fake[7]], [0, 3, 8])):
+            with self.assertRaisesRegex(RuntimeError, "no CUDA device"):
+                core._cuda_forward_device(*shapes, 64, "fp32", ptrs, 256, 1 << 30, 0, cu, 0)
+        with self.assertRaisesRegex(ValueError, "^ptrs: expected 6 device pointers"):  # a state needs cu here
+            core._cuda_forward_device(*shapes, 64, "fp32", fake[:6] + [0, fake[7]], 256, 1 << 30, 0, None, 0)
+        with self.assertRaisesRegex(RuntimeError, "no CUDA device"):
+            core._cuda_decode_device(2, 2, 1, 4, 4, 3, 3, 2, fake[:7], 0, fake[7])  # ragged
+        with self.assertRaisesRegex(RuntimeError, "no CUDA device"):
+            core._cuda_decode_device(2, 2, 1, 4, 4, 3, 3, 2, fake[:7], 0)
+
+
 CUDA = torch.cuda.is_available() and loglinear.has_cuda
 NO_CUDA = ("no CUDA device or a build without the CUDA backend: the CUDA tensor tests run on the GPU machine "
            "(bench/RESULTS-gpu.md, issue 15)")

@@ -243,8 +243,9 @@ void chunked_backward_device(const DeviceInputs<In>& in, const AttentionDims& d,
 
 /// \name Packed sequences (cu_seqlens)
 /// The twins of loglinear::forward_varlen / backward_varlen with Form::chunked, without a carried
-/// initial state (the forward may return the final ones): S sequences packed along T (B = 1, FlashAttention's convention, cu_seqlens [S+1] with
-/// 0 = cu[0] < ... < cu[S] = T), each its own Fenwick tree, chunks aligned to every sequence start
+/// initial state (the forward may return the final ones): S sequences packed along T (B = 1,
+/// FlashAttention's convention, cu_seqlens [S+1] with 0 = cu[0] < ... < cu[S] = T), each its own
+/// Fenwick tree, chunks aligned to every sequence start
 /// (a chunk never crosses a sequence boundary: the CPU form says why). One launch sequence for all
 /// sequences: the kernels' grid has the longest sequence's ceil(max n_i / C) chunk slots per
 /// sequence and head, and the slots past a shorter sequence's end return at once; the workspace

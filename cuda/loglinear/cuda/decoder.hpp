@@ -77,11 +77,14 @@ void decode_step_device(const DecodeDims& d, float* state, Index tokens, const f
 /// token count (e.g. after a packed prefill of prompts of different lengths), in one launch.
 /// Stream b consumes token number stream_tokens[b]; its levels from num_levels(stream_tokens[b] +
 /// 1) up to num_levels(max_tokens + 1) are padding and are written as zeros (levels above those,
-/// up to Lmax, are not touched), and the levels it did not hold before the step are read as zero. Everything else as decode_step_device, whose
-/// checks take `max_tokens` as the count (so Lmax, L >= num_levels(max_tokens + 1)).
+/// up to Lmax, are not touched), and the levels it did not hold before the step are read as zero.
+/// Everything else as decode_step_device, whose checks take `max_tokens` as the count (so Lmax,
+/// L >= num_levels(max_tokens + 1)).
 /// @param d             sizes of the streams
-/// @param state         [B,H,Lmax,K,V] level states, stream b after stream_tokens[b] tokens, updated in place
-/// @param max_tokens    the largest of the B counts (the host knows it; the checks and the levels use it)
+/// @param state         [B,H,Lmax,K,V] level states, stream b after stream_tokens[b] tokens,
+///                      updated in place
+/// @param max_tokens    the largest of the B counts (the host knows it; the checks and the
+///                      levels use it)
 /// @param stream_tokens device pointer to B int64 counts, each in [0, max_tokens]. The values are
 ///                      read by the kernel, not on the host: a count outside that range makes the
 ///                      stream's o_t NaN and leaves its state unchanged (never a read or write
