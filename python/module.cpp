@@ -1155,7 +1155,8 @@ PYBIND11_MODULE(_loglinear, m) {
         "d_initial float32 or 0 (none).");
   m.def("_cuda_decode_device",
         [](py::object B, py::object H, py::object G, py::object K, py::object V, py::object L, py::object Lmax,
-           py::object tokens, py::sequence ptrs, py::object stream, py::object stream_tokens) {
+           py::object tokens, py::sequence ptrs, py::object stream, py::object stream_tokens,
+           py::object padding_is_zero) {
           const cuda::DecodeDims d{to_index("B", B), to_index("H", H), to_index("G", G), to_index("K", K),
                                    to_index("V", V), to_index("L", L), to_index("Lmax", Lmax)};
           if (ptrs.size() != 7) {
@@ -1172,16 +1173,18 @@ PYBIND11_MODULE(_loglinear, m) {
           } else {  // a ragged batch: `tokens` is the largest count, stream_tokens the B counts (int64)
             cuda::decode_step_device_ragged(d, state, to_index("tokens", tokens),
                                             device_ptr<const std::int64_t>("stream_tokens", stream_tokens), q, k,
-                                            v, g, lam, o, s);
+                                            v, g, lam, o, s, padding_is_zero.cast<bool>());
           }
         },
         py::arg("B"), py::arg("H"), py::arg("G"), py::arg("K"), py::arg("V"), py::arg("L"), py::arg("Lmax"),
         py::arg("tokens"), py::arg("ptrs"), py::arg("stream"), py::arg("stream_tokens") = py::none(),
+        py::arg("padding_is_zero") = false,
         "Private (loglinear.torch): one recurrent decoding step on device pointers (state [B,H,Lmax,K,V] "
         "updated in place, q_t, k_t [B,G,K], v_t [B,H,V], g_t [B,H], lam_t [B,H,L], o_t [B,H,V]; all "
         "float32, contiguous), queued on `stream`; the sizes are checked as cuda::decode_step_device does. "
         "stream_tokens: None (every stream after `tokens` tokens) or a device pointer to B int64 counts, "
-        "each in [0, tokens] (a ragged batch: cuda::decode_step_device_ragged).");
+        "each in [0, tokens] (a ragged batch: cuda::decode_step_device_ragged); padding_is_zero: the "
+        "state's levels above each stream's live ones are kept zero by the caller (not written).");
 #else
   m.attr("has_cuda") = false;
   m.def("cuda_available", [] { return false; }, "True if the CUDA backend can run here.");

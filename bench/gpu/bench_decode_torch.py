@@ -4,6 +4,8 @@ on the GPU; validate=False) against fla.ops.log_linear_attn.chunk_log_linear_att
 token with its initial_state (fla has no decode step: it re-runs its chunk kernel per token).
 Each stream first gets a prefill of t tokens (each side its own op), then `--steps` tokens are
 decoded one at a time; the figure is the wall time per token (all B streams), CUDA-synchronised.
+Ours also as loglinear.torch.Decoder with one step captured in a CUDA graph (inputs copied into
+its static tensors, then a replay per token).
 H = 16, q and k shared by the heads (G = 1: fla's layout), K = V = D; ours in float32, fla in
 bfloat16 (its float32 path is not what its users run). fla is not a dependency:
     git --git-dir=<mirror> archive HEAD fla | tar -x -C .peer
@@ -122,7 +124,8 @@ import loglinear.torch as lt  # noqa: E402  (the build's python/ on PYTHONPATH)
 rows = []
 print(f"# {torch.cuda.get_device_name()}, torch {torch.__version__}; H = {H}, G = 1, K = V = {D}, "
       f"{args.steps} decoded tokens per figure; each fla cell in its own process")
-print("\n| B | t | ours: decode_step ms/token | fla: chunk op on 1 token ms/token | fla / ours |\n|---|---|---|---|---|")
+print("\n| B | t | ours: decode_step ms/token | ours: Decoder in a CUDA graph ms/token | "
+      "fla: chunk op on 1 token ms/token | fla / ours (decode_step) |\n|---|---|---|---|---|---|")
 for B in [int(b) for b in args.batches.split(",")]:
     for t in [int(p) for p in args.positions.split(",")]:
         q, k, v, g, lam = inputs(B, t)
@@ -139,11 +142,26 @@ for B in [int(b) for b in args.batches.split(",")]:
             ours(0)  # warm-up (state advances: the timed loop starts one token later)
             state[0] = st
             row["ours_ms"] = per_token_ms(ours, args.steps)
+            # The in-place Decoder with one step captured in a CUDA graph: per token, the copy of
+            # the token's inputs into the graph's static tensors and one replay (no host work).
+            dec = lt.Decoder(st, t + args.steps + 1)
+            static = [u[:, t:t + 1].clone() for u in (q, k, v, g, lam)]
+            dec.step(*static)  # warm-up, outside the graph
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                dec.step(*static)
+
+            def replay(i):
+                s = t + 1 + i
+                for dst, u in zip(static, (q, k, v, g, lam)):
+                    dst.copy_(u[:, s:s + 1])
+                graph.replay()
+            row["graph_ms"] = per_token_ms(replay, args.steps - 2)
         row["fla_ms"], row["fla_error"] = fla_in_child(B, t)
         rows.append(row)
         fla_cell = f"{row['fla_ms']:.3f}" if row["fla_ms"] else f"failed ({row['fla_error'][:100]})"
         ratio = f"{row['fla_ms'] / row['ours_ms']:.1f}x" if row["fla_ms"] else "-"
-        print(f"| {B} | {t} | {row['ours_ms']:.3f} | {fla_cell} | {ratio} |", flush=True)
+        print(f"| {B} | {t} | {row['ours_ms']:.3f} | {row['graph_ms']:.3f} | {fla_cell} | {ratio} |", flush=True)
 if args.json:
     with open(args.json, "w") as f:
         json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "rows": rows}, f, indent=2)

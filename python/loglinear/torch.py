@@ -51,7 +51,7 @@ import torch
 
 from . import _loglinear as _core
 
-__all__ = ["HAS_CUSTOM_OP", "LogLinearState", "chunk_log_linear_attn", "decode_step", "empty_state"]
+__all__ = ["HAS_CUSTOM_OP", "Decoder", "LogLinearState", "chunk_log_linear_attn", "decode_step", "empty_state"]
 
 
 class LogLinearState(NamedTuple):
@@ -763,3 +763,105 @@ def decode_step(q_t: torch.Tensor, k_t: torch.Tensor, v_t: torch.Tensor, g_t: to
     # A ragged batch there: chunk_log_linear_attn runs each stream as its own one-token sequence.
     return chunk_log_linear_attn(q_t, k_t, v_t, g_t, level_scales_t, initial_state=state, output_final_state=True,
                                  form="chunked" if q_t.is_cuda else "recurrent", validate=validate)
+
+
+class Decoder:
+    """A decoding loop's state kept in place: ``step`` updates it and returns o_t, with no host
+    synchronisation and no allocation that depends on the position, so that on the GPU a step (or a
+    whole model's step around it) can be captured in a CUDA graph and replayed per token.
+
+    ``decode_step`` is the functional form (a new state per token, the token counts read on the
+    host); this class holds the states in one float32 buffer of ``num_levels(max_tokens)`` levels,
+    zero above each stream's live levels, and the per-stream counts on the device, and steps them
+    with the device decoding kernel (ragged batches included). On CPU tensors ``step`` runs
+    ``decode_step`` and keeps its result. No gradient: it is for inference (``decode_step`` is
+    differentiable).
+
+    Args:
+        state: the ``LogLinearState`` to continue from (a prefill's final state, or
+            ``empty_state``); its rows may hold different token counts.
+        max_tokens: the most tokens any stream will hold; level_scales_t needs
+            L >= num_levels(max_tokens). On the CPU a step past it is refused; on the GPU a stream
+            that holds ``2^(num_levels(max_tokens) - 1)`` tokens (>= max_tokens, the most its levels
+            hold) gets NaN outputs from then on, and its state and count stay as they were (the
+            kernel checks the count it reads; the host reads none).
+
+    Attributes:
+        states: ``[B,H,num_levels(max_tokens),K,V]``; tokens: ``[B]`` int64, on the state's device.
+    """
+
+    def __init__(self, state: LogLinearState, max_tokens: int):
+        if not (isinstance(state, tuple) and len(state) == 2):
+            raise TypeError(f"state: expected a loglinear.torch.LogLinearState (states, tokens), got "
+                            f"{type(state).__name__}")
+        states, tokens = state
+        _check_tensor("state.states", states)
+        _check_tensor("state.tokens", tokens, states.device)
+        if states.dim() != 5:
+            raise ValueError(f"state.states: expected [B,H,L,K,V], got shape {tuple(states.shape)}")
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
+            raise TypeError(f"max_tokens: expected an int, got {type(max_tokens).__name__}")
+        B = states.shape[0]
+        counts = _stream_tokens(tokens, B)  # once, here; never per step
+        if max_tokens < max(counts + [1]) or max_tokens > 2 ** 40:
+            raise ValueError(f"max_tokens: expected an int in [max(state.tokens) = {max(counts + [0])}, 2**40] "
+                             f"(and >= 1), got {max_tokens}")
+        L = _core.num_levels(max_tokens)
+        held = max(_core.num_levels(n) if n else 0 for n in counts)
+        if states.shape[2] < held:
+            raise ValueError(f"state.states: expected at least num_levels(max(state.tokens)) = {held} levels, got "
+                             f"{states.shape[2]}")
+        self.cuda = states.is_cuda
+        if self.cuda:
+            _require_cuda_backend()
+        dtype = torch.float32 if self.cuda else states.dtype
+        self.states = torch.zeros(states.shape[:2] + (L,) + states.shape[3:], dtype=dtype, device=states.device)
+        for b, n in enumerate(counts):  # each row's own levels; the padding above stays zero
+            lv = _core.num_levels(n) if n else 0
+            self.states[b, :, :lv] = states[b, :, :lv]
+        self.tokens = tokens.to(torch.int64).clone()
+        self.max_tokens = max_tokens
+
+    @property
+    def state(self) -> LogLinearState:
+        """The current state as a ``LogLinearState`` (views of the buffers, zero-padded levels)."""
+        return LogLinearState(self.states, self.tokens)
+
+    def step(self, q_t: torch.Tensor, k_t: torch.Tensor, v_t: torch.Tensor, g_t: torch.Tensor,
+             level_scales_t: torch.Tensor) -> torch.Tensor:
+        """Consumes one token of every stream (shapes as ``decode_step``) and returns o_t
+        ``[B,1,H,V]`` (float32 on the GPU, the state's dtype on the CPU). No value checks on the
+        GPU (they would synchronise); the shapes are checked on the host."""
+        if not self.cuda:
+            if int(self.tokens.max()) >= self.max_tokens:
+                raise ValueError(f"Decoder.step: a stream already holds max_tokens = {self.max_tokens} tokens; "
+                                 "make a Decoder with a larger max_tokens from .state")
+            with torch.no_grad():
+                o, (st, tok) = decode_step(q_t, k_t, v_t, g_t, level_scales_t, self.state)
+            self.states[:, :, :st.shape[2]] = st
+            self.tokens.copy_(tok)
+            return o
+        x = [t.to(torch.float32).contiguous() for t in (q_t, k_t, v_t, g_t, level_scales_t)]
+        for name, t in zip(_NAMES, x):
+            _check_tensor(name, t, self.states.device)
+        B, H, Lmax, K, V = self.states.shape
+        G = x[0].shape[2] if x[0].dim() == 4 else 0
+        shapes = ((B, 1, G, K), (B, 1, G, K), (B, 1, H, V), (B, 1, H), (B, 1, H, x[4].shape[-1]))
+        for name, t, want in zip(_NAMES, x, shapes):
+            if tuple(t.shape) != want:
+                raise ValueError(f"{name}_t: expected shape {want} (the state's B, H, K, V and q_t's G), got "
+                                 f"{tuple(t.shape)}")
+        o = torch.empty((B, 1, H, V), dtype=torch.float32, device=self.states.device)
+        with torch.cuda.device(self.states.device):
+            try:
+                # max_tokens: the largest count the Lmax levels hold, so that the host reads none.
+                _core._cuda_decode_device(B, H, G, K, V, x[4].shape[-1], Lmax, 2 ** (Lmax - 1) - 1,
+                                          [t.data_ptr() for t in (self.states, *x, o)],
+                                          torch.cuda.current_stream(self.states.device).cuda_stream,
+                                          self.tokens.data_ptr(), True)
+            except (ValueError, TypeError) as e:
+                raise _renamed(e) from None
+        # A stream at 2^(Lmax-1) tokens, the most its levels hold, got NaN and kept its state: its
+        # count stays too (in place, no host read).
+        self.tokens.add_(1).clamp_(max=2 ** (Lmax - 1))
+        return o

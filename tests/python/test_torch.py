@@ -316,6 +316,36 @@ class TestStateAndPacking(unittest.TestCase):
         torch.autograd.gradcheck(lambda *a: lt.chunk_log_linear_attn(
             *a[:5], initial_state=lt.LogLinearState(a[5] * held, state.tokens))[0], (*xs, s0))
 
+    def test_decoder_in_place_equals_decode_step(self):
+        """loglinear.torch.Decoder keeps the state in one buffer of num_levels(max_tokens) levels:
+        its outputs and state equal the functional decode_step's, ragged rows (an empty one too)
+        included; a step past max_tokens and bad arguments are refused by name."""
+        lens, steps, H, G, K, V = [5, 0, 12], 6, 2, 1, 3, 2
+        max_tokens = max(lens) + steps
+        L = loglinear.num_levels(max_tokens)
+        seqs = [inputs(1, n + steps, G, H, K, V, L, seed=90 + i) for i, n in enumerate(lens)]
+        state = packed_prefill(seqs, lens)
+        dec = lt.Decoder(state, max_tokens)
+        self.assertEqual(tuple(dec.states.shape), (len(lens), H, L, K, V))
+        ref = state
+        for i in range(steps):
+            xt = [torch.cat([s_[j][:, n + i:n + i + 1] for s_, n in zip(seqs, lens)], 0) for j in range(5)]
+            o_ref, ref = lt.decode_step(*xt, ref)
+            self.assertLess(rel(dec.step(*xt), o_ref), 1e-14, i)
+        self.assertEqual(dec.tokens.tolist(), ref.tokens.tolist())
+        self.assertLess(rel(dec.state.states[:, :, :ref.states.shape[2]], ref.states), 1e-14)
+        self.assertEqual(float(dec.states[:, :, ref.states.shape[2]:].abs().sum()), 0.0)
+        with self.assertRaisesRegex(ValueError, "^Decoder.step: a stream already holds max_tokens = 18"):
+            dec.step(*xt)
+        with self.assertRaisesRegex(ValueError, "^max_tokens: expected an int in \\[max\\(state.tokens\\) = 12"):
+            lt.Decoder(state, 11)
+        with self.assertRaisesRegex(TypeError, "^max_tokens: expected an int"):
+            lt.Decoder(state, 20.0)
+        with self.assertRaisesRegex(TypeError, "^state: expected a loglinear.torch.LogLinearState"):
+            lt.Decoder(state.states, 20)
+        with self.assertRaisesRegex(ValueError, "^state.states: expected at least num_levels"):
+            lt.Decoder(lt.LogLinearState(state.states[:, :, :2], state.tokens), 20)
+
     def test_decode_from_empty_state(self):
         x = inputs(1, 6, 1, 1, 2, 2, loglinear.num_levels(6), seed=13)
         o_all, _ = lt.chunk_log_linear_attn(*x)
@@ -437,6 +467,8 @@ class TestCudaBindingsWithoutGpu(unittest.TestCase):
             core._cuda_forward_device(*shapes, 64, "fp32", fake[:6] + [0, fake[7]], 256, 1 << 30, 0, None, 0)
         with self.assertRaisesRegex(RuntimeError, "no CUDA device"):
             core._cuda_decode_device(2, 2, 1, 4, 4, 3, 3, 2, fake[:7], 0, fake[7])  # ragged
+        with self.assertRaisesRegex(RuntimeError, "no CUDA device"):
+            core._cuda_decode_device(2, 2, 1, 4, 4, 3, 3, 3, fake[:7], 0, fake[7], True)  # Decoder.step's call
         with self.assertRaisesRegex(RuntimeError, "no CUDA device"):
             core._cuda_decode_device(2, 2, 1, 4, 4, 3, 3, 2, fake[:7], 0)
 
@@ -802,6 +834,64 @@ class TestCudaState(unittest.TestCase):
         held = st_ref.states.shape[2]
         self.assertLess(rel_norm(st_fast.states[:, :, :held], st_ref.states), 1e-4)
         self.assertEqual(float(st_fast.states[:, :, held:].abs().max()) if st_fast.states.shape[2] > held else 0.0, 0.0)
+
+    def test_decoder_in_place_and_in_a_cuda_graph(self):
+        """The in-place Decoder on the GPU (ragged rows, counts on the device, none read on the
+        host) equals the functional decode_step (<= 1e-6: the same kernel) and the float64 CPU op
+        (<= 1e-4); one step captured in a CUDA graph and replayed per token continues it equally;
+        a stream that holds the most tokens its levels allow gets NaN and keeps state and count."""
+        lens, steps, G, H, K, V = [37, 5, 64, 0, 1], 6, 1, 4, 16, 24
+        max_tokens = max(lens) + 2 * steps
+        L = loglinear.num_levels(max_tokens)
+        seqs = [inputs(1, n + 2 * steps, G, H, K, V, L, seed=95 + i) for i, n in enumerate(lens)]
+        tokens_in = [[torch.cat([s_[j][:, n + i:n + i + 1] for s_, n in zip(seqs, lens)], 0) for j in range(5)]
+                     for i in range(2 * steps)]
+        st_ref, ref = packed_prefill(seqs, lens), []
+        for xt in tokens_in:
+            o, st_ref = lt.decode_step(*xt, st_ref)
+            ref.append(o)
+        func = packed_prefill(seqs, lens, "cuda", torch.float32)
+        dec = lt.Decoder(func, max_tokens)
+        out, out_func = [], []
+        with torch.no_grad():
+            for xt in tokens_in[:steps]:
+                xt = [t.to("cuda", torch.float32) for t in xt]
+                out.append(dec.step(*xt))
+                o, func = lt.decode_step(*xt, func)
+                out_func.append(o)
+            static = [t.to("cuda", torch.float32) for t in tokens_in[steps]]
+            torch.cuda.synchronize()
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):  # records one step; nothing runs until replay
+                static_o = dec.step(*static)
+            self.assertEqual(dec.tokens.tolist(), [n + steps for n in lens])
+            for xt in tokens_in[steps:]:
+                for dst, src in zip(static, xt):
+                    dst.copy_(src)
+                graph.replay()
+                out.append(static_o.clone())
+                o, func = lt.decode_step(*[t.to("cuda", torch.float32) for t in xt], func)
+                out_func.append(o)
+        torch.cuda.synchronize()
+        self.assertEqual(dec.tokens.tolist(), [n + 2 * steps for n in lens])
+        self.assertLess(rel_norm(torch.cat(out, 1), torch.cat(out_func, 1)), 1e-6)
+        self.assertLess(rel_norm(torch.cat(out, 1), torch.cat(ref, 1)), 1e-4)
+        held = st_ref.states.shape[2]
+        self.assertLess(rel_norm(dec.states[:, :, :held], st_ref.states), 1e-4)
+
+        # The most tokens the levels hold: max_tokens = 4 gives 3 levels, 4 tokens; the step from
+        # 4 tokens is NaN and changes nothing.
+        x = [t.to("cuda", torch.float32) for t in inputs(1, 6, 1, 2, 4, 4, 3, seed=99)]
+        _, st = lt.chunk_log_linear_attn(*[t[:, :3] for t in x], output_final_state=True)
+        small = lt.Decoder(st, 4)
+        with torch.no_grad():
+            self.assertFalse(bool(torch.isnan(small.step(*[t[:, 3:4] for t in x])).any()))
+            before = small.states.clone()
+            self.assertTrue(bool(torch.isnan(small.step(*[t[:, 4:5] for t in x])).all()))
+        self.assertEqual(small.tokens.tolist(), [4])
+        self.assertTrue(torch.equal(small.states, before))
+        with self.assertRaisesRegex(ValueError, "^k_t: expected shape"):
+            small.step(x[0][:, :1], x[1][:, :2], *[t[:, :1] for t in x[2:]])
 
 
 @unittest.skipUnless(lt.HAS_CUSTOM_OP, f"torch {torch.__version__} has no torch.library.custom_op (torch >= 2.4): "

@@ -97,11 +97,18 @@ void decode_step_device(const DecodeDims& d, float* state, Index tokens, const f
 /// @param lam_t  [B,H,L] level weights of the new token
 /// @param o_t    [B,H,V] output, overwritten
 /// @param stream CUDA stream the kernel is queued on
+/// @param padding_is_zero true if the caller keeps every level above each stream's live ones at
+///        zero (a state buffer kept in place across steps, zero-initialised): those levels are
+///        then not written, so a step moves only the live levels' bytes. max_tokens may then be
+///        the largest count the Lmax levels hold (2^(Lmax-1) - 1) rather than the actual largest,
+///        so that the host needs no count at all (loglinear.torch.Decoder: no synchronisation per
+///        token, a step a CUDA graph can capture).
 /// @throws std::invalid_argument as decode_step_device (with max_tokens as its tokens), and
 ///         "stream_tokens: expected a device pointer to B token counts, got nullptr";
 ///         std::runtime_error without a device or on a CUDA error.
 void decode_step_device_ragged(const DecodeDims& d, float* state, Index max_tokens, const std::int64_t* stream_tokens,
                                const float* q_t, const float* k_t, const float* v_t, const float* g_t,
-                               const float* lam_t, float* o_t, cudaStream_t stream = nullptr);
+                               const float* lam_t, float* o_t, cudaStream_t stream = nullptr,
+                               bool padding_is_zero = false);
 
 }  // namespace loglinear::cuda

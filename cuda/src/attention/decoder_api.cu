@@ -30,7 +30,7 @@ void decode_step_device(const DecodeDims& d, float* state, Index tokens, const f
 
 void decode_step_device_ragged(const DecodeDims& d, float* state, Index max_tokens, const std::int64_t* stream_tokens,
                                const float* q_t, const float* k_t, const float* v_t, const float* g_t,
-                               const float* lam_t, float* o_t, cudaStream_t stream) {
+                               const float* lam_t, float* o_t, cudaStream_t stream, bool padding_is_zero) {
   DecodeParams p = check_decode_dims(d, max_tokens);
   if (stream_tokens == nullptr) {
     throw std::invalid_argument("stream_tokens: expected a device pointer to B token counts, got nullptr");
@@ -39,6 +39,7 @@ void decode_step_device_ragged(const DecodeDims& d, float* state, Index max_toke
   check_pointer(v_t, "v_t"); check_pointer(g_t, "g_t"); check_pointer(lam_t, "lam_t"); check_pointer(o_t, "o_t");
   require_device();
   p.stream_tokens = stream_tokens;
+  p.padding_is_zero = padding_is_zero;
   run_decode_step(p, state, q_t, k_t, v_t, g_t, lam_t, o_t, stream);
 }
 

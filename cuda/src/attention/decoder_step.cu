@@ -63,7 +63,8 @@ __device__ __forceinline__ int device_num_levels(long long n) { return n <= 1 ? 
 //
 // Only the num_levels(t) levels a stream holds before the step are read; a level it reaches for
 // the first time starts from zero, and levels above its live ones are written as zeros, so the
-// state's padding may hold anything (it is zero afterwards).
+// state's padding may hold anything (it is zero afterwards), unless p.padding_is_zero says the
+// caller keeps it zero (an in-place decoder): then they are not touched.
 //
 // A ragged batch (p.stream_tokens set: streams at different positions, e.g. after a packed
 // prefill of prompts of different lengths) differs only in each stream's own count t_b: its
@@ -99,6 +100,7 @@ __global__ void __launch_bounds__(32 * kDecodeWarps) decode_step_fused(DecodePar
       float carry = 0.f, row = 0.f;
       for (int l = 0; l < p.levels; ++l) {
         if (l >= live) {  // above this stream's live levels: padding
+          if (p.padding_is_zero) break;
           Sk[l * level_stride] = 0.f;
           continue;
         }

@@ -68,8 +68,11 @@ struct DecodeParams {
   const float *q, *k, *v, *g, *lam;  // [B,G,K], [B,G,K], [B,H,V], [B,H], [B,H,L]
   float* o;        // [B,H,V]
   // A ragged batch: each stream's own count (device, [B], each in [0, t]); nullptr: t for all.
-  // Last, so that a positional initialiser of the fields above leaves it nullptr.
+  // Last, so that a positional initialiser of the fields above leaves them nullptr / false.
   const std::int64_t* stream_tokens;
+  // The state's levels above each stream's live ones are zero and stay so (a buffer kept in place
+  // across steps): they are not written. false: written as zeros (the padding may hold anything).
+  bool padding_is_zero;
 };
 
 /// Loads one input element as float (the kernels compute in float32 whatever the storage type).
