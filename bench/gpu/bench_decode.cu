@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
               decode_step_device(d, S, tok, q, k, v, g, lam, o);
             } else {
               DecodeParams p{int(B), H, G, D, D, int(Lmax), int(Lmax), tok, int(num_levels(tok + 1)), S, q, k, v, g,
-                             lam, o};
+                             lam, o, nullptr, false};
               launch_decode_step_v1(p, nullptr);
             }
           };

@@ -78,12 +78,12 @@ def empty_state(N: int, H: int, K: int, V: int, dtype=torch.float64, device="cpu
 
 
 # The C++ API's argument names that this op calls otherwise, for the messages.
-_RENAMES = {"lam": "level_scales", "do": "the gradient of o"}
+_RENAMES = {"lam": "level_scales", "lam_t": "level_scales_t", "do": "the gradient of o"}
 
 
 def _renamed(e: Exception) -> Exception:
     msg = str(e)
-    m = re.match(r"(lam|do)\b", msg)
+    m = re.match(r"(lam_t|lam|do)\b", msg)
     if m:
         msg = _RENAMES[m.group(1)] + msg[m.end():]
     return type(e)(msg)
@@ -815,6 +815,9 @@ class Decoder:
         if self.cuda:
             _require_cuda_backend()
         dtype = torch.float32 if self.cuda else states.dtype
+        # Buffers outside autograd: the kernel updates them in place, and a prefill's graph must
+        # not be kept alive through them.
+        states, tokens = states.detach(), tokens.detach()
         self.states = torch.zeros(states.shape[:2] + (L,) + states.shape[3:], dtype=dtype, device=states.device)
         for b, n in enumerate(counts):  # each row's own levels; the padding above stays zero
             lv = _core.num_levels(n) if n else 0
@@ -841,9 +844,9 @@ class Decoder:
             self.states[:, :, :st.shape[2]] = st
             self.tokens.copy_(tok)
             return o
-        x = [t.to(torch.float32).contiguous() for t in (q_t, k_t, v_t, g_t, level_scales_t)]
-        for name, t in zip(_NAMES, x):
-            _check_tensor(name, t, self.states.device)
+        for name, t in zip(_NAMES, (q_t, k_t, v_t, g_t, level_scales_t)):
+            _check_tensor(name + "_t", t, self.states.device)
+        x = [t.detach().to(torch.float32).contiguous() for t in (q_t, k_t, v_t, g_t, level_scales_t)]
         B, H, Lmax, K, V = self.states.shape
         G = x[0].shape[2] if x[0].dim() == 4 else 0
         shapes = ((B, 1, G, K), (B, 1, G, K), (B, 1, H, V), (B, 1, H), (B, 1, H, x[4].shape[-1]))

@@ -362,7 +362,21 @@ TEST_CASE("cuda: a ragged decode step (streams at different positions, one launc
   Tensor<float, 3> q({B, G, K}), k({B, G, K}), v({B, H, V}), lam({B, H, L}), o({B, H, V});
   Tensor<float, 2> g({B, H});
   // One ragged step: stream b consumes its token number counts[b]; o comes back to the host.
-  auto step = [&](const std::vector<std::int64_t>& counts, Index max_tokens) {
+  // The same streams in a zero-padded state of L levels stepped with padding_is_zero and the
+  // capacity count (what loglinear.torch.Decoder does: no count on the host): o0 must equal o.
+  Tensor<float, 5> state0({B, H, L, K, V});
+  for (Index b = 0; b < B; ++b)
+    for (Index h = 0; h < H; ++h)
+      for (Index l = 0; l < L; ++l)
+        for (Index i = 0; i < K; ++i)
+          for (Index j = 0; j < V; ++j) state0(b, h, l, i, j) = state(b, h, l, i, j) == 1e30f ? 0.f : state(b, h, l, i, j);
+  DeviceFloats d_state0(state0.size()), d_o0(B * H * V);
+  REQUIRE(cudaMemcpy(d_state0.p, state0.data(), size_t(state0.size()) * sizeof(float), cudaMemcpyHostToDevice) ==
+          cudaSuccess);
+  const cuda::DecodeDims dd0{B, H, G, K, V, L, L};
+  const Index capacity = (Index(1) << (L - 1)) - 1;
+  Tensor<float, 3> o0({B, H, V});
+  auto step = [&](const std::vector<std::int64_t>& counts, Index max_tokens, bool zero_padded_too = false) {
     for (Index b = 0; b < B; ++b) {
       const Index t = std::clamp<Index>(counts[size_t(b)], 0, T - 1);  // inputs of a valid row even for a bad count
       const auto [qb, kb, vb, gb, lb] = token(in32, b, t);
@@ -381,13 +395,20 @@ TEST_CASE("cuda: a ragged decode step (streams at different positions, one launc
     REQUIRE(cudaMemcpy(d_tokens, counts.data(), size_t(B) * sizeof(std::int64_t), cudaMemcpyHostToDevice) == cudaSuccess);
     cuda::decode_step_device_ragged(dd, d_state.p, max_tokens, d_tokens, d_q.p, d_k.p, d_v.p, d_g.p, d_lam.p, d_o.p);
     REQUIRE(cudaMemcpy(o.data(), d_o.p, size_t(o.size()) * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess);
+    if (!zero_padded_too) return;
+    cuda::decode_step_device_ragged(dd0, d_state0.p, capacity, d_tokens, d_q.p, d_k.p, d_v.p, d_g.p, d_lam.p, d_o0.p,
+                                    nullptr, true);
+    REQUIRE(cudaMemcpy(o0.data(), d_o0.p, size_t(o0.size()) * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess);
+    Index differ = 0;
+    for (Index i = 0; i < o.size(); ++i) differ += o.data()[i] != o0.data()[i] ? 1 : 0;
+    CHECK(differ == 0);  // the same arithmetic in the same order: equal, not close
   };
 
   double worst = 0;
   for (Index i = 0; i < steps; ++i) {
     std::vector<std::int64_t> counts;
     for (Index b = 0; b < B; ++b) counts.push_back(t0[size_t(b)] + i);
-    step(counts, 45 + i);
+    step(counts, 45 + i, true);
     for (Index b = 0; b < B; ++b) {
       const auto [qd, kd, vd, gd, ld] = token(in64, b, counts[size_t(b)]);
       dec[size_t(b)].step(qd, kd, vd, gd, ld, o1);
@@ -420,6 +441,18 @@ TEST_CASE("cuda: a ragged decode step (streams at different positions, one launc
     CHECK(c.max_rel <= 1e-4);
     CHECK(nonzero_padding == 0);
   }
+
+  // The zero-padded state stepped with padding_is_zero: its levels equal the other's, the padding
+  // is still zero.
+  REQUIRE(cudaMemcpy(state0.data(), d_state0.p, size_t(state0.size()) * sizeof(float), cudaMemcpyDeviceToHost) ==
+          cudaSuccess);
+  Index mismatched = 0;
+  for (Index b = 0; b < B; ++b)
+    for (Index h = 0; h < H; ++h)
+      for (Index l = 0; l < L; ++l)
+        for (Index i = 0; i < K; ++i)
+          for (Index j = 0; j < V; ++j) mismatched += state0(b, h, l, i, j) != state(b, h, l, i, j) ? 1 : 0;
+  CHECK(mismatched == 0);
 
   // Counts outside [0, max_tokens]: those streams' outputs are NaN and their states unchanged;
   // the others step as usual.

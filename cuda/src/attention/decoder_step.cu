@@ -82,7 +82,7 @@ __global__ void __launch_bounds__(32 * kDecodeWarps) decode_step_fused(DecodePar
     return;
   }
   const int held = t >= 1 ? device_num_levels(t) : 0;  // levels holding tokens before the step
-  const int live = device_num_levels(t + 1);            // after it; == p.levels unless ragged
+  const int live = device_num_levels(t + 1);            // after it (<= p.levels)
   // Levels 0..m are full at step t >= 1 and spill into level m + 1 (m = trailing ones of t - 1);
   // m = -1 at t = 0 (nothing to cascade).
   const int m = t >= 1 ? __ffsll(~(t - 1)) - 1 : -1;
