@@ -42,7 +42,9 @@ this op's names (``level_scales``, not the C++ API's ``lam``).
 """
 from __future__ import annotations
 
+import math
 import operator
+import os
 import re
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
@@ -815,10 +817,19 @@ class Decoder:
         if self.cuda:
             _require_cuda_backend()
         dtype = torch.float32 if self.cuda else states.dtype
+        # The buffer is sized by max_tokens, not by the state passed in (which may hold 0 levels):
+        # refuse one larger than the device before allocating anything.
+        shape = tuple(states.shape[:2]) + (L,) + tuple(states.shape[3:])
+        need = math.prod(shape) * torch.tensor([], dtype=dtype).element_size()
+        have = (torch.cuda.get_device_properties(states.device).total_memory if self.cuda
+                else os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        if need > have:
+            raise ValueError(f"max_tokens: a state buffer of shape {list(shape)} needs {need} bytes, more than the "
+                             f"{have} bytes of {states.device}; decode fewer streams or tokens")
         # Buffers outside autograd: the kernel updates them in place, and a prefill's graph must
         # not be kept alive through them.
         states, tokens = states.detach(), tokens.detach()
-        self.states = torch.zeros(states.shape[:2] + (L,) + states.shape[3:], dtype=dtype, device=states.device)
+        self.states = torch.zeros(shape, dtype=dtype, device=states.device)
         for b, n in enumerate(counts):  # each row's own levels; the padding above stays zero
             lv = _core.num_levels(n) if n else 0
             self.states[b, :, :lv] = states[b, :, :lv]

@@ -345,6 +345,10 @@ class TestStateAndPacking(unittest.TestCase):
             lt.Decoder(state.states, 20)
         with self.assertRaisesRegex(ValueError, "^state.states: expected at least num_levels"):
             lt.Decoder(lt.LogLinearState(state.states[:, :, :2], state.tokens), 20)
+        # A state of no levels is cheap to pass, but the buffer follows max_tokens: refused, not allocated.
+        huge = lt.empty_state(4096, 4096, 4096, 4096)
+        with self.assertRaisesRegex(ValueError, "^max_tokens: a state buffer of shape \\[4096, 4096, 41, 4096, 4096\\]"):
+            lt.Decoder(huge, 2 ** 40)
 
     def test_decode_from_empty_state(self):
         x = inputs(1, 6, 1, 1, 2, 2, loglinear.num_levels(6), seed=13)
