@@ -266,3 +266,57 @@ TEST_CASE("cuda: the device-pointer API on a stream equals the host-buffer API",
     cudaFree(p);
   cudaStreamDestroy(stream);
 }
+
+TEST_CASE("cuda: with weak decay, where every chunk level carries weight, float32 and bf16 match double",
+          "[cuda][gpu][cross][levels]") {
+  REQUIRE_GPU();
+  // random_inputs' default decay averages g ~ -0.69 a token, so a token one chunk of 64 away is
+  // down by ~e^-44: the chunk levels' states then carry only the last few tokens before a chunk
+  // boundary, and their sums over whole writer chunks and periods (stage 2's summaries, stage 3's
+  // accumulation across chunks) add nothing the tolerances could see. g_scale 0.01 gives ~-0.44 a
+  // chunk, so tokens thousands of positions back still count. Checked, not assumed: zeroing the
+  // chunk levels' weights (levels c+1.. of lam) must move o by more than 10 % (it moves it by
+  // about 100 % for these shapes, measured with the CPU form).
+  const Case c = GENERATE(Case{{1, 4096, 2, 1, 64, 64}, 64}, Case{{2, 1000, 2, 2, 64, 128}, 64},
+                          Case{{1, 2048, 2, 1, 128, 128}, 32}, Case{{1, 1500, 3, 1, 32, 48}, 16});
+  const auto precision = GENERATE(cuda::Precision::fp32, cuda::Precision::bf16);
+  const bool bf16 = precision == cuda::Precision::bf16;
+  const auto seed = fresh_seed();
+  CAPTURE(describe(c.s), c.C, bf16, seed, cuda::device_name());
+  auto in32 = random_inputs<float>(c.s, seed, 0.01);
+  if (bf16) { round_all(in32.q); round_all(in32.k); round_all(in32.v); round_all(in32.dout); }
+  const OwnedInputs<double> in64{cast<double>(in32.q), cast<double>(in32.k), cast<double>(in32.v),
+                                 cast<double>(in32.lam), cast<double>(in32.g), cast<double>(in32.dout)};
+  Tensor<double, 4> o_ref(in64.v.shape()), o_local(in64.v.shape());
+  chunked_forward<double>(in64.view(), {c.C}, o_ref);
+  OwnedInputs<double> local = in64;
+  Index cl = 0;
+  while ((Index(1) << cl) < c.C) ++cl;
+  for (Index b = 0; b < c.s.B; ++b)
+    for (Index t = 0; t < c.s.T; ++t)
+      for (Index h = 0; h < c.s.H; ++h)
+        for (Index l = cl + 1; l < local.lam.dim(3); ++l) local.lam(b, t, h, l) = 0.0;
+  chunked_forward<double>(local.view(), {c.C}, o_local);
+  const auto levels_weight = compare("o without the chunk levels", o_local, o_ref);
+  INFO(levels_weight.report());
+  REQUIRE(levels_weight.max_rel > 0.1);
+
+  // Bounds as the tests above: float32 FFMA 1e-4, bf16 storage 1e-2 (on the rounded inputs).
+  const double tol = bf16 ? 1e-2 : 1e-4;
+  Tensor<float, 4> o_gpu(in32.v.shape());
+  cuda::chunked_forward<float>(in32.view(), {c.C}, o_gpu, precision);
+  const auto fwd = compare("o", o_gpu, o_ref);
+  INFO(fwd.report());
+  CHECK(fwd.max_rel <= tol);
+  const AttentionDims d{c.s.B, c.s.T, c.s.H, c.s.G, c.s.K, c.s.V, in64.lam.dim(3)};
+  AttentionGradTensors<double> ref(d);
+  chunked_backward<double>(in64.view(), {c.C}, in64.dout, ref.views());
+  AttentionGradTensors<float> gpu(d);
+  cuda::chunked_backward<float>(in32.view(), {c.C}, in32.dout, gpu.views(), precision);
+  for (const auto& cmp : {compare("dq", gpu.dq, ref.dq), compare("dk", gpu.dk, ref.dk),
+                          compare("dv", gpu.dv, ref.dv), compare("dg", gpu.dg, ref.dg),
+                          compare("dlam", gpu.dlam, ref.dlam)}) {
+    INFO(cmp.report());
+    CHECK(cmp.max_rel <= tol);
+  }
+}

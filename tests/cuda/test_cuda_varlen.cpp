@@ -48,13 +48,13 @@ std::string describe(const VarlenCase& c) {
 
 // The CPU reference (double) and the GPU call (float32 inputs, `precision` storage) on the same
 // packed inputs; every output and gradient compared normwise with bound `tol`.
-void check_case(const VarlenCase& c, cuda::Precision precision, double tol) {
+void check_case(const VarlenCase& c, cuda::Precision precision, double tol, double g_scale = 1.0) {
   const auto seed = fresh_seed();
   CAPTURE(describe(c), seed, cuda::device_name());
   const Tensor<Index, 1> cu = offsets(c.lengths);
   const Index T = cu(Index(c.lengths.size())), longest = *std::max_element(c.lengths.begin(), c.lengths.end());
   const Sizes s{1, T, c.H, c.G, c.K, c.V, num_levels(longest) + 1};  // one level more than needed
-  auto in32 = random_inputs<float>(s, seed);
+  auto in32 = random_inputs<float>(s, seed, g_scale);
   if (precision == cuda::Precision::bf16) {
     // The bf16 path rounds q, k, v, dout on upload: the reference gets the same rounded values.
     round_all(in32.q); round_all(in32.k); round_all(in32.v); round_all(in32.dout);
@@ -126,6 +126,16 @@ TEST_CASE("cuda: packed sequences in bf16 storage (tensor-core kernels) match do
   const VarlenCase c = GENERATE(VarlenCase{{64, 65, 3, 130}, 2, 1, 32, 64, 64},
                                 VarlenCase{{300, 5, 17}, 2, 2, 16, 16, 16});
   check_case(c, cuda::Precision::bf16, 1e-2);
+}
+
+TEST_CASE("cuda: packed sequences with weak decay (every chunk level carries weight) match double",
+          "[cuda][gpu][varlen][levels]") {
+  REQUIRE_GPU();
+  // g_scale 0.01: tokens many chunks back still count (test_cuda_chunked.cpp's weak-decay case
+  // says why the default decay leaves the chunk levels' sums untested); sequences of 2000 and
+  // 700 tokens span 5 and 4 chunk levels at C = 64, beside short ones.
+  check_case(VarlenCase{{2000, 3, 700, 65}, 2, 1, 64, 64, 64}, cuda::Precision::fp32, 1e-4, 0.01);
+  check_case(VarlenCase{{2000, 3, 700, 65}, 2, 1, 64, 64, 64}, cuda::Precision::bf16, 1e-2, 0.01);
 }
 
 TEST_CASE("cuda: packed calls refuse bad offsets, a state and bad sizes before any launch", "[cuda][varlen][errors]") {
