@@ -268,7 +268,7 @@ TEST_CASE("cuda: the device-pointer API on a stream equals the host-buffer API",
 }
 
 TEST_CASE("cuda: with weak decay, where every chunk level carries weight, float32 and bf16 match double",
-          "[cuda][gpu][cross][levels]") {
+          "[cuda][gpu][levels]") {
   REQUIRE_GPU();
   // random_inputs' default decay averages g ~ -0.69 a token, so a token one chunk of 64 away is
   // down by ~e^-44: the chunk levels' states then carry only the last few tokens before a chunk
