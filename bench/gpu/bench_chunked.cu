@@ -37,8 +37,16 @@ T* device_alloc(size_t n) {
   LOGLINEAR_CUDA_CHECK(cudaMalloc(&p, std::max<size_t>(n, 1) * sizeof(T)));
   return p;
 }
+// Timed repetitions after one warm-up: 5, or LOGLINEAR_BENCH_REPS (e.g. 1 under ncu, which replays
+// every launch anyway).
+int bench_reps() {
+  const char* env = std::getenv("LOGLINEAR_BENCH_REPS");
+  const int reps = env ? std::atoi(env) : 5;
+  return reps >= 1 && reps <= 1000 ? reps : 5;
+}
+
 template <class Fn>
-float time_ms(Fn&& fn, int reps = 5) {
+float time_ms(Fn&& fn, int reps = bench_reps()) {
   cudaEvent_t a, b;
   cudaEventCreate(&a);
   cudaEventCreate(&b);
@@ -96,6 +104,11 @@ int main(int argc, char** argv) {
   const int only_D = argc > 2 ? std::atoi(argv[2]) : 0;
   const long only_T = argc > 3 ? std::atol(argv[3]) : 0;
   // LOGLINEAR_BENCH_STORAGE=fp32 or bf16 times one storage type only (default: both).
+  if (tokens < 1 || only_T < 0 || (only_T > 0 && tokens % only_T != 0)) {
+    std::fprintf(stderr, "bench_cuda_chunked: expected [B*T >= 1 [D [T dividing B*T]]], got %ld %d %ld\n", tokens,
+                 only_D, only_T);
+    return 2;
+  }
   const char* env = std::getenv("LOGLINEAR_BENCH_STORAGE");
   const std::string storage = env ? env : "both";
   std::printf("# bench_cuda_chunked on %s, B*T = %ld, H = 16, G = 1, C = 64 (bf16 storage: tensor cores)\n\n",
@@ -105,8 +118,10 @@ int main(int argc, char** argv) {
   std::mt19937 rng(0);
   for (int D : {64, 128}) {
     if (only_D && D != only_D) continue;
-    for (long T = 1024; T <= tokens; T *= 2) {
-      if (only_T && T != only_T) continue;
+    // T from 1024 up to B*T by doubling; a given T runs alone, shorter ones included (T = 64 has no
+    // chunk level at all: the fixed per-chunk cost alone).
+    for (long T = only_T > 0 ? only_T : 1024; T <= tokens; T *= 2) {
+      if (only_T && T != only_T) break;
       if (storage != "bf16") run<float>("fp32", D, T, tokens, rng);
       if (storage != "fp32") run<__nv_bfloat16>("bf16", D, T, tokens, rng);
     }

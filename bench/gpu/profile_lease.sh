@@ -41,6 +41,13 @@ for shape in "64 2048" "64 4096" "128 4096"; do
   grep -E "launches,|^by kind|^ *[0-9.]+%" "$out/op_D$1_T$2.txt" | head -18 | tee -a "$sum"
 done
 
+echo "== 2b. operator bf16 timed (no ncu), D=64, B*T=32768: T = 64 (no chunk level: the fixed cost) to 4096" |
+  tee -a "$sum"
+for T in 64 256 1024 4096; do
+  LOGLINEAR_BENCH_STORAGE=bf16 timeout 60 build-gpu/bench/gpu/bench_cuda_chunked 32768 64 "$T" 2>&1 | grep "^| bf16" |
+    tee -a "$sum"
+done
+
 echo "== 3. loglinear.torch.decode_step, B=1 t=1024 D=64" | tee -a "$sum"
 if build_torch "$py"; then
   PYTHONPATH=$PWD/build-torch/python timeout 180 "$py" -W ignore bench/gpu/profile_decode_torch.py \
