@@ -5,7 +5,8 @@
 #     leading kernels, bench/gpu/profile_kernels.py over 2 training steps;
 #  2. the bf16 operator alone at the short lengths where fla is faster (issue 14): per-kernel time
 #     of bench_cuda_chunked at B*T = 32768, H = 16, D = 64 with T = 2048 and 4096, D = 128 with
-#     T = 4096 (the benchmark's warm-up and timed repetitions, forward and forward + backward);
+#     T = 4096 (its warm-up and one timed repetition, LOGLINEAR_BENCH_REPS=1, of the forward and of
+#     forward + backward);
 #  3. loglinear.torch.decode_step from PyTorch (0.29 ms per token against 15-21 us for the kernel):
 #     bench/gpu/profile_decode_torch.py;
 #  4. the longest T whose forward and backward fit one GPU at H = 16, D = 64 (issue 17, N = 1):
@@ -35,7 +36,7 @@ grep -E "launches,|^by kind|^ *[0-9.]+%" "$out/lm.txt" | head -24 | tee -a "$sum
 for shape in "64 2048" "64 4096" "128 4096"; do
   set -- $shape
   echo "== 2. operator bf16, D=$1 T=$2, B*T=32768, H=16" | tee -a "$sum"
-  LOGLINEAR_BENCH_STORAGE=bf16 timeout 180 "$py" bench/gpu/profile_kernels.py --top 16 \
+  LOGLINEAR_BENCH_STORAGE=bf16 LOGLINEAR_BENCH_REPS=1 timeout 180 "$py" bench/gpu/profile_kernels.py --top 16 \
     --json "$out/op_D$1_T$2.json" -- build-gpu/bench/gpu/bench_cuda_chunked 32768 "$1" "$2" > "$out/op_D$1_T$2.txt" 2>&1
   echo "(rc $?)" | tee -a "$sum"
   grep -E "launches,|^by kind|^ *[0-9.]+%" "$out/op_D$1_T$2.txt" | head -18 | tee -a "$sum"
