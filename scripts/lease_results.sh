@@ -31,8 +31,8 @@ dest=docs/results/issue13/exp13-v2/$preset
 mkdir -p "$dest"
 cp "$dir"/*.json "$dest"/ 2>/dev/null || true
 [ -f "$dir/LEASES.txt" ] && cp "$dir/LEASES.txt" "$dest"/
-finished=$(ls "$dir"/*.json 2>/dev/null | wc -l)
-inflight=$(ls "$dir"/checkpoints/*.ckpt 2>/dev/null | wc -l)
+finished=$(find "$dir" -maxdepth 1 -name "*.json" | wc -l)
+inflight=$(find "$dir/checkpoints" -maxdepth 1 -name "*.ckpt" 2>/dev/null | wc -l)
 echo "lease_results: $preset: $finished finished runs (copied to $dest), $inflight in flight with checkpoints," \
   "$stale stale checkpoints deleted; $(du -sh "$dir" | cut -f1) in $dir"
 if [ -d /work ] && [ -w /work ]; then
