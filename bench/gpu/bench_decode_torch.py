@@ -18,10 +18,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 import types
 
 import torch
+
+from cuda_timing import decoder_graph_ms, wall_ms  # bench/gpu/, the script's folder
 
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument("--positions", default="64,1024,16384", help="prefill lengths t (comma-separated)")
@@ -52,15 +53,6 @@ except Exception as e:  # noqa: BLE001 (reported in the table)
 
 def num_levels(T):
     return (T - 1).bit_length() + 1
-
-
-def per_token_ms(step, n):
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for i in range(n):
-        step(i)
-    torch.cuda.synchronize()
-    return (time.perf_counter() - t0) * 1e3 / n
 
 
 H, D, dev = 16, args.dim, "cuda"
@@ -94,7 +86,7 @@ def measure_fla(B, t):
                                   lb[:, s:s + 1], initial_state=fstate[0], output_final_state=True)
         theirs(0)
         fstate[0] = fst
-        return per_token_ms(theirs, args.steps)
+        return wall_ms(theirs, args.steps)
 
 
 def fla_in_child(B, t):
@@ -141,23 +133,11 @@ for B in [int(b) for b in args.batches.split(",")]:
                                              lam[:, s:s + 1], state[0], validate=False)
             ours(0)  # warm-up (state advances: the timed loop starts one token later)
             state[0] = st
-            row["ours_ms"] = per_token_ms(ours, args.steps)
+            row["ours_ms"] = wall_ms(ours, args.steps)
             # The in-place Decoder with one step captured in a CUDA graph: per token, the copy of
             # the token's inputs into the graph's static tensors (5 copies) and one replay.
-            dec = lt.Decoder(st, t + args.steps + 1)
-            static = [u[:, t:t + 1].clone() for u in (q, k, v, g, lam)]
-            dec.step(*static)  # warm-up, outside the graph
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                dec.step(*static)
-
-            def replay(i):
-                s = t + 1 + i
-                for dst, u in zip(static, (q, k, v, g, lam)):
-                    dst.copy_(u[:, s:s + 1])
-                graph.replay()
-            replay(0)  # the first replay uploads the graph: not timed
-            row["graph_ms"] = per_token_ms(lambda i: replay(i + 1), args.steps - 3)
+            row["graph_ms"] = decoder_graph_ms(lt.Decoder(st, t + args.steps + 1), (q, k, v, g, lam), t,
+                                               args.steps - 3)
         row["fla_ms"], row["fla_error"] = fla_in_child(B, t)
         rows.append(row)
         fla_cell = f"{row['fla_ms']:.3f}" if row["fla_ms"] else f"failed ({row['fla_error'][:100]})"

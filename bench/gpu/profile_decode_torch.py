@@ -12,9 +12,10 @@ import cProfile
 import io
 import json
 import pstats
-import time
 
 import torch
+
+from cuda_timing import decoder_graph_ms, wall_ms  # bench/gpu/, the script's folder
 
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument("--batch", type=int, default=1, help="streams B")
@@ -45,16 +46,14 @@ with torch.no_grad():
 
 def run(validate, steps=n):
     """Decode `steps` tokens after the prefill; ms per token, CUDA-synchronised at both ends."""
-    state = prefill
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
+    state = [prefill]
+
+    def one(i):
+        s = t + i
+        _, state[0] = lt.decode_step(q[:, s:s + 1], k[:, s:s + 1], v[:, s:s + 1], g[:, s:s + 1],
+                                     lam[:, s:s + 1], state[0], validate=validate)
     with torch.no_grad():
-        for i in range(steps):
-            s = t + i
-            _, state = lt.decode_step(q[:, s:s + 1], k[:, s:s + 1], v[:, s:s + 1], g[:, s:s + 1],
-                                      lam[:, s:s + 1], state, validate=validate)
-    torch.cuda.synchronize()
-    return (time.perf_counter() - t0) * 1e3 / steps
+        return wall_ms(one, steps)
 
 
 run(False, 5)  # warm-up
@@ -64,30 +63,13 @@ print(f"# {out['device']}, torch {out['torch']}, loglinear {getattr(loglinear, '
       f"B = {B}, t = {t}, H = {H}, K = V = {D}, {n} tokens")
 # The in-place Decoder: eager (its host work per token, no synchronisation) and one step captured in
 # a CUDA graph (a replay per token; the inputs copied into the graph's static tensors).
-dec = lt.Decoder(prefill, T)
 with torch.no_grad():
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for i in range(n):
-        s = t + i
-        dec.step(q[:, s:s + 1], k[:, s:s + 1], v[:, s:s + 1], g[:, s:s + 1], lam[:, s:s + 1])
-    torch.cuda.synchronize()
-    out["ms_per_token"]["Decoder.step"] = (time.perf_counter() - t0) * 1e3 / n
     dec = lt.Decoder(prefill, T)
-    static = [u[:, t:t + 1].clone() for u in (q, k, v, g, lam)]
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        dec.step(*static)
-    graph.replay()  # the first replay uploads the graph: not timed
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for i in range(1, n):
-        s = t + i
-        for dst, u in zip(static, (q, k, v, g, lam)):
-            dst.copy_(u[:, s:s + 1])
-        graph.replay()
-    torch.cuda.synchronize()
-    out["ms_per_token"]["Decoder.step in a CUDA graph (with 5 input copies)"] = (time.perf_counter() - t0) * 1e3 / (n - 1)
+    out["ms_per_token"]["Decoder.step"] = wall_ms(
+        lambda i: dec.step(q[:, t + i:t + i + 1], k[:, t + i:t + i + 1], v[:, t + i:t + i + 1],
+                           g[:, t + i:t + i + 1], lam[:, t + i:t + i + 1]), n)
+    out["ms_per_token"]["Decoder.step in a CUDA graph (with 5 input copies)"] = decoder_graph_ms(
+        lt.Decoder(prefill, T), (q, k, v, g, lam), t, n - 2)
 for key, ms in out["ms_per_token"].items():
     print(f"{key if key.startswith('Decoder') else 'decode_step (' + key + ')'}: {ms:.3f} ms per token")
 

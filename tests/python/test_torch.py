@@ -757,19 +757,11 @@ class TestCudaState(unittest.TestCase):
         B, T, G, H, K, V, P = 2, 75, 2, 4, 16, 24, 33
         x64 = inputs(B, T, G, H, K, V, loglinear.num_levels(T) + 1, 43)
         o_ref, fin_ref = lt.chunk_log_linear_attn(*x64, output_final_state=True)
-        calls = []
-        real = lt._core._cuda_decode_device
-
-        def counted(*a, **kw):
-            calls.append(a[7])  # the token count
-            return real(*a, **kw)
-
-        lt._core._cuda_decode_device = counted
-        try:
+        with counting(lt._core, "_cuda_decode_device") as launches:
             for dtype, bound in ((torch.float32, 1e-4), (torch.bfloat16, 1e-2)):
                 x = [t.to("cuda", dtype if i < 3 else torch.float32) for i, t in enumerate(x64)]
                 _, st = lt.chunk_log_linear_attn(*[t[:, :P] for t in x], output_final_state=True)
-                calls.clear()
+                launches.clear()
                 fast, grad = [], []
                 st_fast = st_grad = st
                 for t in range(P, T):
@@ -779,7 +771,8 @@ class TestCudaState(unittest.TestCase):
                     fast.append(o_t)
                     o_t, st_grad = lt.decode_step(*[u.detach().requires_grad_() for u in xt], st_grad)
                     grad.append(o_t)
-                self.assertEqual(calls, list(range(P, T)), "the no-grad steps ran the device decoding kernels")
+                self.assertEqual([a[7] for a in launches], list(range(P, T)),  # a[7]: the token count
+                                 "the no-grad steps ran the device decoding kernels")
                 o_fast, o_grad = torch.cat(fast, 1), torch.cat(grad, 1)
                 self.assertEqual(o_fast.dtype, dtype)
                 self.assertLess(rel_norm(o_fast, o_ref[:, P:]), bound, dtype)
@@ -800,8 +793,6 @@ class TestCudaState(unittest.TestCase):
             with self.assertRaisesRegex(TypeError, "^q: expected dtype torch.float32 or torch.bfloat16 on the GPU"):
                 with torch.no_grad():
                     lt.decode_step(*[u[:, P:P + 1].double() for u in x], st)
-        finally:
-            lt._core._cuda_decode_device = real
 
     def test_ragged_device_decode_equals_cpu(self):
         """Streams at different positions after a packed GPU prefill (one of them empty) decode in
