@@ -1,10 +1,12 @@
 // The log-linear Mamba-2 mixer on the GPU (loglinear/cuda/nn/mamba2_mixer.hpp). Every block names
-// the CPU line it mirrors (reference/loglinear/nn/mamba2_mixer.cpp). The column slices of in_proj's
-// output [z | xBC | dt_raw | dl] and of xBC = [x | Bm | Cm] are strided views of row-major
-// matrices: copy_cols moves one slice into (or out of) its own contiguous matrix, which is what the
-// layers and the operator take; the per-head steps (dt, v = x dt, the D skip, their backward) are
-// kernels that read the slices in place. Per-head parameter gradients are written as per-row
-// partials [N, H] and summed over rows by column_sum (fixed order, no atomics).
+// the CPU line it mirrors (reference/loglinear/nn/mamba2_mixer.cpp). in_proj's output [z | xBC |
+// dt_raw dl] is computed as three GEMMs (InProj), one per slice, so that each slice is a contiguous
+// matrix, which is what the layers and the operator take, and z lands in the gated norm's cache
+// directly; the per-head steps (dt, v = x dt, the D skip, their backward) are kernels that read the
+// slices in place, with SiLU folded into the split of xBC and into its backward. Per-head
+// parameter gradients are written as per-row partials [N, H] and summed over rows by column_sum
+// (fixed order, no atomics). Why the layout matters: the LM step's profile of 2026-12-04
+// (bench/RESULTS-gpu.md) found these kernels, not the operator, at half the step's kernel time.
 #include <loglinear/core/checks.hpp>
 #include <loglinear/core/fenwick.hpp>
 #include <loglinear/cuda/chunked.hpp>
@@ -20,6 +22,7 @@
 #include "../core/activations.cuh"
 #include "attention.cuh"
 #include "../core/launch.cuh"
+#include "../core/warp.cuh"
 
 #include <stdexcept>
 #include <string>
@@ -30,33 +33,58 @@ enum P { in_proj, conv_w, conv_b, dt_bias, A_log, D, norm_w, out_proj };
 constexpr const char* kNames[] = {"in_proj", "conv_w", "conv_b", "dt_bias", "A_log", "D", "norm_w", "out_proj"};
 
 // dst[n, dc0 + j] = src[n, sc0 + j] for n < N, j < w: one column slice of a row-major matrix with
-// ld_src columns into another with ld_dst columns. One thread per element, consecutive threads on
-// consecutive columns, so both sides are read and written in runs of w floats.
+// ld_src columns into another with ld_dst columns. Only lambda's small slice dl (and its gradient)
+// goes through here: in_proj's large slices are GEMM outputs of their own (InProj).
 __global__ void copy_cols_kernel(const float* __restrict__ src, std::int64_t ld_src, std::int64_t sc0,
                                  float* __restrict__ dst, std::int64_t ld_dst, std::int64_t dc0, std::int64_t N,
                                  std::int64_t w) {
-  LOGLINEAR_GRID_LOOP(i, N * w) {
-    const std::int64_t n = i / w, j = i - n * w;
-    dst[n * ld_dst + dc0 + j] = src[n * ld_src + sc0 + j];
-  }
+  LOGLINEAR_ROWS_COLS_LOOP(n, j, N, w) dst[n * ld_dst + dc0 + j] = src[n * ld_src + sc0 + j];
 }
 
 void copy_cols(Context& ctx, const float* src, Index ld_src, Index sc0, float* dst, Index ld_dst, Index dc0, Index N,
                Index w) {
   if (N * w == 0) return;
-  copy_cols_kernel<<<blocks_for(N * w), kThreads, 0, ctx.stream()>>>(src, ld_src, sc0, dst, ld_dst, dc0, N, w);
+  copy_cols_kernel<<<grid_rows_cols(N, w), kThreads, 0, ctx.stream()>>>(src, ld_src, sc0, dst, ld_dst, dc0, N, w);
   check_launch("copy_cols_kernel");
 }
 
-// forward: dt = softplus(dt_raw + dt_bias), g = -exp(A_log) dt, per (n, h); dt_raw is column
-// dt0 + h of in_proj's output zx [N, P]. dt_pre is kept for the backward's softplus' = sigmoid.
-__global__ void dt_forward_kernel(const float* __restrict__ zx, std::int64_t P, std::int64_t dt0,
-                                  const float* __restrict__ bias, const float* __restrict__ alog, std::int64_t N, int H,
-                                  float* __restrict__ dt_pre, float* __restrict__ dt, float* __restrict__ g) {
-  LOGLINEAR_GRID_LOOP(i, N * H) {
-    const std::int64_t n = i / H;
-    const int h = int(i - n * H);
-    const float pre = zx[n * P + dt0 + h] + bias[h];
+// in_proj's output [z | xBC | dt_raw dl] computed as three GEMMs, one per row block of its weight
+// [P, d_model] (rows are contiguous, so each block is a plain [rows, d_model] matrix), so that
+// every slice lands in a contiguous matrix of its own and nothing is copied. The sums over
+// d_model are those of one GEMM over all P rows; only du, a sum over the three blocks, adds in a
+// different order (float rounding, within the CPU-twin tests' bounds).
+struct InProj {
+  Index rows[3];  // d_inner, conv_dim, H + H L
+  void forward(Context& ctx, const DeviceMatrix& u, const DeviceMatrix& W, DeviceMatrix* out[3]) const {
+    Index r0 = 0;
+    for (int i = 0; i < 3; ++i) {
+      out[i]->resize(u.rows(), rows[i]);
+      gemm(ctx, false, true, u.rows(), rows[i], u.cols(), 1.f, u.data(), W.data() + r0 * W.cols(), 0.f, out[i]->data());
+      r0 += rows[i];
+    }
+  }
+  // dW[block] += dy_block^T u; du = sum over blocks of dy_block W[block].
+  void backward(Context& ctx, const DeviceMatrix& u, const DeviceMatrix& W, const DeviceMatrix* dy[3], DeviceMatrix& dW,
+                DeviceMatrix& du) const {
+    du.resize(u.rows(), u.cols());
+    Index r0 = 0;
+    for (int i = 0; i < 3; ++i) {
+      gemm(ctx, true, false, rows[i], u.cols(), u.rows(), 1.f, dy[i]->data(), u.data(), 1.f, dW.data() + r0 * W.cols());
+      gemm(ctx, false, false, u.rows(), u.cols(), rows[i], 1.f, dy[i]->data(), W.data() + r0 * W.cols(),
+           i == 0 ? 0.f : 1.f, du.data());
+      r0 += rows[i];
+    }
+  }
+};
+
+// forward: dt = softplus(dt_raw + dt_bias), g = -exp(A_log) dt, per (n, h); dt_raw is column h of
+// in_proj's last slice dtl [N, H + H L]. dt_pre is kept for the backward's softplus' = sigmoid.
+__global__ void dt_forward_kernel(const float* __restrict__ dtl, std::int64_t ld, const float* __restrict__ bias,
+                                  const float* __restrict__ alog, std::int64_t N, int H, float* __restrict__ dt_pre,
+                                  float* __restrict__ dt, float* __restrict__ g) {
+  LOGLINEAR_ROWS_COLS_LOOP(n, h, N, H) {
+    const std::int64_t i = n * H + h;
+    const float pre = dtl[n * ld + h] + bias[h];
     const float d = device::softplus(pre);
     dt_pre[i] = pre;
     dt[i] = d;
@@ -64,14 +92,16 @@ __global__ void dt_forward_kernel(const float* __restrict__ zx, std::int64_t P, 
   }
 }
 
-// forward: [x | Bm | Cm] = xBC; v = x dt per head (x's column c belongs to head c / V), k = Bm,
-// q = Cm, each into its own contiguous matrix (the operator's [B,T,H,V] and [B,T,G,K] layouts).
-__global__ void split_xbc_kernel(const float* __restrict__ xbc, const float* __restrict__ dt, std::int64_t N,
-                                 std::int64_t conv_dim, std::int64_t d_inner, std::int64_t GK, int V, int H,
-                                 float* __restrict__ v, float* __restrict__ k, float* __restrict__ q) {
-  LOGLINEAR_GRID_LOOP(i, N * conv_dim) {
-    const std::int64_t n = i / conv_dim, c = i - n * conv_dim;
-    const float val = xbc[i];
+// forward: xBC = SiLU(xBC_pre) (kept for the backward), then [x | Bm | Cm] = xBC; v = x dt per
+// head (x's column c belongs to head c / V), k = Bm, q = Cm, each into its own contiguous matrix
+// (the operator's [B,T,H,V] and [B,T,G,K] layouts). One pass instead of SiLU, then the split.
+__global__ void silu_split_xbc_kernel(const float* __restrict__ pre, const float* __restrict__ dt, std::int64_t N,
+                                      int conv_dim, int d_inner, int GK, int V, int H, float* __restrict__ xbc,
+                                      float* __restrict__ v, float* __restrict__ k, float* __restrict__ q) {
+  LOGLINEAR_ROWS_COLS_LOOP(n, c, N, conv_dim) {
+    const std::int64_t i = n * conv_dim + c;
+    const float val = device::silu(pre[i]);
+    xbc[i] = val;
     if (c < d_inner)
       v[n * d_inner + c] = val * dt[n * H + c / V];
     else if (c < d_inner + GK)
@@ -81,52 +111,72 @@ __global__ void split_xbc_kernel(const float* __restrict__ xbc, const float* __r
   }
 }
 
-// forward: y = o + D x per head (the skip reads x, xBC's first d_inner columns, before the dt scaling).
+// forward: y = o + D x per head (the skip reads x, xBC's first d_inner columns, before the dt
+// scaling), written straight into the gated norm's cache of its input.
 __global__ void skip_forward_kernel(const float* __restrict__ o, const float* __restrict__ xbc,
-                                    const float* __restrict__ Dh, std::int64_t N, std::int64_t conv_dim,
-                                    std::int64_t d_inner, int V, float* __restrict__ y) {
-  LOGLINEAR_GRID_LOOP(i, N * d_inner) {
-    const std::int64_t n = i / d_inner, c = i - n * d_inner;
-    y[i] = o[i] + Dh[c / V] * xbc[n * conv_dim + c];
+                                    const float* __restrict__ Dh, std::int64_t N, int conv_dim, int d_inner, int V,
+                                    float* __restrict__ y) {
+  LOGLINEAR_ROWS_COLS_LOOP(n, c, N, d_inner) {
+    y[n * d_inner + c] = o[n * d_inner + c] + Dh[c / V] * xbc[n * conv_dim + c];
   }
 }
 
-// Backward of the per-head steps, one thread per (n, h), the V columns of head h in order:
+constexpr int kWarpsPerBlock = 8;
+
+// Backward of the per-head steps, one warp per (n, h), its lanes across the head's V columns (so
+// that a warp's loads are contiguous), the two dot products summed by lane, then across lanes:
 //   y = o + D x        -> dx = D dy,          dD  += <dy, x>   (partial dD_rows[n, h])
 //   v = x dt           -> dx += dv dt,        ddt  = <dv, x>
+//   xBC = SiLU(pre)    -> dpre = dx SiLU'(pre) (SiLU's backward, folded in: dxbc is d xBC_pre)
 //   g = -exp(A_log) dt -> ddt -= exp(A_log) dg, dA_log += dg g  (partial dA_rows[n, h])
 //   dt = softplus(pre) -> ddt_raw = ddt sigmoid(pre); dt_bias's gradient is its column sum.
-// dx goes into xBC's gradient dxbc [N, conv_dim] (first d_inner columns), ddt_raw both into
-// ddt_rows [N, H] (for the column sum) and into column dt0 + h of in_proj's output gradient dzx.
+// dpre goes into dxbc [N, conv_dim] (first d_inner columns), ddt_raw both into ddt_rows [N, H]
+// (for the column sum) and into column h of dtl's gradient ddtl [N, H + H L].
 __global__ void heads_backward_kernel(const float* __restrict__ dy, const float* __restrict__ dv,
                                       const float* __restrict__ dg, const float* __restrict__ xbc,
-                                      const float* __restrict__ dt, const float* __restrict__ dt_pre,
-                                      const float* __restrict__ g, const float* __restrict__ Dh,
-                                      const float* __restrict__ alog, std::int64_t N, int H, int V,
-                                      std::int64_t conv_dim, std::int64_t P, std::int64_t dt0,
-                                      float* __restrict__ dxbc, float* __restrict__ dzx,
+                                      const float* __restrict__ xbc_pre, const float* __restrict__ dt,
+                                      const float* __restrict__ dt_pre, const float* __restrict__ g,
+                                      const float* __restrict__ Dh, const float* __restrict__ alog, std::int64_t N,
+                                      int H, int V, std::int64_t conv_dim, std::int64_t ld_dtl,
+                                      float* __restrict__ dxbc, float* __restrict__ ddtl,
                                       float* __restrict__ dD_rows, float* __restrict__ dA_rows,
                                       float* __restrict__ ddt_rows) {
-  LOGLINEAR_GRID_LOOP(i, N * H) {
-    const std::int64_t n = i / H;
-    const int h = int(i - n * H);
-    const std::int64_t d_inner = std::int64_t(H) * V;
-    const std::int64_t a = n * d_inner + std::int64_t(h) * V;   // dy, dv: [N, d_inner]
-    const std::int64_t b = n * conv_dim + std::int64_t(h) * V;  // xbc, dxbc: [N, conv_dim]
-    const float Dv = Dh[h], dtv = dt[i];
-    float dD = 0.f, dvx = 0.f;
-    for (int j = 0; j < V; ++j) {
-      const float x = xbc[b + j], dyj = dy[a + j], dvj = dv[a + j];
-      dxbc[b + j] = Dv * dyj + dvj * dtv;
-      dD += dyj * x;
-      dvx += dvj * x;
-    }
-    const float ddt = dvx - expf(alog[h]) * dg[i];
-    const float ddt_raw = ddt * device::sigmoid(dt_pre[i]);
-    dD_rows[i] = dD;
-    dA_rows[i] = dg[i] * g[i];
-    ddt_rows[i] = ddt_raw;
-    dzx[n * P + dt0 + h] = ddt_raw;
+  const std::int64_t i = std::int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.y;
+  if (i >= N * H) return;  // uniform across the warp: threadIdx.y is the warp's index
+  const int lane = threadIdx.x;
+  const std::int64_t n = i / H;
+  const int h = int(i - n * H);
+  const std::int64_t d_inner = std::int64_t(H) * V;
+  const std::int64_t a = n * d_inner + std::int64_t(h) * V;   // dy, dv: [N, d_inner]
+  const std::int64_t b = n * conv_dim + std::int64_t(h) * V;  // xbc, xbc_pre, dxbc: [N, conv_dim]
+  const float Dv = Dh[h], dtv = dt[i];
+  float dD = 0.f, dvx = 0.f;
+  for (int j = lane; j < V; j += 32) {
+    const float x = xbc[b + j], dyj = dy[a + j], dvj = dv[a + j];
+    dxbc[b + j] = (Dv * dyj + dvj * dtv) * device::silu_grad(xbc_pre[b + j]);
+    dD += dyj * x;
+    dvx += dvj * x;
+  }
+  dD = device::warp_sum(dD);
+  dvx = device::warp_sum(dvx);
+  if (lane != 0) return;
+  const float ddt = dvx - expf(alog[h]) * dg[i];
+  const float ddt_raw = ddt * device::sigmoid(dt_pre[i]);
+  dD_rows[i] = dD;
+  dA_rows[i] = dg[i] * g[i];
+  ddt_rows[i] = ddt_raw;
+  ddtl[n * ld_dtl + h] = ddt_raw;
+}
+
+// Backward of k = Bm, q = Cm and the SiLU before them: d xBC_pre's last 2 G K columns are
+// [dk | dq] SiLU'(xBC_pre).
+__global__ void qk_backward_kernel(const float* __restrict__ dk, const float* __restrict__ dq,
+                                   const float* __restrict__ xbc_pre, std::int64_t N, int conv_dim, int d_inner,
+                                   int GK, float* __restrict__ dxbc) {
+  LOGLINEAR_ROWS_COLS_LOOP(n, c, N, 2 * GK) {
+    const float d = c < GK ? dk[n * GK + c] : dq[n * GK + (c - GK)];
+    const std::int64_t i = n * conv_dim + d_inner + c;
+    dxbc[i] = d * device::silu_grad(xbc_pre[i]);
   }
 }
 
@@ -138,14 +188,16 @@ struct Mamba2Mixer::Impl {
   // lives from a forward to its backward, so mixers that run one after another on one stream can
   // share one set (the LM's blocks do: share_temporaries).
   struct Temporaries {
-    DeviceMatrix zx, z, dl, y;
-    DeviceMatrix dyn, dy, dz, dq, dk, dv, dg, dlam, dxbc, dxbc_raw, ddl, dzx, dD_rows, dA_rows, ddt_rows;
+    DeviceMatrix dtl, dl;
+    DeviceMatrix dyn, dy, dz, dq, dk, dv, dg, dlam, dxbc, dxbc_raw, ddl, ddtl, dD_rows, dA_rows, ddt_rows;
   };
   Index H = 0, L = 0, G = 0, K = 0, V = 0, d_inner = 0, conv_dim = 0, P = 0;
+  InProj in{};  // in_proj's three row blocks: d_inner, conv_dim, H + H L
   Precision attention = Precision::fp32;  // the operator's storage (set_attention_precision)
   std::vector<DeviceParam> p;  // P order
   std::unique_ptr<lambda::LevelWeights> lam;
-  // Cache of the last forward, [N, features] with N = B*T (u is a copy, as the CPU's u_).
+  // Cache of the last forward, [N, features] with N = B*T (u is a copy, as the CPU's u_). The gated
+  // norm's cache holds y and z (norm.x, norm.z), written there by the kernels that compute them.
   Index B = 0, T = 0;
   bool pending = false;
   DeviceMatrix u, xbc_raw, xbc_pre, xbc, dt_pre, dt, g, v, q, k, lamv, o, yn;
@@ -174,6 +226,7 @@ Mamba2Mixer::Mamba2Mixer(loglinear::nn::Mamba2Mixer<float>& cpu, Context& ctx)
   m.V = m.d_inner / m.H;
   m.conv_dim = m.d_inner + 2 * m.G * m.K;
   m.P = m.d_inner + m.conv_dim + m.H + m.H * m.L;
+  m.in = InProj{{m.d_inner, m.conv_dim, m.H + m.H * m.L}};
   // The CPU mixer lists its own eight tensors first (prefix + kNames[i]), then lambda's.
   const auto cpu_params = cpu.params();
   for (int i = 0; i < 8; ++i) {
@@ -200,7 +253,7 @@ std::vector<DeviceParam*> Mamba2Mixer::params() {
 
 void Mamba2Mixer::forward(Context& ctx, const DeviceMatrix& u, Index B, DeviceMatrix& out) {
   Impl& m = *impl_;
-  const Index H = m.H, G = m.G, K = m.K, V = m.V, d_inner = m.d_inner, conv_dim = m.conv_dim, P = m.P;
+  const Index H = m.H, G = m.G, K = m.K, V = m.V, d_inner = m.d_inner, conv_dim = m.conv_dim;
   // The CPU twin's checks and messages, before anything is queued.
   if (u.cols() != cfg_.d_model || B < 1 || u.rows() % B != 0)
     throw std::invalid_argument("u: expected shape [B*T, d_model] with d_model = " + std::to_string(cfg_.d_model) +
@@ -216,35 +269,34 @@ void Mamba2Mixer::forward(Context& ctx, const DeviceMatrix& u, Index B, DeviceMa
   m.T = T;
   m.pending = false;
   copy(ctx, u, m.u);
-  // [z | xBC | dt_raw | dl] = in_proj(u), in this order; each slice into its own matrix.
-  linear_forward(ctx, m.u, m.p[in_proj].value, t.zx);
-  t.z.resize(N, d_inner);
-  m.xbc_raw.resize(N, conv_dim);
+  // [z | xBC | dt_raw dl] = in_proj(u), each slice into its own matrix; dl, lambda's input, out of
+  // the last one.
+  DeviceMatrix* slices[3] = {&m.norm.z, &m.xbc_raw, &t.dtl};
+  m.in.forward(ctx, m.u, m.p[in_proj].value, slices);
+  const Index ld_dtl = H + H * m.L;
   t.dl.resize(N, H * m.L);
-  copy_cols(ctx, t.zx.data(), P, 0, t.z.data(), d_inner, 0, N, d_inner);
-  copy_cols(ctx, t.zx.data(), P, d_inner, m.xbc_raw.data(), conv_dim, 0, N, conv_dim);
-  copy_cols(ctx, t.zx.data(), P, d_inner + conv_dim + H, t.dl.data(), H * m.L, 0, N, H * m.L);
+  copy_cols(ctx, t.dtl.data(), ld_dtl, H, t.dl.data(), H * m.L, 0, N, H * m.L);
   conv1d_forward(ctx, m.xbc_raw, B, m.p[conv_w].value, m.p[conv_b].value, m.xbc_pre);
-  silu_forward(ctx, m.xbc_pre, m.xbc);
   // dt = softplus(dt_raw + dt_bias), g = -exp(A_log) dt.
   m.dt_pre.resize(N, H);
   m.dt.resize(N, H);
   m.g.resize(N, H);
   if (N * H > 0) {
-    dt_forward_kernel<<<blocks_for(N * H), kThreads, 0, s>>>(t.zx.data(), P, d_inner + conv_dim,
-                                                             m.p[dt_bias].value.data(), m.p[A_log].value.data(), N,
-                                                             int(H), m.dt_pre.data(), m.dt.data(), m.g.data());
+    dt_forward_kernel<<<grid_rows_cols(N, H), kThreads, 0, s>>>(t.dtl.data(), ld_dtl, m.p[dt_bias].value.data(),
+                                                                m.p[A_log].value.data(), N, int(H), m.dt_pre.data(),
+                                                                m.dt.data(), m.g.data());
     check_launch("dt_forward_kernel");
   }
-  // [x | Bm | Cm] = xBC; v = x dt per head; k = Bm, q = Cm.
+  // xBC = SiLU(conv1d(xBC_raw)); [x | Bm | Cm] = xBC; v = x dt per head; k = Bm, q = Cm.
+  m.xbc.resize(N, conv_dim);
   m.v.resize(N, d_inner);
   m.k.resize(N, G * K);
   m.q.resize(N, G * K);
   if (N * conv_dim > 0) {
-    split_xbc_kernel<<<blocks_for(N * conv_dim), kThreads, 0, s>>>(m.xbc.data(), m.dt.data(), N, conv_dim, d_inner,
-                                                                   G * K, int(V), int(H), m.v.data(), m.k.data(),
-                                                                   m.q.data());
-    check_launch("split_xbc_kernel");
+    silu_split_xbc_kernel<<<grid_rows_cols(N, conv_dim), kThreads, 0, s>>>(
+        m.xbc_pre.data(), m.dt.data(), N, int(conv_dim), int(d_inner), int(G * K), int(V), int(H), m.xbc.data(),
+        m.v.data(), m.k.data(), m.q.data());
+    check_launch("silu_split_xbc_kernel");
   }
   m.lam->forward(ctx, t.dl, m.lamv);
   // o = LogLinearAttention(q = Cm, k = Bm, v, g, lam), G groups of q and k.
@@ -253,14 +305,16 @@ void Mamba2Mixer::forward(Context& ctx, const DeviceMatrix& u, Index B, DeviceMa
   const ChunkedOptions opts = m.opts(cfg_.chunk);
   attention_forward(ctx, m.attention, {m.q.data(), m.k.data(), m.v.data(), m.g.data(), m.lamv.data()}, dims, opts,
                     m.o.data());
-  // y = o + D x; gated norm per group with z; out_proj.
-  t.y.resize(N, d_inner);
+  // y = o + D x into the gated norm's cache of its input; gated norm per group with z (already in
+  // the cache, so the norm copies neither); out_proj.
+  m.norm.x.resize(N, d_inner);
   if (N * d_inner > 0) {
-    skip_forward_kernel<<<blocks_for(N * d_inner), kThreads, 0, s>>>(m.o.data(), m.xbc.data(), m.p[D].value.data(), N,
-                                                                     conv_dim, d_inner, int(V), t.y.data());
+    skip_forward_kernel<<<grid_rows_cols(N, d_inner), kThreads, 0, s>>>(m.o.data(), m.xbc.data(), m.p[D].value.data(),
+                                                                        N, int(conv_dim), int(d_inner), int(V),
+                                                                        m.norm.x.data());
     check_launch("skip_forward_kernel");
   }
-  gated_rmsnorm_forward(ctx, t.y, t.z, m.p[norm_w].value, m.norm, m.yn, G);
+  gated_rmsnorm_forward(ctx, m.norm.x, m.norm.z, m.p[norm_w].value, m.norm, m.yn, G);
   linear_forward(ctx, m.yn, m.p[out_proj].value, out);
   m.pending = true;
 }
@@ -268,7 +322,7 @@ void Mamba2Mixer::forward(Context& ctx, const DeviceMatrix& u, Index B, DeviceMa
 void Mamba2Mixer::backward(Context& ctx, const DeviceMatrix& dout, DeviceMatrix& du) {
   Impl& m = *impl_;
   if (!m.pending) throw std::logic_error("cuda::nn::Mamba2Mixer::backward: expected a forward() first");
-  const Index H = m.H, G = m.G, K = m.K, V = m.V, d_inner = m.d_inner, conv_dim = m.conv_dim, P = m.P;
+  const Index H = m.H, G = m.G, K = m.K, V = m.V, d_inner = m.d_inner, conv_dim = m.conv_dim;
   const Index B = m.B, N = m.B * m.T;
   if (dout.rows() != N || dout.cols() != cfg_.d_model)
     throw std::invalid_argument("dout: expected the forward's shape [" + std::to_string(N) + "," +
@@ -292,36 +346,39 @@ void Mamba2Mixer::backward(Context& ctx, const DeviceMatrix& dout, DeviceMatrix&
   const ChunkedOptions opts = m.opts(cfg_.chunk);
   attention_backward(ctx, m.attention, {m.q.data(), m.k.data(), m.v.data(), m.g.data(), m.lamv.data()}, dims, opts,
                      t.dy.data(), {t.dq.data(), t.dk.data(), t.dv.data(), t.dg.data(), t.dlam.data()});
-  // forward: y = o + D x, v = x dt, g = -exp(A_log) dt, dt = softplus(dt_raw + dt_bias): the
-  // x columns of dxBC, ddt_raw and the per-row partials of dD, dA_log, ddt_bias in one kernel;
-  // then k = Bm and q = Cm send dk, dq to their columns of dxBC.
+  // forward: y = o + D x, v = x dt, xBC = SiLU(xBC_pre), g = -exp(A_log) dt, dt = softplus(dt_raw +
+  // dt_bias): d xBC_pre's x columns, ddt_raw and the per-row partials of dD, dA_log, ddt_bias in
+  // one kernel; then k = Bm and q = Cm send dk, dq (through SiLU) to their columns of d xBC_pre.
+  const Index ld_dtl = H + H * m.L;
   t.dxbc.resize(N, conv_dim);
-  t.dzx.resize(N, P);
+  t.ddtl.resize(N, ld_dtl);
   t.dD_rows.resize(N, H);
   t.dA_rows.resize(N, H);
   t.ddt_rows.resize(N, H);
   if (N * H > 0) {
-    heads_backward_kernel<<<blocks_for(N * H), kThreads, 0, s>>>(
-        t.dy.data(), t.dv.data(), t.dg.data(), m.xbc.data(), m.dt.data(), m.dt_pre.data(), m.g.data(),
-        p[D].value.data(), p[A_log].value.data(), N, int(H), int(V), conv_dim, P, d_inner + conv_dim, t.dxbc.data(),
-        t.dzx.data(), t.dD_rows.data(), t.dA_rows.data(), t.ddt_rows.data());
+    const auto blocks = unsigned((N * H + kWarpsPerBlock - 1) / kWarpsPerBlock);
+    heads_backward_kernel<<<blocks, dim3(32, kWarpsPerBlock), 0, s>>>(
+        t.dy.data(), t.dv.data(), t.dg.data(), m.xbc.data(), m.xbc_pre.data(), m.dt.data(), m.dt_pre.data(),
+        m.g.data(), p[D].value.data(), p[A_log].value.data(), N, int(H), int(V), conv_dim, ld_dtl, t.dxbc.data(),
+        t.ddtl.data(), t.dD_rows.data(), t.dA_rows.data(), t.ddt_rows.data());
     check_launch("heads_backward_kernel");
   }
-  copy_cols(ctx, t.dk.data(), G * K, 0, t.dxbc.data(), conv_dim, d_inner, N, G * K);
-  copy_cols(ctx, t.dq.data(), G * K, 0, t.dxbc.data(), conv_dim, d_inner + G * K, N, G * K);
+  if (N * G * K > 0) {
+    qk_backward_kernel<<<grid_rows_cols(N, 2 * G * K), kThreads, 0, s>>>(
+        t.dk.data(), t.dq.data(), m.xbc_pre.data(), N, int(conv_dim), int(d_inner), int(G * K), t.dxbc.data());
+    check_launch("qk_backward_kernel");
+  }
   column_sum(ctx, t.dD_rows.data(), N, H, p[D].grad.data(), true);
   column_sum(ctx, t.dA_rows.data(), N, H, p[A_log].grad.data(), true);
   column_sum(ctx, t.ddt_rows.data(), N, H, p[dt_bias].grad.data(), true);
-  // forward: xBC = SiLU(conv1d(xBC_raw)) (SiLU's backward in place on dxBC).
-  silu_backward(ctx, m.xbc_pre, t.dxbc, t.dxbc);
+  // forward: xBC_pre = conv1d(xBC_raw).
   conv1d_backward(ctx, m.xbc_raw, B, p[conv_w].value, t.dxbc, p[conv_w].grad, p[conv_b].grad, t.dxbc_raw);
-  // forward: lam = LevelWeights(dl).
+  // forward: lam = LevelWeights(dl), dl = dtl's last H L columns.
   m.lam->backward(ctx, t.dlam, t.ddl);
-  // forward: [z | xBC | dt_raw | dl] = u in_proj^T (dt_raw's columns were written above).
-  copy_cols(ctx, t.dz.data(), d_inner, 0, t.dzx.data(), P, 0, N, d_inner);
-  copy_cols(ctx, t.dxbc_raw.data(), conv_dim, 0, t.dzx.data(), P, d_inner, N, conv_dim);
-  copy_cols(ctx, t.ddl.data(), H * m.L, 0, t.dzx.data(), P, d_inner + conv_dim + H, N, H * m.L);
-  linear_backward(ctx, m.u, p[in_proj].value, t.dzx, p[in_proj].grad, du);
+  copy_cols(ctx, t.ddl.data(), H * m.L, 0, t.ddtl.data(), ld_dtl, H, N, H * m.L);
+  // forward: [z | xBC_raw | dtl] = u in_proj^T, three row blocks.
+  const DeviceMatrix* dslices[3] = {&t.dz, &t.dxbc_raw, &t.ddtl};
+  m.in.backward(ctx, m.u, p[in_proj].value, dslices, p[in_proj].grad, du);
 }
 
 void Mamba2Mixer::share_temporaries(Mamba2Mixer& other) { impl_->t = other.impl_->t; }
