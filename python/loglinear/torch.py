@@ -33,9 +33,11 @@ Where it runs (this version):
   backward; ``validate=False`` skips it (bad values then give undefined results, never a crash).
 - ``torch.library``: with torch >= 2.4 the stateless call (no ``initial_state``, no
   ``cu_seqlens``, no final state) is the custom op ``torch.ops.loglinear.chunk_log_linear_attn``
-  with its backward ``torch.ops.loglinear.chunk_log_linear_attn_backward``, so ``torch.compile``
-  traces it without a graph break; older torch (Debian's 1.13) uses the plain autograd Function.
-  ``HAS_CUSTOM_OP`` says which.
+  with its backward ``torch.ops.loglinear.chunk_log_linear_attn_backward``; under
+  ``torch.compile`` the calls with a state or ``cu_seqlens`` go through a second custom op,
+  ``torch.ops.loglinear.chunk_log_linear_attn_state`` (its backward recomputes the forward once,
+  so eager calls keep the direct path). Either way ``torch.compile`` traces the call without a graph
+  break. Older torch (Debian's 1.13) uses the plain autograd Functions. ``HAS_CUSTOM_OP`` says which.
 
 Errors: a bad argument raises the library's ``ValueError`` / ``TypeError``, naming the argument by
 this op's names (``level_scales``, not the C++ API's ``lam``).
@@ -59,7 +61,8 @@ __all__ = ["HAS_CUSTOM_OP", "Decoder", "LogLinearState", "chunk_log_linear_attn"
 class LogLinearState(NamedTuple):
     """The carried state of log-linear attention: every sequence's Fenwick-tree level states.
 
-    ``states`` ``[N,H,L,K,V]`` (the inputs' dtype and device) and ``tokens`` ``[N]`` (int64), one
+    ``states`` ``[N,H,L,K,V]`` (on the inputs' device; in the working dtype on the CPU, float32 on
+    CUDA whatever the inputs' dtype) and ``tokens`` ``[N]`` (int64), one
     row per sequence: N = B for a dense batch, the number of sequences with ``cu_seqlens``.
     ``states[i, h, l]`` is level l's K x V state of sequence i, head h, after ``tokens[i]`` tokens
     (SPEC.md section 4: the sum over the tokens s of level l's bucket of
@@ -469,8 +472,9 @@ class _StatelessFunction(torch.autograd.Function):
         return (*grads, None, None, None)
 
 
-#: True when the stateless call is registered as ``torch.ops.loglinear.chunk_log_linear_attn``
-#: (torch >= 2.4: ``torch.library.custom_op``), so that ``torch.compile`` traces it whole.
+#: True when the op is registered as the custom ops ``torch.ops.loglinear.chunk_log_linear_attn``
+#: (stateless) and ``chunk_log_linear_attn_state`` (state or packing, under torch.compile), torch >=
+#: 2.4's ``torch.library.custom_op``, so that ``torch.compile`` traces every call whole.
 HAS_CUSTOM_OP = hasattr(torch, "library") and hasattr(torch.library, "custom_op")
 
 if HAS_CUSTOM_OP:
@@ -506,6 +510,99 @@ if HAS_CUSTOM_OP:
         return (*grads, None, None, None)
 
     _op.register_autograd(_op_autograd, setup_context=_op_setup_context)
+
+
+#: torch.compiler.is_compiling (torch >= 2.3): True while torch.compile traces a function.
+_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", lambda: False)
+
+if HAS_CUSTOM_OP:
+    # The calls with a carried state or packed sequences, as one custom op for torch.compile. The
+    # eager path (_dispatch) reads token counts and offsets on the host and picks a kernel path by
+    # them, which tracing cannot follow; the op hides it behind a schema. Its backward runs the
+    # eager path again with autograd on (the handwritten backward, through the autograd Functions
+    # above): one more forward than eager mode costs, which is why eager calls do not take the op.
+    # The final states' level count depends on the token counts (data), so their fake shape has a
+    # dynamic size.
+
+    def _fresh(t: torch.Tensor, inputs) -> torch.Tensor:
+        """t, or a copy of it where it shares memory with an input (a custom op may not alias)."""
+        ptrs = {x.data_ptr() for x in inputs if x is not None and x.numel()}
+        return t.clone() if t.numel() and t.data_ptr() in ptrs else t
+
+    @torch.library.custom_op("loglinear::chunk_log_linear_attn_state", mutates_args=())
+    def _op_state(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor, level_scales: torch.Tensor,
+                  init_states: Optional[torch.Tensor], init_tokens: Optional[torch.Tensor],
+                  cu_seqlens: Optional[torch.Tensor], output_final_state: bool, form: str, chunk_size: int,
+                  validate: bool) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """loglinear.torch.chunk_log_linear_attn with a state or cu_seqlens: (o, final states, final
+        tokens); without output_final_state the last two are empty."""
+        with torch.no_grad():
+            o, fin_states, fin_tokens = _dispatch(q, k, v, g, level_scales, init_states, init_tokens, cu_seqlens,
+                                                  output_final_state, form, chunk_size, validate)
+        if fin_states is None:
+            return o, o.new_empty(0, dtype=torch.float32), o.new_empty(0, dtype=torch.int64)
+        inputs = (q, k, v, g, level_scales, init_states, init_tokens, cu_seqlens)
+        return o, _fresh(fin_states, inputs), _fresh(fin_tokens, inputs)
+
+    @_op_state.register_fake
+    def _op_state_fake(q, k, v, g, level_scales, init_states, init_tokens, cu_seqlens, output_final_state, form,
+                       chunk_size, validate):
+        o = v.new_empty(v.shape, dtype=_working_dtype(q))
+        if not output_final_state:
+            return o, o.new_empty(0, dtype=torch.float32), o.new_empty(0, dtype=torch.int64)
+        N = q.shape[0] if cu_seqlens is None else cu_seqlens.shape[0] - 1
+        levels = torch.library.get_ctx().new_dynamic_size()
+        states_dtype = torch.float32 if q.is_cuda else _working_dtype(q)
+        return (o, o.new_empty((N, v.shape[2], levels, q.shape[3], v.shape[3]), dtype=states_dtype),
+                o.new_empty((N,), dtype=torch.int64))
+
+    @torch.library.custom_op("loglinear::chunk_log_linear_attn_state_backward", mutates_args=())
+    def _op_state_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor,
+                           level_scales: torch.Tensor, init_states: Optional[torch.Tensor],
+                           init_tokens: Optional[torch.Tensor], cu_seqlens: Optional[torch.Tensor],
+                           output_final_state: bool, form: str, chunk_size: int, validate: bool, d_o: torch.Tensor,
+                           d_final_states: torch.Tensor) -> List[torch.Tensor]:
+        """Gradients (dq, dk, dv, dg, dlevel_scales, dinitial_states; the last empty without an
+        initial state) of sum(d_o * o) + sum(d_final_states * final states)."""
+        with torch.enable_grad():
+            leaves = [t.detach().requires_grad_() for t in (q, k, v, g, level_scales)]
+            s0 = None if init_states is None else init_states.detach().requires_grad_()
+            o, fin_states, _ = _dispatch(*leaves, s0, init_tokens, cu_seqlens, output_final_state, form, chunk_size,
+                                         validate)
+            outs, weights = [o], [d_o]
+            if fin_states is not None and d_final_states.numel():
+                outs.append(fin_states)
+                weights.append(d_final_states)
+            wrt = leaves + ([s0] if s0 is not None else [])
+            grads = torch.autograd.grad(outs, wrt, weights, allow_unused=True)
+        grads = [torch.zeros_like(x) if d is None else d for d, x in zip(grads, wrt)]
+        if s0 is None:
+            grads.append(q.new_empty(0))
+        return grads
+
+    @_op_state_backward.register_fake
+    def _op_state_backward_fake(q, k, v, g, level_scales, init_states, init_tokens, cu_seqlens, output_final_state,
+                                form, chunk_size, validate, d_o, d_final_states):
+        return [torch.empty_like(t) for t in (q, k, v, g, level_scales)] + [
+            q.new_empty(0) if init_states is None else torch.empty_like(init_states)]
+
+    def _op_state_setup_context(ctx, inputs, output):
+        tensors = inputs[:8]  # q, k, v, g, level_scales, init_states, init_tokens, cu_seqlens (the last 3 optional)
+        ctx.present = [t is not None for t in tensors]
+        ctx.save_for_backward(*[t for t in tensors if t is not None])
+        ctx.flags = inputs[8:]
+
+    def _op_state_autograd(ctx, d_o, d_final_states, _d_tokens):
+        saved = iter(ctx.saved_tensors)
+        q, k, v, g, level_scales, init_states, init_tokens, cu_seqlens = [
+            next(saved) if present else None for present in ctx.present]
+        d_o = torch.zeros_like(v, dtype=_working_dtype(q)) if d_o is None else d_o
+        d_final_states = v.new_empty(0) if d_final_states is None else d_final_states
+        grads = _op_state_backward(q, k, v, g, level_scales, init_states, init_tokens, cu_seqlens, *ctx.flags, d_o,
+                                   d_final_states)
+        return (*grads[:5], None if init_states is None else grads[5], None, None, None, None, None, None)
+
+    _op_state.register_autograd(_op_state_autograd, setup_context=_op_state_setup_context)
 
 
 def _stateless(q, k, v, g, lam, form, chunk_size, validate):
@@ -595,7 +692,7 @@ def chunk_log_linear_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: 
     for name, x in (("k", k), ("v", v), ("g", g), ("level_scales", level_scales)):
         _check_tensor(name, x, q.device)
     _check_tensor("cu_seqlens", cu_seqlens, q.device, allow_none=True)
-    dtype = _working_dtype(q)
+    _working_dtype(q)  # a named TypeError for a dtype this device does not run
     if cu_seqlens is not None and cu_seqlens.dtype not in (torch.int64, torch.int32):
         raise TypeError(f"cu_seqlens: expected an int64 (or int32) tensor of offsets, got {cu_seqlens.dtype}")
     init_states = init_tokens = None
@@ -617,6 +714,25 @@ def chunk_log_linear_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: 
     chunk_size = _to_chunk_size(chunk_size)
     if not isinstance(validate, bool):
         raise TypeError(f"validate: expected a bool, got {type(validate).__name__}")
+    stateful = initial_state is not None or output_final_state or cu_seqlens is not None
+    if stateful and HAS_CUSTOM_OP and _compiling():
+        # Under torch.compile: the stateful and packed calls as one custom op, so that the
+        # dispatch below (which reads token counts and offsets on the host) is not traced.
+        o, fin_states, fin_tokens = torch.ops.loglinear.chunk_log_linear_attn_state(
+            q, k, v, g, level_scales, init_states, init_tokens, cu_seqlens, bool(output_final_state), form,
+            chunk_size, validate)
+        return o, (LogLinearState(fin_states, fin_tokens) if output_final_state else None)
+    o, fin_states, fin_tokens = _dispatch(q, k, v, g, level_scales, init_states, init_tokens, cu_seqlens,
+                                          output_final_state, form, chunk_size, validate)
+    return o, (LogLinearState(fin_states, fin_tokens) if output_final_state else None)
+
+
+def _dispatch(q, k, v, g, level_scales, init_states, init_tokens, cu_seqlens, output_final_state: bool, form: str,
+              chunk_size: int, validate: bool):
+    """The eager path of chunk_log_linear_attn after its argument checks: which implementation runs
+    (CPU form, CUDA stateless, stateful, packed kernels or per sequence). Returns (o, final states,
+    final tokens); the last two are None unless output_final_state."""
+    dtype = _working_dtype(q)
     if init_tokens is not None and cu_seqlens is None and _rows_at_different_positions(
             init_tokens, (q, k, v, g, level_scales)):
         # Rows that continue from different token counts (e.g. streams after a ragged decode_step):
@@ -624,42 +740,44 @@ def chunk_log_linear_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: 
         B, T = q.shape[0], q.shape[1]
         cu = torch.arange(B + 1, dtype=torch.int64, device=q.device) * T
         flat = [t.reshape((1, B * T) + tuple(t.shape[2:])) for t in (q, k, v, g, level_scales)]
-        o, st = chunk_log_linear_attn(*flat, initial_state=initial_state, output_final_state=output_final_state,
-                                      cu_seqlens=cu, chunk_size=chunk_size, form=form, validate=validate)
-        return o.reshape((B, T) + tuple(o.shape[2:])), st
-    stateful = initial_state is not None or output_final_state or cu_seqlens is not None
+        o, fin_states, fin_tokens = _dispatch(*flat, init_states, init_tokens, cu, output_final_state, form,
+                                              chunk_size, validate)
+        return o.reshape((B, T) + tuple(o.shape[2:])), fin_states, fin_tokens
+    stateful = init_states is not None or output_final_state or cu_seqlens is not None
     if q.is_cuda:
         if form != "chunked":
             raise ValueError(f"form: the CUDA kernels implement \"chunked\" only, got \"{form}\"")
         if cu_seqlens is not None:
             wants_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, g, level_scales))
-            if initial_state is None and (not output_final_state or not wants_grad):
+            if init_states is None and (not output_final_state or not wants_grad):
                 cu = _packed_offsets(q, cu_seqlens)
                 if _varlen_kernel_pays(cu, chunk_size, v.shape[2]):
                     cu_dev = cu_seqlens.to(torch.int64).contiguous()
                     if not output_final_state:
-                        return _VarlenCuda.apply(q, k, v, g, level_scales, cu, cu_dev, chunk_size, validate), None
+                        return _VarlenCuda.apply(q, k, v, g, level_scales, cu, cu_dev, chunk_size, validate), None, None
                     # A prefill of packed prompts (no gradient wanted): one call returns every
                     # sequence's final state; the gradient of final states takes the per-sequence
                     # path below.
                     o, fin = _forward_cuda(q, k, v, g, level_scales, chunk_size, validate, cu=cu, cu_dev=cu_dev,
                                            final_states=True)
-                    return o, LogLinearState(fin, cu_dev[1:] - cu_dev[:-1])
+                    return o, fin, cu_dev[1:] - cu_dev[:-1]
             o, fin_states, fin_tokens = _packed_cuda(q, k, v, g, level_scales, cu_seqlens.to(torch.int64),
                                                      init_states, init_tokens, chunk_size, validate)
-            return o, (LogLinearState(fin_states, fin_tokens) if output_final_state else None)
+            return (o, fin_states, fin_tokens) if output_final_state else (o, None, None)
         if stateful:
             o, fin_states, fin_tokens = _stateful_cuda(q, k, v, g, level_scales, init_states, init_tokens,
                                                        chunk_size, validate)
-            return o, (LogLinearState(fin_states, fin_tokens) if output_final_state else None)
+            return (o, fin_states, fin_tokens) if output_final_state else (o, None, None)
     if not stateful:
         o = _stateless(q, k, v, g, level_scales, form, chunk_size, validate)
-        return (o if o.dtype == dtype else o.to(dtype)), None
+        return (o if o.dtype == dtype else o.to(dtype)), None, None
     cu = None if cu_seqlens is None else cu_seqlens.to(torch.int64)
     o, fin_states, fin_tokens = _ChunkLogLinearAttn.apply(q, k, v, g, level_scales, init_states, init_tokens, cu,
                                                           form, chunk_size)
     o = o if o.dtype == dtype else o.to(dtype)
-    return o, (LogLinearState(fin_states, fin_tokens) if output_final_state else None)
+    return (o, fin_states, fin_tokens) if output_final_state else (o, None, None)
+
+
 
 
 def _rows_at_different_positions(tokens: torch.Tensor, x: Sequence[torch.Tensor]) -> bool:

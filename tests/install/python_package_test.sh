@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # python_package_test.sh BUILD_DIR WORK_DIR PACKAGE_DIR: installs only the Python component of
-# BUILD_DIR into WORK_DIR/prefix and imports it from a directory outside the build and source
-# trees, with nothing but the installed package on the path (issue 15, item 7).
+# BUILD_DIR into a fresh temporary prefix (mktemp, outside the build and source trees; removed at
+# exit) and imports it from another temporary directory, with nothing but the installed package
+# on the path (issue 15, item 7). WORK_DIR keeps the install log.
 set -euo pipefail
 build=$1 work=$2 pkgdir=$3
 rm -rf "$work" && mkdir -p "$work"
-cmake --install "$build" --prefix "$work/prefix" --component python > "$work/install.log"
-site="$work/prefix/$pkgdir"
+prefix=$(mktemp -d -t loglinear-prefix.XXXXXX)
+scratch=$(mktemp -d -t loglinear-import.XXXXXX)
+trap 'rm -rf "$prefix" "$scratch"' EXIT
+cmake --install "$build" --prefix "$prefix" --component python > "$work/install.log"
+site="$prefix/$pkgdir"
 [ -f "$site/loglinear/__init__.py" ] && [ -f "$site/loglinear/torch.py" ] ||
-  { echo "python_package_test.sh: $site/loglinear lacks __init__.py or torch.py"; ls -R "$work/prefix"; exit 1; }
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
+  { echo "python_package_test.sh: $site/loglinear lacks __init__.py or torch.py"; ls -R "$prefix"; exit 1; }
 cd "$scratch"
 # -I: no PYTHONPATH, no user site, no current directory on the path; only the installed package.
 /usr/bin/python3 -I - <<PY

@@ -892,8 +892,11 @@ class TestCudaState(unittest.TestCase):
 @unittest.skipUnless(lt.HAS_CUSTOM_OP, f"torch {torch.__version__} has no torch.library.custom_op (torch >= 2.4): "
                      "the custom-op tests run on the GPU machine's torch (bench/RESULTS-gpu.md, issue 15)")
 class TestCustomOp(unittest.TestCase):
-    """The stateless call as torch.ops.loglinear.chunk_log_linear_attn: opcheck (schema, fake tensor,
-    autograd registration) and torch.compile(fullgraph=True), i.e. traced with no graph break."""
+    """The stateless call as torch.ops.loglinear.chunk_log_linear_attn, and the calls with a state or
+    packed sequences as torch.ops.loglinear.chunk_log_linear_attn_state (what torch.compile traces):
+    opcheck (schema, fake tensor, autograd registration) and torch.compile(fullgraph=True), i.e.
+    traced with no graph break, equal to eager mode (outputs and every gradient, <= 1e-6: the same
+    kernels, summed in the same order, up to the compiled graph's own elementwise ops)."""
 
     def devices(self):
         return ["cpu", "cuda"] if CUDA else ["cpu"]
@@ -921,6 +924,47 @@ class TestCustomOp(unittest.TestCase):
             self.assertLess(rel(compiled.detach(), eager.detach()), 1e-6)
             for a, b in zip(xc, xe):
                 self.assertLess(rel(a.grad, b.grad), 1e-6)
+
+    def test_opcheck_state(self):
+        for dev in self.devices():
+            dtype = F64 if dev == "cpu" else torch.float32
+            L = loglinear.num_levels(30)
+            _, st = lt.chunk_log_linear_attn(*[t.to(dev, dtype) for t in inputs(2, 10, 1, 2, 4, 4, L, seed=11)],
+                                             output_final_state=True)
+            x = [t.to(dev, dtype).requires_grad_() for t in inputs(2, 20, 1, 2, 4, 4, L, seed=12)]
+            s0 = st.states.detach().clone().requires_grad_()
+            torch.library.opcheck(torch.ops.loglinear.chunk_log_linear_attn_state.default,
+                                  (*x, s0, st.tokens, None, True, "chunked", 8, True))
+
+    def test_compile_fullgraph_with_state_and_packing_equals_eager(self):
+        """A call that continues a state and returns the final one, and a packed call (cu_seqlens)
+        with a returned state: compiled with fullgraph=True (any graph break fails), against eager."""
+        for dev in self.devices():
+            dtype = F64 if dev == "cpu" else torch.float32
+            L = loglinear.num_levels(60) + 1
+            _, st = lt.chunk_log_linear_attn(*[t.to(dev, dtype) for t in inputs(2, 13, 1, 2, 4, 4, L, seed=13)],
+                                             output_final_state=True)
+            x = [t.to(dev, dtype) for t in inputs(2, 29, 1, 2, 4, 4, L, seed=14)]
+            xp = [t.to(dev, dtype) for t in inputs(1, 45, 1, 2, 4, 4, L, seed=15)]
+            cu = torch.tensor([0, 7, 8, 45], device=dev)
+
+            def f(q, k, v, g, lam, s0, qp, kp, vp, gp, lamp):
+                o, fin = lt.chunk_log_linear_attn(q, k, v, g, lam, initial_state=lt.LogLinearState(s0, st.tokens),
+                                                  output_final_state=True, chunk_size=8)
+                op, finp = lt.chunk_log_linear_attn(qp, kp, vp, gp, lamp, output_final_state=True, cu_seqlens=cu,
+                                                    chunk_size=8)
+                return o.square().sum() + fin.states.sum() + op.square().sum() + finp.states.square().sum()
+
+            args = [*x, st.states, *xp]
+            ae = [t.clone().requires_grad_() for t in args]
+            ac = [t.clone().requires_grad_() for t in args]
+            eager = f(*ae)
+            eager.backward()
+            compiled = torch.compile(f, backend="aot_eager", fullgraph=True)(*ac)
+            compiled.backward()
+            self.assertLess(rel(compiled.detach(), eager.detach()), 1e-6, dev)
+            for i, (a, b) in enumerate(zip(ac, ae)):
+                self.assertLess(rel(a.grad, b.grad), 1e-6, (dev, i))
 
 
 if __name__ == "__main__":
